@@ -1,0 +1,64 @@
+"""Hidden checks: one module per assignment, run only in the grader's process.
+
+:func:`run_question` is the single entry point the grader uses.  The check modules
+import ``reference_solution``; neither is ever importable from the student's kernel.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from ._api import CheckContext, CheckFailed, CheckResult, CheckSpec, FigureData, Value, check, registry
+
+__all__ = ["CheckContext", "CheckFailed", "CheckResult", "CheckSpec", "FigureData", "Value", "check",
+           "registry", "spec_for", "run_question"]
+
+log = logging.getLogger(__name__)
+
+
+def spec_for(assignment_id: str, question_id: str) -> CheckSpec:
+    """The registered check of a question; KeyError naming it if there is none."""
+    try:
+        return registry()[(assignment_id, question_id)]
+    except KeyError:
+        raise KeyError(f"no hidden check is registered for {assignment_id}/{question_id}") from None
+
+
+def run_question(
+    assignment_id: str,
+    question_id: str,
+    values: dict[str, Value],
+    *,
+    figures: list[FigureData] | None = None,
+    source: str = "",
+    rtol: float,
+    atol: float,
+    data_path=None,
+) -> CheckResult:
+    """Run one question's hidden check on captured values and return the verdict.
+
+    A :class:`CheckFailed` is the student's mistake (its message is shown to them).
+    Any other exception means the student's values broke an assumption of the check:
+    the question fails with a neutral message and the traceback goes to the log.
+    """
+    from ._reference import get_reference
+
+    spec = spec_for(assignment_id, question_id)
+    ctx = CheckContext(
+        question=question_id,
+        values=values,
+        figures=list(figures or []),
+        source=source,
+        rtol=rtol,
+        atol=atol,
+        reference=get_reference(assignment_id, data_path),
+    )
+    try:
+        spec.func(ctx)
+    except CheckFailed as exc:
+        return CheckResult(question_id, False, str(exc))
+    except Exception:
+        log.warning("check %s/%s raised:\n%s", assignment_id, question_id, traceback.format_exc())
+        return CheckResult(question_id, False, "your answer could not be checked (it is not in the form this question asks for)")
+    return CheckResult(question_id, True, "")

@@ -1,0 +1,1 @@
+"""Running untrusted student notebooks: isolation, the warm zygote, the wire format."""

@@ -1,0 +1,206 @@
+"""Taking a student's values out of the kernel, and reading them back safely.
+
+Two halves with one wire format:
+
+* :func:`encode_value` / :func:`figure_summary` run **inside the student's process**
+  (untrusted).  They turn a variable into a small JSON header plus, for numbers and
+  arrays, the bytes of a ``.npy`` file.  Nothing here is secret and nothing here
+  decides a grade: whatever the student's process sends is simply "the student's
+  answer".
+* :func:`decode_value` / :func:`decode_figures` run **in the grader's process**
+  (trusted).  They accept only plain numeric ``.npy`` data (``allow_pickle=False``),
+  enforce size limits and produce :class:`~autograder.checks._api.Value` objects.
+  An object with a custom ``__eq__``, an ndarray subclass (masked arrays!), a lazy
+  proxy or anything else that is not a plain number/list/ndarray arrives as
+  ``unsupported`` and earns nothing.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+MAX_VALUE_BYTES = 256 * 2**20
+_PLAIN_SCALARS = (int, float, complex, bool)
+_NUMERIC_KINDS = "biufc"
+
+
+def _type_name(t: type) -> str:
+    mod = getattr(t, "__module__", "") or ""
+    qual = getattr(t, "__qualname__", getattr(t, "__name__", "object"))
+    return qual if mod == "builtins" else f"{mod}.{qual}"
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _memory_span(arr: np.ndarray) -> tuple[int, int]:
+    """Address range (lo, hi) covered by ``arr``'s elements."""
+    ptr = arr.__array_interface__["data"][0]
+    lo = hi = 0
+    for n, s in zip(arr.shape, arr.strides):
+        if n == 0:
+            return (ptr, ptr)
+        lo += min(0, (n - 1) * s)
+        hi += max(0, (n - 1) * s)
+    return (ptr + lo, ptr + hi + arr.itemsize)
+
+
+def encode_value(name: str, namespace: dict[str, Any]) -> tuple[dict, bytes]:
+    """Describe ``namespace[name]`` as ``(header, npy_bytes)``; runs in the kernel."""
+    if name not in namespace:
+        return {"name": name, "status": "missing"}, b""
+    obj = namespace[name]
+    t = type(obj)
+    head: dict[str, Any] = {"name": name, "pytype": _type_name(t)}
+    try:
+        if t is np.ndarray:
+            arr = obj
+            head["buffer"] = list(_memory_span(arr))
+            head["owndata"] = bool(arr.flags.owndata)
+        elif t in _PLAIN_SCALARS or (isinstance(obj, np.generic) and t.__module__ == "numpy"):
+            arr = np.asarray(obj)
+        elif t in (list, tuple):
+            arr = np.array(obj)
+            if arr.dtype.kind not in _NUMERIC_KINDS:
+                return {**head, "status": "unsupported", "detail": "not a sequence of numbers"}, b""
+        else:
+            return {**head, "status": "unsupported", "detail": "not a plain number, list or numpy.ndarray"}, b""
+        if arr.dtype.kind not in _NUMERIC_KINDS or arr.dtype.hasobject:
+            return {**head, "status": "unsupported", "detail": f"dtype {arr.dtype}"}, b""
+        if arr.nbytes > MAX_VALUE_BYTES:
+            return {**head, "status": "unsupported", "detail": f"too large ({arr.nbytes} bytes)"}, b""
+        return {**head, "status": "ok"}, _npy_bytes(arr)
+    except Exception as exc:  # the student's object misbehaved while being read
+        return {**head, "status": "unsupported", "detail": f"could not be read ({type(exc).__name__})"}, b""
+
+
+def figure_summary(plt_module: Any) -> tuple[list[dict], list[bytes]]:
+    """Summarise every open matplotlib figure: lines' data, images' arrays and origin.
+
+    Runs in the kernel.  Returns a JSON-able description and the array blobs it refers
+    to by index.
+    """
+    figs: list[dict] = []
+    blobs: list[bytes] = []
+
+    def blob(data: Any) -> int | None:
+        try:
+            arr = np.array(np.ma.getdata(data), dtype=float)
+        except Exception:
+            return None
+        if arr.nbytes > MAX_VALUE_BYTES:
+            return None
+        blobs.append(_npy_bytes(arr))
+        return len(blobs) - 1
+
+    for num in plt_module.get_fignums():
+        fig = plt_module.figure(num)
+        axes = []
+        for ax in fig.get_axes():
+            axes.append(
+                {
+                    "lines": [{"x": blob(ln.get_xdata()), "y": blob(ln.get_ydata())} for ln in ax.get_lines()],
+                    "images": [{"array": blob(im.get_array()), "origin": str(im.origin)} for im in ax.get_images()],
+                    "title": str(ax.get_title())[:200],
+                    "xlabel": str(ax.get_xlabel())[:200],
+                    "ylabel": str(ax.get_ylabel())[:200],
+                }
+            )
+        figs.append({"axes": axes})
+    return figs, blobs
+
+
+# ------------------------------------------------------------------------------------
+# trusted side
+# ------------------------------------------------------------------------------------
+def _load_npy(data: bytes) -> np.ndarray:
+    if len(data) > MAX_VALUE_BYTES + 4096:
+        raise ValueError("value too large")
+    arr = np.load(io.BytesIO(data), allow_pickle=False)
+    if type(arr) is not np.ndarray or arr.dtype.kind not in _NUMERIC_KINDS or arr.dtype.hasobject:
+        raise ValueError("not a plain numeric array")
+    return arr
+
+
+def decode_value(head: Any, data: bytes):
+    """Build a trusted :class:`Value` from what the kernel sent; never raises."""
+    from ..checks._api import Value
+
+    if not isinstance(head, dict) or not isinstance(head.get("name"), str):
+        return None
+    name = head["name"][:200]
+    status = head.get("status")
+    pytype = str(head.get("pytype", ""))[:200]
+    if status == "missing":
+        return Value(name, "missing")
+    if status != "ok":
+        return Value(name, "unsupported", pytype=pytype, detail=str(head.get("detail", ""))[:200])
+    try:
+        arr = _load_npy(data)
+    except Exception:
+        return Value(name, "unsupported", pytype=pytype, detail="its data could not be read")
+    buffer = head.get("buffer")
+    if not (isinstance(buffer, list) and len(buffer) == 2 and all(type(b) is int for b in buffer)):
+        buffer = None
+    owndata = head.get("owndata") if type(head.get("owndata")) is bool else None
+    return Value(name, "ok", pytype=pytype, array=arr, buffer=tuple(buffer) if buffer else None, owndata=owndata)
+
+
+def decode_figures(figs: Any, blobs: list[bytes]):
+    """Build trusted :class:`FigureData` objects from :func:`figure_summary`'s output."""
+    from ..checks._api import AxesData, FigureData, ImageData, LineData
+
+    def arr(i: Any) -> np.ndarray:
+        if type(i) is int and 0 <= i < len(blobs):
+            try:
+                return _load_npy(blobs[i]).astype(float)
+            except Exception:
+                pass
+        return np.zeros(0)
+
+    out = []
+    for fig in figs if isinstance(figs, list) else []:
+        axes = []
+        for ax in fig.get("axes", []) if isinstance(fig, dict) else []:
+            if not isinstance(ax, dict):
+                continue
+            lines = tuple(
+                LineData(arr(ln.get("x")), arr(ln.get("y"))) for ln in ax.get("lines", []) if isinstance(ln, dict)
+            )
+            images = tuple(
+                ImageData(arr(im.get("array")), str(im.get("origin", ""))[:20])
+                for im in ax.get("images", [])
+                if isinstance(im, dict)
+            )
+            axes.append(
+                AxesData(
+                    lines=lines,
+                    images=images,
+                    title=str(ax.get("title", ""))[:200],
+                    xlabel=str(ax.get("xlabel", ""))[:200],
+                    ylabel=str(ax.get("ylabel", ""))[:200],
+                )
+            )
+        out.append(FigureData(tuple(axes)))
+    return out
+
+
+def local_value(name: str, namespace: dict[str, Any]):
+    """Encode then decode in one process: what a check sees for ``namespace[name]``.
+
+    For tests of the checks, which then need no kernel.
+    """
+    head, data = encode_value(name, namespace)
+    return decode_value(head, data)
+
+
+def local_figures(plt_module: Any):
+    """Encode then decode the open figures (for tests of the checks)."""
+    figs, blobs = figure_summary(plt_module)
+    return decode_figures(figs, blobs)

@@ -1,0 +1,430 @@
+"""The student side: a warm "zygote" process and the notebook runner it forks.
+
+``python -m autograder.sandbox.kernel CONTROL_FD`` starts a zygote: it imports the
+scientific stack once (numpy, scipy, astropy, matplotlib, IPython) and then, for each
+spawn request from the grader, forks a child that isolates itself
+(:mod:`autograder.sandbox.isolation`) and runs the student's cells one by one in an
+IPython shell, answering over its own socket.
+
+Nothing secret is ever loaded here: not the hidden checks, not ``reference_solution``,
+not course.yml.  The grader (:mod:`autograder.sandbox.runner`) sends cell sources and
+the names to capture, and receives outputs and captured values; every comparison
+happens on the grader's side.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import warnings
+
+# one BLAS thread per student process: several run side by side on the grading machine
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+from . import capture, isolation  # noqa: E402
+from .wire import ProtocolError, recv_frame, send_frame  # noqa: E402
+
+_ALLOWED_MIME = ("text/plain", "image/png", "image/jpeg")
+_MAX_IMAGE = 4 * 2**20
+
+
+class _Collector:
+    """Outputs of the cell being run, in nbformat form, with a cap on printed text."""
+
+    def __init__(self) -> None:
+        self.outputs: list[dict] = []
+        self.limit = 256 * 1024
+        self.printed = 0
+        self.truncated = False
+
+    def begin(self, limit: int) -> None:
+        self.outputs, self.limit, self.printed, self.truncated = [], limit, 0, False
+
+    def stream(self, name: str, text: str) -> None:
+        if self.truncated:
+            return
+        room = self.limit - self.printed
+        if len(text) > room:
+            text = text[:room] + f"\n... output truncated after {self.limit // 1024} KiB ...\n"
+            self.truncated = True
+        self.printed += len(text)
+        if self.outputs and self.outputs[-1].get("output_type") == "stream" and self.outputs[-1]["name"] == name:
+            self.outputs[-1]["text"] += text
+        else:
+            self.outputs.append({"output_type": "stream", "name": name, "text": text})
+
+    def data(self, output_type: str, data: dict, count: int | None = None) -> None:
+        clean = {}
+        for mime in _ALLOWED_MIME:
+            if mime in data:
+                value = data[mime]
+                if mime == "text/plain":
+                    value = str(value)[: self.limit]
+                elif not isinstance(value, str) or len(value) > _MAX_IMAGE:
+                    continue
+                clean[mime] = value
+        if not clean:
+            return
+        out = {"output_type": output_type, "data": clean, "metadata": {}}
+        if output_type == "execute_result":
+            out["execution_count"] = count
+        self.outputs.append(out)
+
+    def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
+        self.outputs.append(
+            {
+                "output_type": "error",
+                "ename": str(ename)[:200],
+                "evalue": str(evalue)[:4000],
+                "traceback": [str(line)[:4000] for line in traceback[:200]],
+            }
+        )
+
+
+_out = _Collector()
+
+
+class _Stream:
+    """sys.stdout / sys.stderr replacement feeding the collector."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text) -> int:
+        text = str(text)
+        _out.stream(self.name, text)
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return 1 if self.name == "stdout" else 2
+
+    def readable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+
+def _make_shell():
+    """Create the IPython shell (in the zygote, before any fork)."""
+    from IPython.core.displayhook import DisplayHook
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    class _DisplayHook(DisplayHook):
+        def start_displayhook(self):
+            self._data = None
+
+        def write_output_prompt(self):
+            pass
+
+        def write_format_data(self, format_dict, md_dict=None):
+            self._data = format_dict
+
+        def finish_displayhook(self):
+            if self._data is not None:
+                _out.data("execute_result", self._data, self.prompt_count)
+            self._data = None
+
+    class _DisplayPub(DisplayPublisher):
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
+            _out.data("display_data", data)
+
+        def clear_output(self, wait=False):
+            _out.outputs = [o for o in _out.outputs if o["output_type"] == "error"]
+
+    class StudentShell(InteractiveShell):
+        displayhook_class = _DisplayHook
+        display_pub_class = _DisplayPub
+
+        def enable_gui(self, gui=None):
+            pass
+
+        def _showtraceback(self, etype, evalue, stb):
+            _out.error(getattr(etype, "__name__", str(etype)), str(evalue), list(stb))
+
+    cfg = Config()
+    cfg.HistoryManager.enabled = False
+    cfg.InteractiveShell.colors = "nocolor"
+    cfg.InteractiveShell.autoindent = False
+    cfg.InteractiveShell.xmode = "Context"
+    shell = StudentShell.instance(config=cfg)
+    return shell
+
+
+class _Figures:
+    """Matplotlib figures drawn since the last graded question, summarised as data."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, tuple[list, list]] = {}
+
+    def snapshot(self, plt, managers) -> None:
+        for manager in list(managers):
+            fig = manager.canvas.figure
+            figs, blobs = capture.figure_summary(_SingleFigure(plt, fig))
+            self.pending[id(fig)] = (figs, blobs)
+
+    def take(self) -> tuple[list, list[bytes]]:
+        figs, blobs = [], []
+        for f, b in self.pending.values():
+            offset = len(blobs)
+            for fig in f:
+                for ax in fig["axes"]:
+                    for ln in ax["lines"]:
+                        ln["x"] = None if ln["x"] is None else ln["x"] + offset
+                        ln["y"] = None if ln["y"] is None else ln["y"] + offset
+                    for im in ax["images"]:
+                        im["array"] = None if im["array"] is None else im["array"] + offset
+                figs.append(fig)
+            blobs += b
+        self.pending = {}
+        return figs, blobs
+
+
+class _SingleFigure:
+    """A pyplot-like view exposing one figure to :func:`capture.figure_summary`."""
+
+    def __init__(self, plt, fig) -> None:
+        self._fig = fig
+
+    def get_fignums(self):
+        return [0]
+
+    def figure(self, num):
+        return self._fig
+
+
+def _install_figure_hooks(shell, figures: _Figures) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib._pylab_helpers import Gcf
+
+    def snap_all(*_args, **_kwargs):
+        figures.snapshot(plt, Gcf.get_all_fig_managers())
+
+    orig_destroy, orig_destroy_all = Gcf.destroy.__func__, Gcf.destroy_all.__func__
+
+    def destroy(cls, num):
+        manager = num if hasattr(num, "canvas") else cls.figs.get(num)
+        if manager is not None:
+            figures.snapshot(plt, [manager])
+        return orig_destroy(cls, num)
+
+    def destroy_all(cls):
+        snap_all()
+        return orig_destroy_all(cls)
+
+    Gcf.destroy = classmethod(destroy)
+    Gcf.destroy_all = classmethod(destroy_all)
+    shell.events.register("post_execute", snap_all)  # before the inline backend's flush
+    shell.enable_matplotlib("inline")
+
+
+def _prepare_zygote():
+    """Import the scientific stack and build the shell once (inherited by every fork)."""
+    warnings.simplefilter("default")
+    import astropy.io.fits  # noqa: F401
+    import astropy.units  # noqa: F401
+    import astropy.wcs  # noqa: F401
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import numpy  # noqa: F401
+    import scipy.ndimage  # noqa: F401
+    import scipy.signal  # noqa: F401
+
+    shell = _make_shell()
+    figures = _Figures()
+    _install_figure_hooks(shell, figures)
+    import matplotlib_inline.backend_inline  # noqa: F401
+
+    return shell, figures
+
+
+# ---------------------------------------------------------------------------------
+# the forked student process
+# ---------------------------------------------------------------------------------
+def _student_environment(workdir: str) -> dict[str, str]:
+    bindir = os.path.dirname(sys.executable)
+    return {
+        "HOME": workdir,
+        "PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TERM": "xterm-color",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "MPLCONFIGDIR": os.path.join(workdir, ".config", "matplotlib"),
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
+
+
+def _become_student(sess: socket.socket, req: dict) -> None:
+    """In the forked child: isolate, then serve cells until told to stop."""
+    limits = isolation.Limits(**req["limits"])
+    iso = isolation.Isolation(
+        workdir=req["workdir"],
+        limits=limits,
+        uid=req.get("uid"),
+        hide=tuple(req.get("hide", ())),
+        namespaces=bool(req.get("namespaces")),
+    )
+    os.setsid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    workdir = iso.workdir
+    if iso.namespaces:
+        isolation.enter_namespaces()
+        pid = os.fork()
+        if pid:  # the outer process: report the student's pid, then wait for it
+            try:
+                send_frame(sess, {"op": "started", "pid": pid})
+                sess.close()
+                os.waitpid(pid, 0)
+            finally:
+                os._exit(0)
+        hidden = tuple(os.path.realpath(h) for h in iso.hide)
+        keep = [workdir] + [
+            p
+            for p in {*sys.path, sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+            if p and os.path.isabs(p) and not any(os.path.realpath(p).startswith(h) for h in hidden)
+        ]
+        isolation.build_filesystem(iso, keep)
+        if iso.uid is not None:
+            for name in os.listdir(workdir):
+                os.chown(os.path.join(workdir, name), iso.uid, iso.uid)
+            os.chown(workdir, iso.uid, iso.uid)
+    else:
+        send_frame(sess, {"op": "started", "pid": os.getpid()})
+    os.chdir(workdir)
+    env = _student_environment(workdir)
+    os.environ.clear()
+    os.environ.update(env)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    os.closerange(3, sess.fileno())
+    os.closerange(sess.fileno() + 1, 65536)
+    hidden = tuple(os.path.realpath(p) for p in iso.hide)
+    sys.path[:] = [""] + [p for p in sys.path if p and not any(os.path.realpath(p).startswith(h) for h in hidden)]
+    for name in [m for m in sys.modules if m == "autograder" or m.startswith("autograder.")]:
+        if name not in ("autograder.sandbox.kernel",):
+            sys.modules.pop(name, None)
+    if iso.uid is not None and os.getuid() == 0:
+        isolation.drop_privileges(iso.uid)
+    isolation.apply_limits(
+        limits, extra_address_space=isolation.current_address_space(), nproc=iso.uid is not None
+    )
+    _serve(sess)
+
+
+def _serve(sess: socket.socket) -> None:
+    shell, figures = _ZYGOTE
+    import matplotlib.pyplot as plt
+
+    sys.stdout, sys.stderr = _Stream("stdout"), _Stream("stderr")
+    sys.stdin = open(os.devnull)
+    warnings.resetwarnings()
+    warnings.simplefilter("default")
+    ns = shell.user_ns
+    while True:
+        try:
+            req, _ = recv_frame(sess, max_bytes=64 << 20)
+        except (ProtocolError, OSError):
+            return
+        if req.get("op") != "run":
+            return
+        reply: dict = {"op": "result", "cell": req.get("cell")}
+        blobs: list[bytes] = []
+        names = req.get("capture")
+        if names is not None:
+            heads = []
+            for name in names:
+                head, data = capture.encode_value(str(name), ns)
+                if data:
+                    head["blob"] = len(blobs)
+                    blobs.append(data)
+                heads.append(head)
+            reply["captured"] = heads
+            figs, fblobs = figures.take()
+            offset = len(blobs)
+            reply["figures"] = figs
+            reply["figure_blob_offset"] = offset
+            blobs += fblobs
+        _out.begin(int(req.get("output_limit", 256 * 1024)))
+        try:
+            result = shell.run_cell(str(req.get("code", "")), store_history=True)
+            err = result.error_before_exec or result.error_in_exec
+            if err is not None and not any(o["output_type"] == "error" for o in _out.outputs):
+                _out.error(type(err).__name__, str(err), [f"{type(err).__name__}: {err}"])
+        except BaseException as exc:  # noqa: BLE001 - anything the student raised past IPython
+            _out.error(type(exc).__name__, str(exc), [f"{type(exc).__name__}: {exc}"])
+        plt.close("all")
+        reply["outputs"] = _out.outputs
+        try:
+            send_frame(sess, reply, blobs)
+        except OSError:
+            return
+
+
+_ZYGOTE = None
+
+
+def zygote_main(control_fd: int) -> None:
+    """Serve spawn requests from the grader on ``control_fd`` until it closes."""
+    global _ZYGOTE
+    _ZYGOTE = _prepare_zygote()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    control = socket.socket(fileno=control_fd)
+    send_frame(control, {"op": "ready", "pid": os.getpid()})
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 1)
+        except OSError:
+            return
+        if not msg:
+            return
+        if not fds:
+            continue
+        import json
+
+        try:
+            req = json.loads(msg)
+        except ValueError:
+            for fd in fds:
+                os.close(fd)
+            continue
+        sess = socket.socket(fileno=fds[0])
+        pid = os.fork()
+        if pid == 0:
+            try:
+                control.close()
+                _become_student(sess, req)
+            except BaseException:  # noqa: BLE001
+                pass
+            finally:
+                os._exit(0)
+        sess.close()
+
+
+if __name__ == "__main__":
+    zygote_main(int(sys.argv[1]))

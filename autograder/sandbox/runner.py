@@ -1,0 +1,326 @@
+"""The grader side of the sandbox: start a zygote, open a session per notebook.
+
+A :class:`Zygote` is a warm process (see :mod:`autograder.sandbox.kernel`) that has
+imported the scientific stack once.  :meth:`Zygote.spawn` forks it into a fresh,
+isolated student process for one notebook, reached through a :class:`Session`:
+``session.run(code, capture=[...], timeout=...)`` runs one cell and returns its
+outputs and the captured values, already decoded by trusted code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import capture
+from .isolation import Isolation, Limits, can_isolate
+from .wire import ProtocolError, recv_frame, send_frame
+
+__all__ = ["CellOutcome", "Session", "Zygote", "SandboxError", "hidden_paths", "make_workdir"]
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself could not be started (not the student's fault)."""
+
+
+@dataclass
+class CellOutcome:
+    """What happened when one cell ran.
+
+    ``status`` is ``ok`` (the cell finished, with or without an exception in its
+    outputs), ``timeout`` (stopped after its time limit), or ``died`` (the student
+    process ended or broke the channel during the cell); ``detail`` says why.
+    """
+
+    status: str
+    outputs: list[dict] = field(default_factory=list)
+    values: dict = field(default_factory=dict)
+    figures: list = field(default_factory=list)
+    detail: str = ""
+    seconds: float = 0.0
+
+
+def _clean_env() -> dict[str, str]:
+    bindir = os.path.dirname(sys.executable)
+    return {
+        "PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": tempfile.gettempdir(),
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **{k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
+    }
+
+
+def hidden_paths(course_root: Path) -> tuple[str, ...]:
+    """What the student process must not see: the course folder (but the Python
+    environment it runs on, if that lives inside it) and the grader's own packages."""
+    course_root = Path(course_root).resolve()
+    prefix = Path(sys.prefix).resolve()
+    hide: set[str] = set()
+    for entry in course_root.iterdir():
+        entry = entry.resolve()
+        if prefix == entry or entry in prefix.parents:
+            continue
+        hide.add(str(entry))
+    import autograder
+    import reference_solution
+
+    for pkg in (autograder, reference_solution):
+        hide.add(str(Path(pkg.__file__).resolve().parent))
+    return tuple(sorted(hide))
+
+
+_SANDBOX_ROOT: Path | None = None
+_uid_counter = itertools.count()
+
+
+def _sandbox_root() -> Path:
+    global _SANDBOX_ROOT
+    if _SANDBOX_ROOT is None or not _SANDBOX_ROOT.exists():
+        _SANDBOX_ROOT = Path(tempfile.mkdtemp(prefix="course-sandboxes-"))
+        _SANDBOX_ROOT.chmod(0o711)
+    return _SANDBOX_ROOT
+
+
+def make_workdir(files: dict[str, Path]) -> Path:
+    """A fresh private folder holding copies of ``files`` (name -> trusted path)."""
+    work = Path(tempfile.mkdtemp(prefix="nb-", dir=_sandbox_root()))
+    work.chmod(0o700)
+    for name, src in files.items():
+        shutil.copyfile(src, work / name)
+    return work
+
+
+def _next_uid() -> int:
+    return 200000 + (os.getpid() * 64 + next(_uid_counter)) % 1_000_000
+
+
+class Session:
+    """One isolated student process running one notebook's cells in order."""
+
+    def __init__(self, sock: socket.socket, pid: int, workdir: Path, output_limit: int):
+        self._sock = sock
+        self.pid = pid
+        self.workdir = workdir
+        self.output_limit = output_limit
+        self.alive = True
+
+    def run(self, code: str, *, capture_names: list[str] | None = None, timeout: float, cell: int = 0) -> CellOutcome:
+        if not self.alive:
+            return CellOutcome("died", detail="the notebook's process had already ended")
+        start = time.monotonic()
+        req = {"op": "run", "cell": cell, "code": code, "capture": capture_names, "output_limit": self.output_limit}
+        try:
+            self._sock.settimeout(max(timeout, 0.001))
+            send_frame(self._sock, req)
+            head, blobs = recv_frame(self._sock, max_bytes=1 << 30)
+        except TimeoutError:
+            self.kill()
+            return CellOutcome("timeout", detail=f"the cell ran longer than {timeout:.0f} s and was stopped",
+                               seconds=time.monotonic() - start)
+        except (ProtocolError, OSError) as exc:
+            self.kill()
+            return CellOutcome("died", detail=_death_reason(exc), seconds=time.monotonic() - start)
+        finally:
+            try:
+                self._sock.settimeout(None)
+            except OSError:
+                pass
+        seconds = time.monotonic() - start
+        if head.get("op") != "result" or head.get("cell") != cell:
+            self.kill()
+            return CellOutcome("died", detail="the notebook's process sent something the grader did not ask for",
+                               seconds=seconds)
+        outputs = _clean_outputs(head.get("outputs"))
+        values = {}
+        if capture_names is not None:
+            for h in head.get("captured") or []:
+                data = b""
+                if isinstance(h, dict) and type(h.get("blob")) is int and 0 <= h["blob"] < len(blobs):
+                    data = blobs[h["blob"]]
+                v = capture.decode_value(h, data)
+                if v is not None and v.name in capture_names and v.name not in values:
+                    values[v.name] = v
+            off = head.get("figure_blob_offset")
+            fblobs = blobs[off:] if type(off) is int and 0 <= off <= len(blobs) else []
+            figures = capture.decode_figures(head.get("figures"), fblobs)
+        else:
+            figures = []
+        return CellOutcome("ok", outputs=outputs, values=values, figures=figures, seconds=seconds)
+
+    def kill(self) -> None:
+        """End the student process and everything it started."""
+        self.alive = False
+        for target in (lambda: os.killpg(self.pid, signal.SIGKILL), lambda: os.kill(self.pid, signal.SIGKILL)):
+            try:
+                target()
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _death_reason(exc: BaseException) -> str:
+    return "the notebook's process ended during this cell (it exited, crashed or ran out of memory)"
+
+
+_TEXT_LIMIT = 512 * 1024
+
+
+def _clean_outputs(outputs) -> list[dict]:
+    """Keep only well-formed nbformat outputs of the allowed kinds (untrusted input)."""
+    clean: list[dict] = []
+    for out in outputs if isinstance(outputs, list) else []:
+        if not isinstance(out, dict):
+            continue
+        kind = out.get("output_type")
+        if kind == "stream" and out.get("name") in ("stdout", "stderr"):
+            clean.append({"output_type": "stream", "name": out["name"], "text": str(out.get("text", ""))[:_TEXT_LIMIT]})
+        elif kind in ("display_data", "execute_result") and isinstance(out.get("data"), dict):
+            data = {k: str(v) for k, v in out["data"].items() if k in ("text/plain", "image/png", "image/jpeg")}
+            if not data:
+                continue
+            o = {"output_type": kind, "data": data, "metadata": {}}
+            if kind == "execute_result":
+                ec = out.get("execution_count")
+                o["execution_count"] = ec if type(ec) is int else None
+            clean.append(o)
+        elif kind == "error":
+            tb = out.get("traceback")
+            clean.append(
+                {
+                    "output_type": "error",
+                    "ename": str(out.get("ename", "Error"))[:200],
+                    "evalue": str(out.get("evalue", ""))[:4000],
+                    "traceback": [str(t)[:4000] for t in tb[:200]] if isinstance(tb, list) else [],
+                }
+            )
+    return clean
+
+
+class Zygote:
+    """A warm process that forks isolated student processes on request.
+
+    Parameters
+    ----------
+    hide : tuple of str
+        Paths the student must not see (see :func:`hidden_paths`).
+    isolate : bool or None
+        Use namespaces and a private uid; default: when available (root on Linux).
+    """
+
+    def __init__(self, *, hide: tuple[str, ...] = (), isolate: bool | None = None):
+        self.hide = hide
+        self.isolate = can_isolate() if isolate is None else isolate
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._control: socket.socket | None = None
+
+    def _start(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        workdir = tempfile.mkdtemp(prefix="course-zygote-")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "autograder.sandbox.kernel", str(child.fileno())],
+            pass_fds=[child.fileno()],
+            env=_clean_env(),
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(workdir, "zygote.log"), "wb"),
+        )
+        child.close()
+        self._control = parent
+        parent.settimeout(120)
+        try:
+            msg = parent.recv(1 << 16)
+        except (TimeoutError, OSError):
+            msg = b""
+        parent.settimeout(None)
+        if not msg:
+            err = Path(workdir, "zygote.log").read_text(errors="replace")[-2000:]
+            self.close()
+            raise SandboxError(f"the sandbox process did not start:\n{err}")
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def spawn(self, workdir: Path, limits: Limits, *, output_limit: int = 256 * 1024) -> Session:
+        """Fork a fresh isolated student process working in ``workdir``."""
+        with self._lock:
+            if not self.running:
+                self._start()
+            uid = _next_uid() if self.isolate else None
+            iso = Isolation(workdir=str(workdir), limits=limits, uid=uid, hide=self.hide if self.isolate else (),
+                            namespaces=self.isolate)
+            req = {
+                "workdir": iso.workdir,
+                "limits": limits.__dict__,
+                "uid": iso.uid,
+                "hide": list(iso.hide),
+                "namespaces": iso.namespaces,
+            }
+            if uid is not None:
+                os.chown(workdir, uid, uid)
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                socket.send_fds(self._control, [json.dumps(req).encode()], [b.fileno()])
+            except OSError as exc:
+                a.close()
+                b.close()
+                self.close()
+                raise SandboxError(f"the sandbox process is gone: {exc}") from None
+            b.close()
+        a.settimeout(60)
+        try:
+            head, _ = recv_frame(a, max_bytes=4096)
+        except (ProtocolError, OSError, TimeoutError) as exc:
+            a.close()
+            raise SandboxError(f"a student process could not be started: {exc}") from None
+        a.settimeout(None)
+        if head.get("op") != "started" or type(head.get("pid")) is not int:
+            a.close()
+            raise SandboxError("a student process could not be started")
+        return Session(a, head["pid"], workdir, output_limit)
+
+    def close(self) -> None:
+        if self._control is not None:
+            try:
+                self._control.close()
+            except OSError:
+                pass
+            self._control = None
+        if self._proc is not None:
+            try:
+                self._proc.kill()
+                self._proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+            self._proc = None
+
+    def __enter__(self) -> Zygote:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

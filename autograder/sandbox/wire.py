@@ -1,0 +1,61 @@
+"""Length-prefixed frames over a stream socket: a JSON header plus binary blobs.
+
+Used in both directions between the grader and the sandboxed student process.  The
+reader enforces limits, so a hostile sender can waste at most ``max_bytes`` of the
+grader's memory and never makes it parse anything but JSON and raw bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+
+__all__ = ["ProtocolError", "send_frame", "recv_frame"]
+
+_HEAD = struct.Struct("!II")  # json length, number of blobs
+_BLOB = struct.Struct("!Q")
+
+
+class ProtocolError(RuntimeError):
+    """The other side closed the channel or sent something that is not a frame."""
+
+
+def send_frame(sock: socket.socket, header: dict, blobs: list[bytes] = ()) -> None:
+    body = json.dumps(header, separators=(",", ":")).encode()
+    parts = [_HEAD.pack(len(body), len(blobs)), body]
+    for b in blobs:
+        parts += [_BLOB.pack(len(b)), b]
+    sock.sendall(b"".join(parts))
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise ProtocolError("channel closed")
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_frame(sock: socket.socket, *, max_bytes: int = 1 << 30, max_blobs: int = 4096) -> tuple[dict, list[bytes]]:
+    """Read one frame; raise ProtocolError on EOF, oversize or malformed data."""
+    jlen, nblobs = _HEAD.unpack(_recv_exact(sock, _HEAD.size))
+    if jlen > min(max_bytes, 64 << 20) or nblobs > max_blobs:
+        raise ProtocolError(f"frame too large ({jlen} bytes of header, {nblobs} blobs)")
+    try:
+        header = json.loads(_recv_exact(sock, jlen))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"malformed frame header: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("frame header is not an object")
+    total = jlen
+    blobs = []
+    for _ in range(nblobs):
+        (n,) = _BLOB.unpack(_recv_exact(sock, _BLOB.size))
+        total += n
+        if total > max_bytes:
+            raise ProtocolError(f"frame larger than {max_bytes} bytes")
+        blobs.append(_recv_exact(sock, n))
+    return header, blobs
