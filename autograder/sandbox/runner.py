@@ -236,31 +236,44 @@ class Zygote:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._control: socket.socket | None = None
+        self._ready = False
+        self._workdir = ""
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the warm process without waiting for it (it imports in the background)."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        workdir = tempfile.mkdtemp(prefix="course-zygote-")
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "autograder.sandbox.kernel", str(child.fileno())],
-            pass_fds=[child.fileno()],
-            env=_clean_env(),
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(workdir, "zygote.log"), "wb"),
-        )
+        self._workdir = tempfile.mkdtemp(prefix="course-zygote-")
+        with open(os.path.join(self._workdir, "zygote.log"), "wb") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-m", "autograder.sandbox.kernel", str(child.fileno())],
+                pass_fds=[child.fileno()],
+                env=_clean_env(),
+                cwd=self._workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         child.close()
         self._control = parent
-        parent.settimeout(120)
+        self._ready = False
+
+    def _wait_ready(self) -> None:
+        if self._ready:
+            return
+        assert self._control is not None
+        self._control.settimeout(120)
         try:
-            msg = parent.recv(1 << 16)
+            msg = self._control.recv(1 << 16)
         except (TimeoutError, OSError):
             msg = b""
-        parent.settimeout(None)
+        self._control.settimeout(None)
         if not msg:
-            err = Path(workdir, "zygote.log").read_text(errors="replace")[-2000:]
+            err = Path(self._workdir, "zygote.log").read_text(errors="replace")[-2000:]
             self.close()
             raise SandboxError(f"the sandbox process did not start:\n{err}")
+        self._ready = True
 
     @property
     def running(self) -> bool:
@@ -270,7 +283,8 @@ class Zygote:
         """Fork a fresh isolated student process working in ``workdir``."""
         with self._lock:
             if not self.running:
-                self._start()
+                self.start()
+            self._wait_ready()
             uid = _next_uid() if self.isolate else None
             iso = Isolation(workdir=str(workdir), limits=limits, uid=uid, hide=self.hide if self.isolate else (),
                             namespaces=self.isolate)
@@ -318,6 +332,9 @@ class Zygote:
             except (OSError, subprocess.TimeoutExpired):
                 pass
             self._proc = None
+        if self._workdir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = ""
 
     def __enter__(self) -> Zygote:
         return self

@@ -1,0 +1,255 @@
+"""The ``course`` command: thin click wrappers over the library functions.
+
+Each command loads course.yml (found from the current folder upwards, or
+``--course-dir``), calls one function of the package and renders its result.  Errors
+that are the user's to fix (a bad course.yml, an unknown assignment, a missing data
+file, an unreadable notebook) print one clear message and exit with status 2; a failed
+grading or check exits with status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from .config import CourseConfigError, load_course
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _UserError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        err_console.print("[bold red]error:[/]", end=" ")
+        err_console.print(self.format_message(), markup=False, highlight=False)
+
+
+def _user_errors():
+    from course_data import DataUnavailable
+
+    from .release import ReleaseError
+
+    return (CourseConfigError, KeyError, ValueError, DataUnavailable, ReleaseError, FileNotFoundError)
+
+
+def _run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except _user_errors() as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise _UserError(str(msg)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--course-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Course repository (default: found from the current folder upwards).")
+@click.pass_context
+def main(ctx: click.Context, course_dir: Path | None) -> None:
+    """An auto-graded NumPy course on the HST/STIS spectrum of 3C120."""
+    from .nbgrader_adapter import ensure_alembic_on_path
+
+    ensure_alembic_on_path()
+    ctx.obj = {"course_dir": course_dir}
+
+
+def _course(ctx: click.Context, *, check_files: bool = True):
+    return _run(load_course, ctx.obj["course_dir"], check_files=check_files)
+
+
+@main.command()
+@click.pass_context
+def validate(ctx: click.Context) -> None:
+    """Check course.yml and every source notebook against each other."""
+    from .validate import validate_course
+
+    course = _course(ctx)
+    problems = validate_course(course)
+    if problems:
+        raise _UserError("the course is not consistent:\n  " + "\n  ".join(problems))
+    n = sum(len(a.questions) for a in course.assignments)
+    console.print(f"course.yml is valid: {len(course.assignments)} assignments, {n} questions, "
+                  f"{sum(a.total for a in course.assignments):g} points")
+
+
+@main.command()
+@click.option("--path", "local", type=click.Path(path_type=Path), default=None,
+              help="A local copy (the file, or a folder holding it): verified, then stored in the cache.")
+@click.pass_context
+def data(ctx: click.Context, local: Path | None) -> None:
+    """Make the course's data file available (local copy, cache or download), sha256-checked."""
+    from .data import ensure_data
+
+    course = _course(ctx, check_files=False)
+    path = _run(ensure_data, course, local=local)
+    console.print(f"verified: {path}", highlight=False)
+
+
+@main.command()
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="PNG of the final spectrum.")
+@click.pass_context
+def extract(ctx: click.Context, output: Path | None) -> None:
+    """Run the reference extraction on the real file; print figures and save the spectrum plot."""
+    from .demo import reference_extraction
+
+    course = _course(ctx, check_files=False)
+    summary = _run(reference_extraction, course, output=output)
+    console.print(summary.render(), highlight=False)
+
+
+@main.command()
+@click.argument("assignments", nargs=-1)
+@click.pass_context
+def release(ctx: click.Context, assignments: tuple[str, ...]) -> None:
+    """Generate the student versions in release/ (all assignments by default)."""
+    from .release import release as do_release
+
+    course = _course(ctx)
+    written = _run(do_release, course, list(assignments) or None)
+    for p in written:
+        console.print(f"released {p.relative_to(course.root)}", highlight=False)
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.pass_context
+def collect(ctx: click.Context, source: Path) -> None:
+    """Take submissions from a folder, a zip, or an LMS-style flat folder into submitted/."""
+    from .collect import collect as do_collect
+
+    course = _course(ctx)
+    if not source.exists():
+        raise _UserError(f"{source}: no such file or folder")
+    result = _run(do_collect, course, source)
+    console.print(result.summary(), highlight=False)
+
+
+@main.command()
+@click.argument("assignments", nargs=-1)
+@click.option("--student", "students", multiple=True, help="Only this student (repeatable).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per core).")
+@click.option("--scheduler", default=None, help="Address of a dask.distributed scheduler to send the work to.")
+@click.option("--force", is_flag=True, help="Regrade submissions that are already graded.")
+@click.pass_context
+def autograde(ctx, assignments, students, jobs, scheduler, force) -> None:
+    """Grade collected submissions in parallel into nbgrader's gradebook."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .autograde import autograde as do_autograde
+    from .autograde import find_submissions
+
+    course = _course(ctx)
+    subs = _run(find_submissions, course, list(assignments) or None, list(students) or None)
+    if not subs:
+        raise _UserError("no submissions to grade: run `course collect PATH` first")
+    failures = []
+    with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task("grading", total=len(subs))
+
+        def on_result(r):
+            progress.advance(task)
+            if r.status == "failed":
+                failures.append(r)
+                progress.console.print(f"[red]FAILED[/] {r.student}/{r.assignment}: ", end="")
+                progress.console.print(r.error, markup=False, highlight=False)
+
+        started = time.monotonic()
+        results = _run(do_autograde, course, assignments=list(assignments) or None, students=list(students) or None,
+                       jobs=jobs, scheduler=scheduler, force=force, on_result=on_result)
+    console.print(_summary_table(results))
+    graded = sum(r.status == "graded" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    console.print(f"{graded} graded, {skipped} already graded (skipped), {len(failures)} failed "
+                  f"in {time.monotonic() - started:.1f} s", highlight=False)
+    if failures:
+        sys.exit(1)
+
+
+def _summary_table(results):
+    from rich.table import Table
+
+    t = Table(title="autograde summary", title_justify="left")
+    for col in ("student", "assignment", "status", "score", "problems"):
+        t.add_column(col)
+    for r in sorted(results, key=lambda r: (r.assignment, r.student)):
+        t.add_row(r.student, r.assignment, r.status, f"{r.score:g}/{r.max_score:g}",
+                  "; ".join(r.problems)[:200] if r.problems else "")
+    return t
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option("--assignment", default=None, help="The assignment, if the file name does not say it.")
+@click.pass_context
+def check(ctx: click.Context, notebook: Path, assignment: str | None) -> None:
+    """Grade one notebook locally as the autograder would (exit 0 only on full marks)."""
+    from .selfcheck import check_notebook
+
+    course = _course(ctx)
+    report = _run(check_notebook, course, notebook, assignment_id=assignment)
+    console.print(report.table())
+    for p in report.problems:
+        console.print(f"note: {p}", highlight=False, markup=False)
+    if not report.full_marks:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("assignments", nargs=-1)
+@click.option("--student", "students", multiple=True, help="Only this student (repeatable).")
+@click.pass_context
+def feedback(ctx, assignments, students) -> None:
+    """Write an HTML feedback file per student and assignment into feedback/."""
+    from .feedback import write_feedback
+
+    course = _course(ctx)
+    paths = _run(write_feedback, course, assignments=list(assignments) or None, students=list(students) or None)
+    for p in paths:
+        console.print(f"wrote {p}", highlight=False)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="File to write (default exports/grades.FORMAT).")
+@click.pass_context
+def export(ctx, fmt: str, output: Path | None) -> None:
+    """Export the gradebook: a row per student, a column per question and per assignment."""
+    from .export import export_grades
+
+    course = _course(ctx)
+    result = _run(export_grades, course, fmt=fmt, out=output)
+    console.print(f"wrote {result.path}", highlight=False)
+
+
+@main.command()
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.pass_context
+def report(ctx, output_dir: Path | None) -> None:
+    """Class report: histogram of totals (PNG) and per-question pass rates."""
+    from .report import class_report
+
+    course = _course(ctx)
+    result = _run(class_report, course, out_dir=output_dir)
+    console.print(result.table())
+    console.print(f"wrote {result.png}", highlight=False)
+
+
+@main.command()
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None)
+@click.pass_context
+def demo(ctx, jobs: int | None) -> None:
+    """The whole course on the bundled example class: data, release, collect, grade, feedback, export, report."""
+    from .demo import run_demo
+
+    course = _course(ctx)
+    _run(run_demo, course, console=console, jobs=jobs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Grading one notebook: run it in the sandbox, check each question in this process.
+
+This is the one grading path.  ``course check``, ``course autograde`` (locally or on
+a dask cluster) and plain ``nbgrader autograde`` (through
+:class:`autograder.nbgrader_adapter.SandboxedExecute`) all call
+:meth:`NotebookGrader.grade`.
+
+For every code cell, in order, the cell's source is sent to the student process.  For
+a question's test cell, the hidden block is removed first (its visible checks run in
+the student process, where the student can read them anyway), the question's names are
+captured just before the visible checks run, and the hidden check runs here, on the
+captured values, against ``reference_solution``.  The test cell's outputs are then
+rebuilt by the grader so that nbgrader's own scoring rule
+(:func:`nbgrader.utils.determine_grade`: an error output scores 0, otherwise full
+points) gives the verdict: an error output when the visible checks or the hidden check
+failed, none otherwise.  Anything the student's code printed to stderr and any
+``execute_result`` in a test cell are dropped, so a warning cannot zero a question and a
+printed number cannot claim partial credit.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .checks import run_question, spec_for
+from .config import Assignment, Course, Notebook
+from .sandbox.isolation import Limits
+from .sandbox.runner import Zygote, hidden_paths, make_workdir
+
+__all__ = ["QuestionOutcome", "GradedNotebook", "NotebookGrader", "strip_hidden_tests", "grade_id"]
+
+HIDDEN_RE = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
+
+
+def strip_hidden_tests(source: str) -> str:
+    """The source without its ``### BEGIN/END HIDDEN TESTS`` blocks."""
+    return HIDDEN_RE.sub("", source)
+
+
+def grade_id(cell) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta.get("grade_id") if isinstance(meta, dict) else None
+
+
+@dataclass
+class QuestionOutcome:
+    """The verdict on one question, as the student sees it."""
+
+    id: str
+    points: float
+    max_points: float
+    passed: bool
+    message: str = ""
+
+
+@dataclass
+class GradedNotebook:
+    """A notebook after grading: cells with outputs, and per-question outcomes."""
+
+    nb: nbformat.NotebookNode
+    questions: list[QuestionOutcome] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return sum(q.points for q in self.questions)
+
+    @property
+    def max_score(self) -> float:
+        return sum(q.max_points for q in self.questions)
+
+
+def _error_output(ename: str, message: str) -> dict:
+    return nbformat.v4.new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
+
+
+def _first_error(outputs: list[dict]) -> str:
+    for out in outputs:
+        if out.get("output_type") == "error":
+            value = out.get("evalue", "")
+            return f"{out.get('ename', 'Error')}: {value}" if value else str(out.get("ename", "Error"))
+    return ""
+
+
+class NotebookGrader:
+    """Grades notebooks of one course; keeps a warm zygote between notebooks.
+
+    Parameters
+    ----------
+    course : Course
+        The validated course.
+    data_path : Path or None
+        The verified data file (copied into each sandbox, read by the checks).
+    zygote : Zygote or None
+        A warm process to fork student processes from; one is created on first use.
+    """
+
+    def __init__(self, course: Course, *, data_path: Path | None = None, zygote: Zygote | None = None):
+        self.course = course
+        self.data_path = Path(data_path) if data_path is not None else None
+        self._zygote = zygote
+        g = course.grading
+        self.limits = Limits(memory_mb=g.memory_mb, cpu_seconds=g.notebook_timeout, max_processes=g.max_processes)
+
+    @property
+    def zygote(self) -> Zygote:
+        if self._zygote is None:
+            self._zygote = Zygote(hide=hidden_paths(self.course.root))
+        return self._zygote
+
+    def close(self) -> None:
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
+
+    def __enter__(self) -> NotebookGrader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _sandbox_files(self) -> dict[str, Path]:
+        files: dict[str, Path] = {}
+        helper = self.course.root / "course_data.py"
+        if helper.is_file():
+            files["course_data.py"] = helper
+        if self.data_path is not None:
+            files[self.data_path.name if self.data_path.name.endswith(".fits.gz") else self.course.data.files[0].name] = self.data_path
+        return files
+
+    def grade(self, nb: nbformat.NotebookNode, assignment: Assignment, notebook: Notebook) -> GradedNotebook:
+        """Run ``nb`` (whose test cells are the instructor's) and check every question.
+
+        ``nb`` is modified in place (outputs) and returned inside the result.
+        """
+        started = time.monotonic()
+        g = self.course.grading
+        questions = {q.test_id: q for q in notebook.questions}
+        solutions = {grade_id(c): c.get("source", "") for c in nb.cells if c.get("cell_type") == "code"}
+        outcomes: dict[str, QuestionOutcome] = {}
+        problems: list[str] = []
+        deadline = started + g.notebook_timeout
+        stopped = ""
+        session = self.zygote.spawn(make_workdir(self._sandbox_files()), self.limits,
+                                    output_limit=g.max_output_kb * 1024)
+        figures_pending: list = []
+        try:
+            count = 0
+            for index, cell in enumerate(nb.cells):
+                if cell.get("cell_type") != "code":
+                    continue
+                gid = grade_id(cell)
+                question = questions.get(gid) if gid else None
+                if stopped:
+                    cell.outputs = [_error_output("NotRun", f"not run: {stopped}")] if question else []
+                    cell.execution_count = None
+                    if question:
+                        outcomes[question.id] = QuestionOutcome(question.id, 0.0, question.points, False,
+                                                                f"not run: {stopped}")
+                    continue
+                count += 1
+                code = cell.source
+                names = None
+                if question is not None:
+                    code = strip_hidden_tests(code)
+                    names = list(dict.fromkeys([*question.names, *spec_for(assignment.id, question.id).uses]))
+                remaining = deadline - time.monotonic()
+                timeout = min(g.cell_timeout, max(remaining, 0.0))
+                result = session.run(code, capture_names=names, timeout=timeout, cell=index)
+                if result.status == "timeout" and remaining < g.cell_timeout:
+                    result.detail = f"the notebook ran longer than its limit of {g.notebook_timeout:g} s"
+                cell.execution_count = count
+                outputs = result.outputs
+                if result.status != "ok":
+                    stopped = f"the notebook stopped at cell {index + 1}: {result.detail}"
+                    problems.append(stopped)
+                    outputs = [*outputs, _error_output("CellTimeoutError" if result.status == "timeout" else "DeadKernelError", result.detail)]
+                if question is None:
+                    cell.outputs = [nbformat.from_dict(o) for o in outputs]
+                    continue
+                figures_pending = result.figures
+                kept = [o for o in outputs if o["output_type"] == "error" or
+                        (o["output_type"] == "stream" and o["name"] == "stdout")]
+                message = _first_error(kept)
+                passed = not message
+                if result.status == "ok":
+                    tol = self.course.tolerance(question)
+                    verdict = run_question(
+                        assignment.id, question.id, result.values, figures=figures_pending,
+                        source=solutions.get(question.id, ""), rtol=tol.rtol, atol=tol.atol,
+                        data_path=self.data_path,
+                    )
+                    if not verdict.passed:
+                        kept.append(_error_output("AssertionError", verdict.message))
+                        if passed:
+                            message = verdict.message
+                        passed = False
+                cell.outputs = [nbformat.from_dict(o) for o in kept]
+                outcomes[question.id] = QuestionOutcome(question.id, question.points if passed else 0.0,
+                                                        question.points, passed, message)
+        finally:
+            session.close()
+        for q in notebook.questions:
+            if q.id not in outcomes:
+                msg = "the question's test cell is missing from the notebook"
+                outcomes[q.id] = QuestionOutcome(q.id, 0.0, q.points, False, msg)
+                problems.append(f"{q.id}: {msg}")
+        ordered = [outcomes[q.id] for q in notebook.questions]
+        return GradedNotebook(nb, ordered, problems, time.monotonic() - started)

@@ -1,0 +1,121 @@
+"""What a submission changed in the instructor's cells, and putting them back.
+
+nbgrader identifies graded and locked cells by ``grade_id``.  A student may edit a
+test cell, change its points, delete it, duplicate it or move it.  :func:`inspect`
+reports each of these in plain words (for the instructor's log and the student's
+feedback); :func:`restore` puts the instructor's cells back exactly as nbgrader's
+sanitize step does (``OverwriteCells`` with ``add_missing_cells``, ``DeduplicateIds``),
+for ``course check``, which works without a gradebook.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from nbformat import NotebookNode
+
+__all__ = ["inspect", "restore"]
+
+_KEYS = ("grade", "solution", "locked", "points", "task")
+
+
+def _meta(cell) -> dict:
+    m = cell.get("metadata", {}).get("nbgrader", {})
+    return m if isinstance(m, dict) else {}
+
+
+def _gid(cell) -> str | None:
+    gid = _meta(cell).get("grade_id")
+    return gid if isinstance(gid, str) else None
+
+
+def _instructor_cells(reference: NotebookNode) -> dict[str, NotebookNode]:
+    """Cells of the reference notebook nbgrader restores: graded or locked ones."""
+    out = {}
+    for cell in reference.cells:
+        m = _meta(cell)
+        gid = _gid(cell)
+        if gid and (m.get("grade") or m.get("locked") or m.get("task")) and not m.get("solution"):
+            out[gid] = cell
+    return out
+
+
+def inspect(submitted: NotebookNode, released: NotebookNode) -> list[str]:
+    """Plain-language list of what the submission changed in the instructor's cells.
+
+    ``released`` is the notebook the student was given (release/).
+    """
+    problems = []
+    ref = _instructor_cells(released)
+    ref_all = [_gid(c) for c in released.cells if _gid(c)]
+    seen: dict[str, int] = {}
+    order = []
+    for cell in submitted.cells:
+        gid = _gid(cell)
+        if gid is None:
+            continue
+        seen[gid] = seen.get(gid, 0) + 1
+        order.append(gid)
+        if gid in ref and seen[gid] == 1:
+            r = ref[gid]
+            if cell.get("source", "") != r.get("source", ""):
+                problems.append(f"cell {gid!r} was edited; the original was used")
+            changed = [k for k in _KEYS if _meta(cell).get(k) != _meta(r).get(k)]
+            if changed:
+                problems.append(f"cell {gid!r} had its grading metadata changed ({', '.join(changed)}); the original was used")
+    for gid, n in seen.items():
+        if n > 1:
+            problems.append(f"grade id {gid!r} appears {n} times; only one copy is graded")
+    for gid in ref:
+        if gid not in seen:
+            problems.append(f"cell {gid!r} was deleted; it was restored and graded")
+    known = [g for g in dict.fromkeys(order) if g in ref_all]
+    if known != [g for g in ref_all if g in known]:
+        problems.append("graded cells are not in their original order")
+    return problems
+
+
+def restore(submitted: NotebookNode, reference: NotebookNode) -> NotebookNode:
+    """A copy of ``submitted`` with the instructor's cells as in ``reference``.
+
+    Mirrors nbgrader's sanitize step: of duplicated grade ids the last copy keeps its
+    metadata; graded/locked cells get the reference source and metadata back; a
+    deleted graded cell is re-inserted after the graded or solution cell that
+    precedes it in the reference.
+    """
+    nb = copy.deepcopy(submitted)
+    seen: set[str] = set()
+    for cell in reversed(nb.cells):
+        gid = _gid(cell)
+        if gid is None:
+            continue
+        if gid in seen:
+            cell.setdefault("metadata", {})["nbgrader"] = {}
+        seen.add(gid)
+    ref = _instructor_cells(reference)
+    for cell in nb.cells:
+        gid = _gid(cell)
+        if gid in ref:
+            cell.source = ref[gid].source
+            cell.metadata["nbgrader"] = copy.deepcopy(ref[gid].metadata["nbgrader"])
+            if cell.get("cell_type") != ref[gid].cell_type:
+                cell.cell_type = ref[gid].cell_type
+    ref_ids = [_gid(c) for c in reference.cells]
+    for gid, rcell in ref.items():
+        if gid in seen:
+            continue
+        at = len(nb.cells)
+        i = ref_ids.index(gid)
+        prev = [g for g in ref_ids[:i] if g]
+        present = {_gid(c): k for k, c in enumerate(nb.cells) if _gid(c)}
+        for g in reversed(prev):
+            if g in present:
+                at = present[g] + 1
+                break
+        new = copy.deepcopy(rcell)
+        if new.get("cell_type") == "code":
+            new["outputs"] = []
+            new["execution_count"] = None
+        nb.cells.insert(at, new)
+        seen.add(gid)
+    return nb

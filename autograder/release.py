@@ -1,0 +1,47 @@
+"""``course release``: generate the student versions in ``release/`` with nbgrader.
+
+nbgrader's ``generate_assignment`` does the work: solutions replaced by stubs, hidden
+tests removed, checksums recorded, and the gradebook told about every graded cell (which
+is what lets autograding restore the instructor's cells later).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import Course
+
+__all__ = ["ReleaseError", "release"]
+
+
+class ReleaseError(RuntimeError):
+    """The course is inconsistent, or nbgrader refused to generate an assignment."""
+
+
+def release(course: Course, assignment_ids: list[str] | None = None) -> list[Path]:
+    """Generate ``release/<assignment>/`` for the given (default: all) assignments.
+
+    The course is validated first; nothing is written if it is inconsistent.
+    Returns the released notebook paths.
+    """
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from . import nbgrader_adapter
+    from .validate import validate_course
+
+    ids = [course.assignment(a).id for a in assignment_ids] if assignment_ids else [a.id for a in course.assignments]
+    problems = validate_course(course)
+    if problems:
+        raise ReleaseError("course is not consistent; nothing was released:\n  " + "\n  ".join(problems))
+    config = nbgrader_adapter.nbgrader_config(course)
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    written = []
+    for aid in ids:
+        result = api.generate_assignment(aid, force=True, create=True)
+        if not result.get("success"):
+            detail = result.get("error") or result.get("log") or "no details"
+            raise ReleaseError(f"nbgrader could not generate {aid!r}:\n{detail}")
+        a = course.assignment(aid)
+        written += [course.release_notebook(a, nb) for nb in a.notebooks]
+    return written

@@ -1,0 +1,105 @@
+"""``course check NOTEBOOK``: grade one notebook locally, exactly as the autograder would.
+
+For students before they submit and for self-learners working alone.  The notebook is
+read, the instructor's cells are put back as nbgrader's sanitize step would
+(:func:`autograder.integrity.restore`), and it is graded by the same
+:class:`~autograder.grading.NotebookGrader` that ``course autograde`` uses.  The report
+shows, per question, the points, pass or fail and the visible message; it never shows
+hidden-test source or expected values.  Nothing is written anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Assignment, Course, Notebook
+
+__all__ = ["CheckReport", "find_notebook", "check_notebook"]
+
+
+@dataclass
+class CheckReport:
+    """Per-question verdicts for one notebook."""
+
+    path: Path
+    assignment: str
+    notebook: str
+    rows: list = field(default_factory=list)  # QuestionOutcome
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return sum(r.points for r in self.rows)
+
+    @property
+    def max_score(self) -> float:
+        return sum(r.max_points for r in self.rows)
+
+    @property
+    def full_marks(self) -> bool:
+        return bool(self.rows) and all(r.passed for r in self.rows)
+
+    def table(self):
+        from rich.table import Table
+
+        t = Table(title=f"{self.assignment}/{self.notebook}: {self.score:g} / {self.max_score:g}", title_justify="left")
+        t.add_column("question")
+        t.add_column("points", justify="right")
+        t.add_column("result")
+        t.add_column("message", overflow="fold")
+        for r in self.rows:
+            verdict = "[green]pass[/]" if r.passed else "[red]fail[/]"
+            t.add_row(r.id, f"{r.points:g}/{r.max_points:g}", verdict, _escape(r.message))
+        return t
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def find_notebook(course: Course, path: Path, assignment_id: str | None = None) -> tuple[Assignment, Notebook]:
+    """Which assignment/notebook a file is, from its name (or ``assignment_id``)."""
+    stem = Path(path).stem
+    if assignment_id:
+        a = course.assignment(assignment_id)
+        return a, a.notebook(stem if stem in [n.name for n in a.notebooks] else a.notebooks[0].name)
+    matches = [(a, nb) for a in course.assignments for nb in a.notebooks if nb.name == stem]
+    if len(matches) == 1:
+        return matches[0]
+    names = ", ".join(f"{nb.filename} ({a.id})" for a in course.assignments for nb in a.notebooks)
+    if not matches:
+        raise KeyError(f"{Path(path).name} is not a notebook of this course (known: {names}); pass --assignment if you renamed it")
+    raise KeyError(f"{Path(path).name} matches several assignments; pass --assignment")
+
+
+def check_notebook(course: Course, path: Path, *, assignment_id: str | None = None, grader=None) -> CheckReport:
+    """Grade the notebook at ``path``; raises ValueError/KeyError naming the problem."""
+    import nbformat
+
+    from . import integrity
+    from .data import ensure_data
+    from .grading import NotebookGrader
+    from .notebooks import read_notebook
+
+    assignment, nbcfg = find_notebook(course, path, assignment_id)
+    own = grader is None
+    if own:
+        grader = NotebookGrader(course)
+        grader.zygote.start()  # let it import numpy & co while we read and prepare
+    try:
+        nb = read_notebook(Path(path))
+        source = nbformat.read(course.source_notebook(assignment, nbcfg), as_version=4)
+        released_path = course.release_notebook(assignment, nbcfg)
+        problems = integrity.inspect(nb, nbformat.read(released_path, as_version=4)) if released_path.is_file() else []
+        nb = integrity.restore(nb, source)
+        if grader.data_path is None:
+            grader.data_path = ensure_data(course)
+        graded = grader.grade(nb, assignment, nbcfg)
+    finally:
+        if own:
+            grader.close()
+    return CheckReport(Path(path), assignment.id, nbcfg.name, graded.questions, problems + graded.problems, graded.seconds)
