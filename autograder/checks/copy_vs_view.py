@@ -1,0 +1,198 @@
+"""Hidden checks of the assignment ``copy-vs-view``.
+
+Graded through what the student's arrays ARE, not through prose: whether two names
+share memory in the kernel (:meth:`Value.shares_memory_with`), whether an array owns its
+memory (:attr:`Value.owndata`), and their values.  The small arrays are given in locked
+cells of the notebook and rebuilt here from the same specification.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._api import CheckContext, Value, check
+
+ASSIGNMENT = "copy-vs-view"
+
+FRAME = np.array(
+    [
+        [12.0, 15.0, 11.0, 14.0, 13.0],
+        [20.0, 42.0, 95.0, 40.0, 21.0],
+        [18.0, 37.0, 88.0, 35.0, 19.0],
+        [11.0, 14.0, 12.0, 13.0, 15.0],
+    ]
+)
+THRESHOLD = 30.0
+
+# The "predict" question: the given cell, replayed.
+SPECTRUM0 = np.array([5.0, 8.0, 13.0, 21.0, 34.0, 55.0])
+
+
+def _after_given_cell() -> dict[str, np.ndarray]:
+    spectrum = SPECTRUM0.copy()
+    alias = spectrum
+    snapshot = spectrum.copy()
+    window = spectrum[1:4]
+    bright = spectrum[spectrum > 20]
+    window[:] = 0.0
+    alias[-1] = -1.0
+    return {"spectrum": spectrum, "snapshot": snapshot, "window": window.copy(), "bright": bright}
+
+
+def _frame(ctx: CheckContext) -> Value:
+    return ctx.value("frame")
+
+
+def _equal(actual, expected) -> bool:
+    a, e = np.asarray(actual), np.asarray(expected)
+    return a.shape == e.shape and a.dtype.kind in "fiub" and bool(np.array_equal(a.astype(float), e.astype(float)))
+
+
+def _frame_unchanged(ctx: CheckContext, who: str) -> None:
+    f = _frame(ctx)
+    if f.array is not None and not _equal(f.array, FRAME):
+        ctx.fail(
+            f"`frame` no longer holds its original values when `{who}` is checked: something changed it in place; "
+            "run the notebook again from the top (Kernel > Restart & Run All) after fixing it"
+        )
+
+
+@check(ASSIGNMENT, "alias-and-copy", uses=("frame",))
+def alias_and_copy(ctx: CheckContext) -> None:
+    """``same``: the very object ``frame`` (same memory, and like frame it owns it);
+    ``backup``: an independent copy (no shared memory, same values)."""
+    f = _frame(ctx)
+    _frame_unchanged(ctx, "same")
+    same = ctx.value("same")
+    ctx.array("same", pytype="numpy.ndarray")
+    if not same.shares_memory_with(f):
+        ctx.fail(
+            "`same` does not share memory with `frame`: it is a copy; a second name for the same array is just "
+            "`same = frame`"
+        )
+    if same.buffer != f.buffer or same.owndata != f.owndata:
+        ctx.fail(
+            "`same` is a view of `frame` (like frame[:] or frame.view()), a new array object; this question "
+            "wants frame itself: `same = frame`"
+        )
+    backup = ctx.array("backup", pytype="numpy.ndarray", kind="f")
+    vb = ctx.value("backup")
+    if vb.shares_memory_with(f):
+        if vb.buffer == f.buffer and vb.owndata == f.owndata:
+            ctx.fail(
+                "`backup` is `frame` itself under another name: changing frame would change it too; make it "
+                "with frame.copy()"
+            )
+        ctx.fail("`backup` is a view of `frame` (it shares its memory); make an independent copy with frame.copy()")
+    if backup.shape != FRAME.shape or not _equal(backup, FRAME):
+        ctx.fail(f"`backup` (shape {backup.shape}) does not hold the same values as `frame`; copy the whole frame")
+
+
+def _view_of(ctx: CheckContext, name: str, expected: np.ndarray, slice_text: str) -> None:
+    f = _frame(ctx)
+    arr = ctx.array(name, pytype="numpy.ndarray", kind="f")
+    v = ctx.value(name)
+    if arr.shape != expected.shape:
+        ctx.fail(f"`{name}` has shape {arr.shape}; this question expects shape {expected.shape}, as {slice_text} gives")
+    if not _equal(arr, expected):
+        ctx.fail(f"`{name}` does not hold the values of {slice_text} (rows and columns are counted from 0)")
+    if not v.shares_memory_with(f) or v.owndata:
+        ctx.fail(
+            f"`{name}` has the right values but does not share memory with `frame` (a copy, or a view of "
+            f"another array): a basic slice of frame itself, {slice_text}, is a view; do not call .copy() "
+            "or index with a list"
+        )
+
+
+@check(ASSIGNMENT, "views", uses=("frame",))
+def views(ctx: CheckContext) -> None:
+    """``row``: a view of frame's row 1; ``col``: a view of frame's column 2."""
+    _frame_unchanged(ctx, "row")
+    _view_of(ctx, "row", FRAME[1], "frame[1]")
+    _view_of(ctx, "col", FRAME[:, 2], "frame[:, 2]")
+
+
+@check(ASSIGNMENT, "new-arrays", uses=("frame",))
+def new_arrays(ctx: CheckContext) -> None:
+    """``doubled`` = frame * 2 and ``picked`` = frame[frame > 30]: new arrays that own their
+    memory; ``frame`` must keep its values."""
+    f = _frame(ctx)
+    doubled = ctx.array("doubled", pytype="numpy.ndarray", kind="f")
+    vd = ctx.value("doubled")
+    if vd.shares_memory_with(f):
+        ctx.fail(
+            "`doubled` shares memory with `frame`: `doubled = frame` then `doubled *= 2` doubles frame itself; "
+            "arithmetic such as frame * 2 makes a new array"
+        )
+    if doubled.shape != FRAME.shape or not _equal(doubled, FRAME * 2):
+        ctx.fail(f"`doubled` (shape {doubled.shape}) is not frame times 2, element by element")
+    _frame_unchanged(ctx, "doubled")
+    picked = ctx.array("picked", pytype="numpy.ndarray")
+    if picked.dtype.kind == "b":
+        ctx.fail("`picked` is the mask itself (True/False); index frame with it to get the values: frame[frame > 30]")
+    expected = FRAME[FRAME > THRESHOLD]
+    if picked.shape == FRAME.shape:
+        ctx.fail(
+            f"`picked` has the shape of frame, {picked.shape}; indexing with a mask gives a 1-D array of the "
+            "selected values"
+        )
+    if ctx.value("picked").shares_memory_with(f):
+        ctx.fail("`picked` shares memory with `frame`; indexing with a mask makes a new array: frame[frame > 30]")
+    if not _equal(picked, expected):
+        if _equal(picked, FRAME[FRAME >= THRESHOLD]):
+            ctx.fail("`picked` includes values equal to 30; the question wants those strictly above")
+        ctx.fail(f"`picked` (shape {picked.shape}) does not hold the values of frame above 30, in frame's order")
+
+
+_HINTS = {
+    "spectrum": [
+        (SPECTRUM0, "spectrum did change: `window` is a view into it and `alias` is another name for it"),
+        (
+            np.array([5.0, 0.0, 0.0, 0.0, 34.0, 55.0]),
+            "`alias` is another name for spectrum, so alias[-1] = -1. changed spectrum too",
+        ),
+        (
+            np.array([5.0, 8.0, 13.0, 21.0, 34.0, -1.0]),
+            "`window` is a view of spectrum[1:4]: writing into it writes into spectrum",
+        ),
+    ],
+    "snapshot": [
+        (
+            np.array([5.0, 0.0, 0.0, 0.0, 34.0, -1.0]),
+            "`snapshot` is a copy made before the changes: it does not follow spectrum",
+        ),
+    ],
+    "window": [
+        (SPECTRUM0[1:4], "window[:] = 0. writes into window itself"),
+    ],
+    "bright": [
+        (np.array([21.0, 34.0, -1.0]), "`bright` was made by indexing with a mask: a copy, taken before the changes"),
+        (np.array([0.0, 34.0, -1.0]), "`bright` was made by indexing with a mask: a copy, taken before the changes"),
+    ],
+}
+
+
+@check(ASSIGNMENT, "predict", uses=("spectrum", "snapshot", "window", "bright"))
+def predict(ctx: CheckContext) -> None:
+    """``pred_<name>``: the values of spectrum, snapshot, window and bright after the given
+    cell, written as numbers (a list or an array that does not share memory with them)."""
+    after = _after_given_cell()
+    for given, expected in after.items():
+        name = f"pred_{given}"
+        arr = ctx.array(name, kind="fiu")
+        v = ctx.value(name)
+        g = ctx.values.get(given)
+        if g is not None and g.status == "ok" and v.shares_memory_with(g):
+            ctx.fail(
+                f"`{name}` is `{given}` itself (it shares its memory); write down the numbers you predict, e.g. "
+                "as a list"
+            )
+        if arr.shape != expected.shape:
+            ctx.fail(f"`{name}` has {arr.size} value(s); `{given}` has {expected.size} after the cell")
+        if _equal(arr, expected):
+            continue
+        for wrong, hint in _HINTS.get(given, []):
+            if _equal(arr, wrong):
+                ctx.fail(f"`{name}` is not what `{given}` holds after the cell: {hint}")
+        n = int(np.sum(arr.astype(float) != expected))
+        ctx.fail(f"`{name}`: {n} of {expected.size} value(s) are not what `{given}` holds after the cell")
