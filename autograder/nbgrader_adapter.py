@@ -130,6 +130,9 @@ def configure(c: Config, course_root: Path | str) -> Config:
     c.CourseDirectory.course_id = course.course.id
     c.CourseDirectory.db_url = db_url(course)
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+    exchange = course.root / ".course" / "exchange"  # unused (no JupyterHub exchange), but nbgrader checks it
+    exchange.mkdir(parents=True, exist_ok=True)
+    c.Exchange.root = str(exchange)
     c.OverwriteCells.add_missing_cells = True
     c.Autograde.sanitize_preprocessors = SANITIZE
     c.Autograde.autograde_preprocessors = [SandboxedExecute, *FINISH]
@@ -167,7 +170,18 @@ def sanitize(course: Course, config: Config, nb: NotebookNode, assignment: str, 
     """nbgrader's sanitize step: clear outputs, deduplicate ids, restore the
     instructor's test cells and metadata from the gradebook (re-adding deleted ones)."""
     nb, _ = _run(SANITIZE, nb, _resources(course, assignment, notebook, student), config)
+    _give_ids(nb)
     return nb
+
+
+def _give_ids(nb: NotebookNode) -> None:
+    """Cells nbgrader re-adds have no ``id`` (required since nbformat 4.5): give them one."""
+    from nbformat.corpus.words import generate_corpus_id
+
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) >= (4, 5):
+        for cell in nb.cells:
+            if not cell.get("id"):
+                cell["id"] = generate_corpus_id()
 
 
 def finish(course: Course, config: Config, nb: NotebookNode, assignment: str, notebook: str, student: str) -> NotebookNode:

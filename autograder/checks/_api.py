@@ -255,11 +255,11 @@ class CheckContext:
         worst = np.unravel_index(int(np.argmax(excess)), a.shape) if a.ndim else ()
         d = float(diff[worst]) if a.ndim else float(diff)
         scale = float(np.abs(e[worst])) if a.ndim else float(abs(e))
-        rel = f" ({d / scale:.2g} relative)" if scale > 0 and np.isfinite(d) else ""
+        rel = f" ({d / scale:.1g} relative)" if scale > 0 and np.isfinite(d) else ""
         at = f" at index {_fmt_index(worst)}" if a.ndim else ""
         of = f"{n} of {a.size} element(s) differ" if a.ndim else "the value differs"
         raise CheckFailed(
-            f"{label}: {of} from the expected result; the largest difference is {d:.3g}{rel}{at}; "
+            f"{label}: {of} from the expected result; the largest difference is about {d:.1g}{rel}{at}; "
             f"allowed: rtol={rtol:g}, atol={atol:g}"
         )
 

@@ -1,0 +1,54 @@
+"""Shared fixtures: the course, the real data file, a warm grader."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("COURSE_DATA_DIR", ROOT.parent / "shared" / "data"))
+DATA_FILE = DATA_DIR / "3c120_stis.fits.gz"
+
+needs_data = pytest.mark.skipif(not DATA_FILE.is_file(), reason=f"course data file not found at {DATA_FILE}")
+
+# nbgrader runs `alembic` from PATH when it creates a gradebook
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+
+
+@pytest.fixture(scope="session")
+def course():
+    from autograder.config import load_course
+
+    return load_course(ROOT)
+
+
+@pytest.fixture(scope="session")
+def data_file() -> Path:
+    if not DATA_FILE.is_file():
+        pytest.skip(f"course data file not found at {DATA_FILE}")
+    return DATA_FILE
+
+
+@pytest.fixture(scope="session")
+def grader(course, data_file):
+    """One warm NotebookGrader (and sandbox zygote) for the whole test session."""
+    from autograder.grading import NotebookGrader
+
+    g = NotebookGrader(course, data_path=data_file)
+    yield g
+    g.close()
+
+
+def copy_course(dest: Path) -> Path:
+    """A private copy of the course repository (no runtime folders) to grade in."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("course.yml", "nbgrader_config.py", "course_data.py"):
+        shutil.copy2(ROOT / name, dest / name)
+    for name in ("source", "release", "examples"):
+        if (ROOT / name).exists():
+            shutil.copytree(ROOT / name, dest / name, symlinks=False)
+    return dest

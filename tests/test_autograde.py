@@ -1,0 +1,133 @@
+"""course autograde end to end: parallel, idempotent, resumable, same scores as plain nbgrader and dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from autograder.autograde import MARKER, autograde
+from autograder.config import load_course
+
+from .conftest import ROOT, copy_course, needs_data
+
+pytestmark = [needs_data, pytest.mark.slow]
+ASSIGNMENT = "longslit-extraction"
+
+
+def _replace_solution(nb, grade_id: str, code: str):
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = code
+            return nb
+    raise KeyError(grade_id)
+
+
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory):
+    """A course copy with five submissions, autograded once with 2 workers."""
+    from autograder.release import release
+
+    root = copy_course(tmp_path_factory.mktemp("course"))
+    course = load_course(root)
+    release(course, [ASSIGNMENT])
+    source = nbformat.read(ROOT / "source" / ASSIGNMENT / "extraction.ipynb", as_version=4)
+    released = nbformat.read(root / "release" / ASSIGNMENT / "extraction.ipynb", as_version=4)
+    # a right answer reached the student's way: from the release notebook, answers filled in
+    full = nbformat.from_dict(json.loads(json.dumps(released)))
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    for cell in full.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = answers[gid]
+    partial = _replace_solution(full, "source-rows", "spectrum_src = img[250:259].sum(axis=0)")
+    deleted = nbformat.from_dict(json.loads(json.dumps(full)))
+    deleted.cells = [c for c in deleted.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "background-test"]
+    subs = {"full": full, "partial": partial, "empty": released, "deleted": deleted}
+    for student, nb in subs.items():
+        folder = root / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / "extraction.ipynb")
+    broken = root / "submitted" / "broken" / ASSIGNMENT
+    broken.mkdir(parents=True)
+    (broken / "extraction.ipynb").write_text('{"cells": [')
+    results = autograde(course, jobs=2)
+    return root, course, {r.student: r for r in results}
+
+
+def _gradebook_scores(root, course):
+    from nbgrader.api import Gradebook
+
+    from autograder.nbgrader_adapter import db_url
+
+    with Gradebook(db_url(course), course.course.id) as gb:
+        return {s.student.id: (s.score, {g.name: g.score for nb in s.notebooks for g in nb.grades})
+                for s in gb.assignment_submissions(ASSIGNMENT)}
+
+
+def test_scores_as_expected(graded_course):
+    root, course, results = graded_course
+    total = course.assignment(ASSIGNMENT).total
+    assert all(r.status == "graded" for r in results.values()), {s: r.error for s, r in results.items()}
+    assert results["full"].score == total
+    assert results["partial"].score == total - 1  # only source-rows (1 point) is lost
+    assert results["partial"].questions["source-rows"] == 0
+    assert results["empty"].score == 0
+    assert results["broken"].score == 0
+    assert any("not valid JSON" in p for p in results["broken"].problems)
+    # a deleted test cell is restored and graded, and reported
+    assert results["deleted"].score == total
+    assert any("'background-test' was deleted" in p for p in results["deleted"].problems)
+    gb = _gradebook_scores(root, course)
+    assert {s: v[0] for s, v in gb.items()} == {s: r.score for s, r in results.items()}
+
+
+def test_rerun_is_idempotent_and_resumes(graded_course):
+    root, course, first = graded_course
+    again = {r.student: r for r in autograde(course, jobs=2)}
+    assert {r.status for r in again.values()} == {"skipped"}
+    assert {s: r.score for s, r in again.items()} == {s: r.score for s, r in first.items()}
+    # an interrupted batch: one submission has no done-marker -> only it is graded again
+    (root / "autograded" / "partial" / ASSIGNMENT / MARKER).unlink()
+    resumed = {r.student: r for r in autograde(course, jobs=1)}
+    assert resumed["partial"].status == "graded" and resumed["partial"].score == first["partial"].score
+    assert {s for s, r in resumed.items() if r.status == "graded"} == {"partial"}
+
+
+def test_unknown_student_or_assignment_is_named(graded_course):
+    _, course, _ = graded_course
+    with pytest.raises(KeyError, match="nobody"):
+        autograde(course, students=["nobody"])
+    with pytest.raises(KeyError, match="unknown assignment 'nope'"):
+        autograde(course, assignments=["nope"])
+
+
+def test_plain_nbgrader_gives_the_same_scores(graded_course):
+    root, course, results = graded_course
+    env = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])}
+    nbgrader = os.path.join(os.path.dirname(sys.executable), "nbgrader")
+    for student in ("full", "partial", "deleted"):
+        proc = subprocess.run([nbgrader, "autograde", ASSIGNMENT, "--student", student, "--force"],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    gb = _gradebook_scores(root, course)
+    for student in ("full", "partial", "deleted"):
+        assert gb[student][0] == results[student].score
+
+
+def test_dask_cluster_gives_the_same_scores(graded_course):
+    from distributed import Client, LocalCluster
+
+    root, course, results = graded_course
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        remote = {r.student: r for r in autograde(course, students=["full", "partial", "empty"], force=True,
+                                                  scheduler=client)}
+    assert {s: r.score for s, r in remote.items()} == {s: results[s].score for s in ("full", "partial", "empty")}
+    assert all(r.status == "graded" for r in remote.values())
