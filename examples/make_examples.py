@@ -1,0 +1,127 @@
+"""Regenerate examples/submissions/: a small class of three students.
+
+For every assignment: ``ada`` hands in a complete notebook, ``grace`` a partial one (two
+plausible mistakes), ``linus`` a broken one (a syntax error, an exception, a deleted
+test cell, an unfinished or unreadable notebook...).  Each notebook starts from the
+released student version, as a real student's would, with answers typed into the
+solution cells.  The expected scores are in examples/submissions/README.md and are
+asserted by tests/test_examples.py.
+
+Run from the repository root:  python examples/make_examples.py
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "examples" / "submissions"
+
+PARTIAL = {  # grace: two plausible mistakes per assignment
+    "array-creation": {
+        "sine-vectorized": "sines_vec = np.array([np.sin(v) for v in values])",
+        "ranges": "exptimes = np.array(exposure_list)\npixels = np.arange(511)\n"
+                  "wave = np.linspace(2900.0, 5700.0, 510)\nfreqs = np.logspace(8, 11, 7)",
+    },
+    "broadcasting-ripple": {
+        "ripple-surface": "r = np.sqrt(x**2 + y**2)\nz = np.cos(r) / r + 5",
+        "spectral-index-table": "alpha_col = alpha.reshape(-1, 1)\ntable = (nu / 1.4e9) ** alpha_col",
+    },
+    "slicing": {
+        "strided": "err_samples = err[254, 10:200]",
+        "dq-block": "dq_block = dq[251:253, 101:104]",
+    },
+    "boolean-masks": {
+        "combine": "between = (a > 6) | (a < 17)\noutside = ~between",
+        "disk-mask": "in_disk = (x - 10)**2 + (y - 15)**2 <= 10**2",
+    },
+    "copy-vs-view": {
+        "alias-and-copy": "same = frame\nbackup = frame",
+        "new-arrays": "doubled = frame * 2\npicked = frame > 30",
+    },
+    "longslit-extraction": {
+        "source-rows": "spectrum_src = img[250:259].sum(axis=0)",
+        "background": "bkg_rows = np.r_[10:199, 300:479]\ncoeffs = np.polyfit(bkg_rows, img_cr[bkg_rows], 2)\n"
+                      "rows = np.arange(img_cr.shape[0])[:, np.newaxis]\n"
+                      "bkg = coeffs[0] * rows**2 + coeffs[1] * rows + coeffs[2]\nimg_bkg = img_cr - bkg",
+    },
+}
+
+BROKEN = {  # linus: what breaks, per assignment (None: leave that answer unfinished)
+    "array-creation": {"answers": {"reshape": "stamp = np.arange(20)\nstamp.shape = (4, 5\nstamp_col = stamp.reshape(-1, 1)"}},
+    "broadcasting-ripple": {"answers": {"ripple-surface": "r = np.sqrt(x**2 + y**2)\nz = np.cos(r) / (r + radius_offset)"}},
+    "slicing": {"answers": {"better-spectrum": None}, "delete": ["rows-and-columns-test"]},
+    "boolean-masks": {"unreadable": True},
+    "copy-vs-view": {"answers": {"new-arrays": "doubled = frame * 2\npicked = frame[frame > thirty]"}},
+    "longslit-extraction": {"answers": {"cosmic-rays": "img_sm = scipy.signal.medfilt(img, 5)\nsigma = np.median(err\n"}},
+}
+
+
+def _answers(source: nbformat.NotebookNode) -> dict[str, str]:
+    out = {}
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            out[meta["grade_id"]] = cell.source
+    return out
+
+
+def _student_code(source_cell: str, answer: str | None = None) -> str:
+    """The source cell as a student would leave it: given lines kept, markers gone,
+    the solution block replaced by ``answer`` if given."""
+    head, rest = source_cell.split("### BEGIN SOLUTION\n", 1)
+    block, tail = rest.split("### END SOLUTION", 1)
+    return head + (block if answer is None else answer + "\n") + tail.lstrip("\n")
+
+
+def _fill(released, answers: dict[str, str | None]) -> nbformat.NotebookNode:
+    nb = copy.deepcopy(released)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers and answers[gid] is not None:
+            cell.source = answers[gid]
+    return nb
+
+
+def main() -> None:
+    import yaml
+
+    course = yaml.safe_load((ROOT / "course.yml").read_text())
+    for a in course["assignments"]:
+        for nbdef in a["notebooks"]:
+            name = f"{nbdef['name']}.ipynb"
+            source = nbformat.read(ROOT / "source" / a["id"] / name, as_version=4)
+            released = nbformat.read(ROOT / "release" / a["id"] / name, as_version=4)
+            given = _answers(source)
+            right = {gid: _student_code(src) for gid, src in given.items()}
+            wrong = lambda changes: {gid: None if code is None else _student_code(given[gid], code)  # noqa: E731
+                                     for gid, code in changes.items()}
+            broken = BROKEN[a["id"]]
+            subs = {
+                "ada": _fill(released, right),
+                "grace": _fill(released, {**right, **wrong(PARTIAL[a["id"]])}),
+                "linus": _fill(released, {**right, **wrong(broken.get("answers", {}))}),
+            }
+            for gid, code in broken.get("answers", {}).items():
+                if code is None:  # left unfinished: keep the released stub
+                    for cell in subs["linus"].cells:
+                        if cell.metadata.get("nbgrader", {}).get("grade_id") == gid:
+                            cell.source = next(c.source for c in released.cells
+                                               if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+            subs["linus"].cells = [c for c in subs["linus"].cells
+                                   if c.metadata.get("nbgrader", {}).get("grade_id") not in broken.get("delete", [])]
+            for student, nb in subs.items():
+                folder = OUT / student / a["id"]
+                folder.mkdir(parents=True, exist_ok=True)
+                if student == "linus" and broken.get("unreadable"):
+                    text = nbformat.writes(nb)
+                    (folder / name).write_text(text[: len(text) // 2])  # a truncated upload
+                else:
+                    nbformat.write(nb, folder / name)
+
+
+if __name__ == "__main__":
+    main()
