@@ -1,0 +1,128 @@
+"""The assignments as notebooks: source scores full marks, release scores 0, release/ is
+exactly what generation produces, and nothing secret reaches students."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+from autograder import integrity
+from autograder.cli import main
+from autograder.grading import HIDDEN_RE
+
+from .conftest import ROOT, copy_course, needs_data
+
+NOTEBOOKS = [(a, nb) for a in ("array-creation", "broadcasting-ripple", "slicing", "boolean-masks", "copy-vs-view",
+                               "longslit-extraction") for nb in ([a] if a != "longslit-extraction" else ["extraction"])]
+
+
+def _grade(grader, course, path, assignment_id):
+    a = course.assignment(assignment_id)
+    nbcfg = a.notebooks[0]
+    source = nbformat.read(course.source_notebook(a, nbcfg), as_version=4)
+    nb = integrity.restore(nbformat.read(path, as_version=4), source)
+    return grader.grade(nb, a, nbcfg)
+
+
+@needs_data
+@pytest.mark.slow
+@pytest.mark.parametrize(("assignment", "name"), NOTEBOOKS)
+def test_source_notebook_scores_full_marks(grader, course, assignment, name):
+    graded = _grade(grader, course, ROOT / "source" / assignment / f"{name}.ipynb", assignment)
+    assert [(q.id, q.message) for q in graded.questions if not q.passed] == []
+    assert graded.score == course.assignment(assignment).total
+    assert graded.problems == []
+
+
+@needs_data
+@pytest.mark.slow
+@pytest.mark.parametrize(("assignment", "name"), NOTEBOOKS)
+def test_release_notebook_scores_zero_without_crashing(grader, course, assignment, name):
+    graded = _grade(grader, course, ROOT / "release" / assignment / f"{name}.ipynb", assignment)
+    assert graded.score == 0
+    assert len(graded.questions) == len(course.assignment(assignment).questions)
+    # every question failed for a reason the student can read, and the notebook ran to the end
+    assert all(q.message for q in graded.questions)
+    assert not any("stopped" in p for p in graded.problems)
+
+
+SOLUTION_RE = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+
+
+def _solution_lines(source_nb) -> set[str]:
+    """Lines that occur only inside solution or hidden-test blocks of the source notebook."""
+    lines, public = set(), set()
+    for cell in source_nb.cells:
+        for block in SOLUTION_RE.findall(cell.source):
+            lines |= {ln.strip() for ln in block.splitlines() if len(ln.strip()) > 12}
+        for block in HIDDEN_RE.findall(cell.source):
+            lines |= {ln.strip() for ln in block.splitlines()[1:-1] if len(ln.strip()) > 12}
+        rest = HIDDEN_RE.sub("", SOLUTION_RE.sub("", cell.source))
+        public |= {ln.strip() for ln in rest.splitlines()}
+    return lines - public
+
+
+@pytest.mark.parametrize(("assignment", "name"), NOTEBOOKS)
+def test_release_has_no_solution_or_hidden_test_text(assignment, name):
+    source = nbformat.read(ROOT / "source" / assignment / f"{name}.ipynb", as_version=4)
+    text = (ROOT / "release" / assignment / f"{name}.ipynb").read_text()
+    assert "### BEGIN SOLUTION" not in text and "### BEGIN HIDDEN TESTS" not in text
+    released = nbformat.reads(text, as_version=4)
+    release_lines = {ln.strip() for c in released.cells for ln in c.source.splitlines()}
+    secret = _solution_lines(source)
+    assert secret, "the source notebook should have solution lines"
+    assert secret & release_lines == set()
+
+
+def test_release_is_exactly_what_generation_produces(tmp_path):
+    from autograder.config import load_course
+    from autograder.release import release
+
+    root = copy_course(tmp_path / "course")
+    release(load_course(root))
+    for committed in sorted((ROOT / "release").rglob("*")):
+        if committed.is_file():
+            fresh = root / "release" / committed.relative_to(ROOT / "release")
+            assert fresh.read_bytes() == committed.read_bytes(), f"{committed} is out of date: run `course release`"
+    fresh_files = {p.relative_to(root / "release") for p in (root / "release").rglob("*") if p.is_file()}
+    committed_files = {p.relative_to(ROOT / "release") for p in (ROOT / "release").rglob("*") if p.is_file()}
+    assert fresh_files == committed_files
+
+
+@needs_data
+@pytest.mark.slow
+def test_course_check_cli_full_marks_zero_and_no_hidden_text():
+    runner = CliRunner()
+    source = ROOT / "source" / "longslit-extraction" / "extraction.ipynb"
+    ok = runner.invoke(main, ["--course-dir", str(ROOT), "check", str(source)])
+    assert ok.exit_code == 0, ok.output
+    assert "16 / 16" in ok.output
+    zero = runner.invoke(main, ["--course-dir", str(ROOT), "check",
+                                str(ROOT / "release" / "longslit-extraction" / "extraction.ipynb")])
+    assert zero.exit_code == 1
+    assert "0 / 16" in zero.output
+    secret = _solution_lines(nbformat.read(source, as_version=4))
+    for out in (ok.output, zero.output):
+        assert "HIDDEN" not in out
+        assert not any(line in out for line in secret)
+
+
+def test_course_check_bad_input_is_named(tmp_path):
+    runner = CliRunner()
+    empty = tmp_path / "extraction.ipynb"
+    empty.write_text("")
+    r = runner.invoke(main, ["--course-dir", str(ROOT), "check", str(empty)])
+    assert r.exit_code == 2 and "extraction.ipynb is empty" in r.output
+    other = tmp_path / "homework.ipynb"
+    other.write_text("{}")
+    r = runner.invoke(main, ["--course-dir", str(ROOT), "check", str(other)])
+    assert r.exit_code == 2 and "homework.ipynb is not a notebook of this course" in r.output
+    v3 = tmp_path / "slicing.ipynb"
+    v3.write_text('{"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "metadata": {}}')
+    r = runner.invoke(main, ["--course-dir", str(ROOT), "check", str(v3)])
+    assert r.exit_code == 2 and "not an nbformat 4 notebook" in r.output
+    r = runner.invoke(main, ["--course-dir", str(ROOT), "check", str(tmp_path / "missing.ipynb")])
+    assert r.exit_code == 2
