@@ -1,0 +1,539 @@
+"""``course collect``: take students' notebooks into ``submitted/<student>/<assignment>/``.
+
+:func:`collect` accepts three layouts, and a mix of the first and third in one folder:
+
+1. a folder of ``<student>/<assignment>/<notebook>.ipynb`` (an assignment folder may
+   also hold ``timestamp.txt``, which nbgrader reads as the submission time);
+2. a ``.zip`` of such a folder, possibly wrapped in one top-level folder (a folder is a
+   wrapper, not a student, when none of its sub-folders is an assignment id); read
+   member by member without extracting anything outside ``dest``;
+3. an LMS-style flat folder (or zip) of ``<student>_<notebook>.ipynb`` files: the
+   notebook part is the LONGEST notebook name of course.yml that ends the file name
+   after an underscore, and that name must belong to exactly one assignment, so
+   student ids may contain underscores.
+
+Decisions (the tests in ``tests/test_instructor_tools.py`` hold them):
+
+* Taken: a ``<notebook>.ipynb`` whose assignment and notebook course.yml declares, and a
+  plain ``timestamp.txt`` in an assignment folder.  A ``.ipynb`` that is not valid JSON
+  (or not an nbformat-4 notebook) is still taken, because the grader scores it 0 with a
+  reason the student sees; it is listed in :attr:`CollectReport.warnings`.
+* Refused (each with its reason, nothing written for it): unknown assignment, unknown
+  notebook, any other file (wrong extension; other files in an assignment folder, sub
+  folders, files directly in a student folder), a symbolic link (never followed),
+  anything that is not a regular file, a student id that is not a safe folder name
+  (:data:`STUDENT_ID`: ASCII letters, digits, ``- _ . @``, not starting with ``.``,
+  at most 100 characters), an absolute or ``..`` path in a zip, a file over
+  :data:`MAX_FILE_BYTES` (50 MB, in every layout; a zip member's size is checked as
+  declared and again while reading), and a zip whose members add up to more than
+  :data:`MAX_TOTAL_BYTES` (500 MB; nothing is taken from it).  A file that would
+  replace a newer copy already in ``dest`` is refused as older; two files of one
+  source for the same destination: the newer is taken, the other refused.
+* ``__MACOSX/`` folders, ``.DS_Store`` and ``.ipynb_checkpoints`` are refused as
+  clutter too, but do not count when looking for a wrapper folder.
+* Idempotent: a destination file with the same bytes is left alone (``unchanged``);
+  different bytes from a source at least as new replace it (``updated``).  Files are
+  written to a temporary name inside their destination folder, then renamed, with the
+  source's modification time (a zip member's date) so that "newer" keeps meaning the
+  student's time.  Nothing is written outside ``dest``; a destination path through a
+  symbolic link is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Course
+
+__all__ = [
+    "CollectError",
+    "CollectReport",
+    "Taken",
+    "Refused",
+    "collect",
+    "safe_student_id",
+    "STUDENT_ID",
+    "MAX_FILE_BYTES",
+    "MAX_TOTAL_BYTES",
+]
+
+STUDENT_ID = re.compile(r"^[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,99}$")
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_TOTAL_BYTES = 500 * 1024 * 1024
+TIMESTAMP = "timestamp.txt"
+_CLUTTER = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db"}
+
+
+class CollectError(ValueError):
+    """The source cannot be collected at all (missing, unreadable zip, overlaps dest)."""
+
+
+def safe_student_id(student: str) -> bool:
+    """Whether ``student`` is usable as a folder name (see :data:`STUDENT_ID`)."""
+    return bool(STUDENT_ID.match(student))
+
+
+@dataclass(frozen=True)
+class Taken:
+    """One file taken into ``dest``.
+
+    ``notebook`` is None for ``timestamp.txt``; ``status`` is ``new``, ``updated`` or
+    ``unchanged``; ``warning`` is set for a notebook that is not valid JSON.
+    """
+
+    student: str
+    assignment: str
+    notebook: str | None
+    source: str
+    dest: Path
+    status: str
+    warning: str = ""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """One entry of the source that was not taken, and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass
+class CollectReport:
+    """What :func:`collect` took and refused."""
+
+    source: Path
+    dest: Path
+    kind: str  # "folder" or "zip"
+    taken: list[Taken] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Taken]:
+        return [t for t in self.taken if t.warning]
+
+    @property
+    def changed(self) -> list[Taken]:
+        return [t for t in self.taken if t.status != "unchanged"]
+
+    def count(self, status: str) -> int:
+        return sum(t.status == status for t in self.taken)
+
+    def summary(self) -> str:
+        notebooks = sum(t.notebook is not None for t in self.taken)
+        lines = [
+            f"collected from {self.source} ({self.kind}) into {self.dest}: "
+            f"{len(self.taken)} taken ({notebooks} notebooks; {self.count('new')} new, "
+            f"{self.count('updated')} updated, {self.count('unchanged')} unchanged), "
+            f"{len(self.refused)} refused, {len(self.warnings)} warnings"
+        ]
+        lines += [f"  refused  {r.source}: {r.reason}" for r in self.refused]
+        lines += [f"  warning  {t.source}: {t.warning}" for t in self.warnings]
+        return "\n".join(lines)
+
+    def table(self):
+        """The taken files as a rich Table."""
+        from rich.table import Table
+
+        table = Table(title=f"Collected from {self.source}")
+        for col in ("student", "assignment", "file", "status", "source"):
+            table.add_column(col)
+        for t in self.taken:
+            status = f"{t.status} (warning: {t.warning})" if t.warning else t.status
+            table.add_row(t.student, t.assignment, t.dest.name, status, t.source)
+        return table
+
+
+# --------------------------------------------------------------------------------------
+# a uniform view of the source's entries
+# --------------------------------------------------------------------------------------
+class _TooBig(ValueError):
+    pass
+
+
+@dataclass
+class _Entry:
+    parts: tuple[str, ...]  # path relative to the (unwrapped) source root
+    origin: tuple[str, ...]  # path relative to the source as given
+    kind: str  # file | dir | symlink | other
+    size: int
+    mtime: float
+    read: Callable[[], bytes]
+
+
+@dataclass
+class _Candidate:
+    student: str
+    assignment: str
+    notebook: str | None
+    filename: str
+    entry: _Entry
+
+
+def _read_limited(open_stream) -> bytes:
+    with open_stream() as fh:
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise _TooBig(f"larger than {MAX_FILE_BYTES / 2**20:g} MB")
+    return data
+
+
+def _folder_entries(root: Path, refused: list[Refused]) -> Iterator[_Entry]:
+    """Every entry under ``root``, without following symbolic links."""
+    stack: list[tuple[Path, tuple[str, ...]]] = [(root, ())]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            items = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            refused.append(Refused(str(folder), f"folder cannot be read ({exc.strerror or exc})"))
+            continue
+        for item in items:
+            parts = (*prefix, item.name)
+            path = Path(item.path)
+            try:
+                st = item.stat(follow_symlinks=False)
+            except OSError as exc:
+                refused.append(Refused(str(path), f"cannot be read ({exc.strerror or exc})"))
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                kind = "symlink"
+            elif stat.S_ISDIR(st.st_mode):
+                kind = "dir"
+            elif stat.S_ISREG(st.st_mode):
+                kind = "file"
+            else:
+                kind = "other"
+            yield _Entry(parts, parts, kind, st.st_size, st.st_mtime,
+                         (lambda p=path: _read_limited(lambda: open(p, "rb"))))
+            if kind == "dir":
+                stack.append((path, parts))
+
+
+def _zip_name_problem(name: str) -> str:
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "absolute path in the zip"
+    if ".." in re.split(r"[\\/]", name):
+        return "path traversal ('..') in the zip"
+    if "\x00" in name:
+        return "NUL character in the name"
+    return ""
+
+
+def _zip_entries(zf: zipfile.ZipFile, zip_path: Path, refused: list[Refused]) -> list[_Entry]:
+    entries: list[_Entry] = []
+    for info in zf.infolist():
+        problem = _zip_name_problem(info.filename)
+        if problem:
+            refused.append(Refused(f"{zip_path.name}:{info.filename}", f"{problem}; not extracted"))
+            continue
+        parts = tuple(p for p in info.filename.replace("\\", "/").split("/") if p not in ("", "."))
+        if not parts:
+            continue
+        ftype = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip records no Unix type
+        if ftype == stat.S_IFLNK:
+            kind = "symlink"
+        elif info.is_dir() or ftype == stat.S_IFDIR:
+            kind = "dir"
+        elif ftype in (0, stat.S_IFREG):
+            kind = "file"
+        else:
+            kind = "other"
+        try:
+            mtime = time.mktime((*info.date_time, 0, 0, -1))
+        except (OverflowError, ValueError):
+            mtime = 0.0
+        entries.append(_Entry(parts, parts, kind, info.file_size, mtime,
+                              (lambda i=info: _read_limited(lambda: zf.open(i)))))
+    return entries
+
+
+def _is_clutter(parts: tuple[str, ...]) -> bool:
+    return bool(_CLUTTER.intersection(parts))
+
+
+def _unwrap(entries: list[_Entry], assignment_ids: set[str]) -> list[_Entry]:
+    """Drop one top-level wrapper folder (see the module docstring)."""
+    significant = [e for e in entries if not _is_clutter(e.parts)]
+    tops = {e.parts[0] for e in significant}
+    if len(tops) != 1:
+        return entries
+    top = next(iter(tops))
+    if any(len(e.parts) == 1 and e.kind != "dir" for e in significant):
+        return entries  # a single file or link at the top
+    below = [e for e in significant if len(e.parts) > 1]
+    if not below or any(e.parts[1] in assignment_ids for e in below):
+        return entries  # the single folder is a student folder
+    return [_Entry(e.parts[1:], e.origin, e.kind, e.size, e.mtime, e.read)
+            for e in entries if e.parts[0] == top and len(e.parts) > 1] + \
+           [e for e in entries if e.parts[0] != top]
+
+
+# --------------------------------------------------------------------------------------
+# classification
+# --------------------------------------------------------------------------------------
+def _notebook_owners(course: Course) -> dict[str, list[str]]:
+    owners: dict[str, list[str]] = {}
+    for a in course.assignments:
+        for nb in a.notebooks:
+            owners.setdefault(nb.name, []).append(a.id)
+    return owners
+
+
+_UNSAFE = "is not a safe folder name (ASCII letters, digits, '-', '_', '.', '@'; not starting with '.')"
+
+
+def _classify(course: Course, entries: list[_Entry], label: Callable[[tuple[str, ...]], str],
+              refused: list[Refused]) -> list[_Candidate]:
+    ids = {a.id: a for a in course.assignments}
+    owners = _notebook_owners(course)
+    candidates: list[_Candidate] = []
+    done: set[tuple[str, ...]] = set()  # folders refused as a whole (origin paths)
+
+    def refuse_folder(e: _Entry, depth: int, reason: str) -> None:
+        cut = len(e.origin) - len(e.parts) + depth
+        folder = e.origin[:cut]
+        if folder not in done:
+            done.add(folder)
+            refused.append(Refused(label(folder) + "/", reason))
+
+    for e in sorted(entries, key=lambda e: e.parts):
+        if e.kind == "dir":
+            continue
+        if _is_clutter(e.parts):
+            depth = next(i for i, p in enumerate(e.parts) if p in _CLUTTER) + 1
+            if depth == len(e.parts) and e.kind != "symlink":
+                refused.append(Refused(label(e.origin), "operating-system or Jupyter clutter, ignored"))
+            else:
+                refuse_folder(e, depth, "operating-system or Jupyter clutter, ignored")
+            continue
+        if e.kind == "symlink":
+            refused.append(Refused(label(e.origin), "symbolic link: refused, not followed"))
+            continue
+        if e.kind == "other":
+            refused.append(Refused(label(e.origin), "not a regular file"))
+            continue
+        if len(e.parts) == 1:  # a file at the top: the LMS flat layout
+            candidates += _classify_flat(e, label, owners, refused)
+            continue
+        student, assignment = e.parts[0], e.parts[1]
+        if not safe_student_id(student):
+            refuse_folder(e, 1, f"student id {student!r} {_UNSAFE}")
+            continue
+        if len(e.parts) == 2:
+            refused.append(Refused(label(e.origin), f"file directly in the student folder {student!r}, "
+                                                    "not in an assignment folder"))
+            continue
+        if assignment not in ids:
+            refuse_folder(e, 2, f"unknown assignment {assignment!r} (course.yml declares: {', '.join(ids)})")
+            continue
+        if len(e.parts) > 3:
+            refuse_folder(e, 3, "sub-folder of an assignment folder: ignored")
+            continue
+        filename = e.parts[2]
+        if filename == TIMESTAMP:
+            candidates.append(_Candidate(student, assignment, None, filename, e))
+            continue
+        if not filename.endswith(".ipynb"):
+            refused.append(Refused(label(e.origin), "not a notebook (only <notebook>.ipynb and timestamp.txt "
+                                                    "are collected from an assignment folder)"))
+            continue
+        name = filename[: -len(".ipynb")]
+        a = ids[assignment]
+        if name not in {nb.name for nb in a.notebooks}:
+            known = ", ".join(nb.filename for nb in a.notebooks)
+            refused.append(Refused(label(e.origin), f"unknown notebook {filename!r} for assignment "
+                                                    f"{assignment!r} (expected: {known})"))
+            continue
+        candidates.append(_Candidate(student, assignment, name, filename, e))
+    return candidates
+
+
+def _classify_flat(e: _Entry, label, owners: dict[str, list[str]], refused: list[Refused]) -> list[_Candidate]:
+    filename = e.parts[0]
+    where = label(e.origin)
+    if not filename.endswith(".ipynb"):
+        refused.append(Refused(where, "not a notebook (a flat LMS export holds <student>_<notebook>.ipynb files)"))
+        return []
+    stem = filename[: -len(".ipynb")]
+    matches = [n for n in owners if stem.endswith("_" + n) and len(stem) > len(n) + 1]
+    if not matches:
+        known = ", ".join(sorted(owners))
+        refused.append(Refused(where, f"unknown notebook: the name is not <student>_<notebook>.ipynb for a "
+                                      f"notebook of course.yml ({known})"))
+        return []
+    name = max(matches, key=len)
+    if len(owners[name]) != 1:
+        refused.append(Refused(where, f"notebook name {name!r} belongs to several assignments "
+                                      f"({', '.join(owners[name])}); use the <student>/<assignment>/ layout"))
+        return []
+    student = stem[: -len(name) - 1]
+    if not safe_student_id(student):
+        refused.append(Refused(where, f"student id {student!r} {_UNSAFE}"))
+        return []
+    return [_Candidate(student, owners[name][0], name, f"{name}.ipynb", e)]
+
+
+def _json_warning(data: bytes) -> str:
+    try:
+        nb = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"not valid JSON ({exc}); taken, the grader will score it 0"
+    if not isinstance(nb, dict) or nb.get("nbformat") != 4:
+        return "valid JSON but not an nbformat-4 notebook; taken, the grader will score it 0"
+    return ""
+
+
+# --------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------
+def _symlink_on_path(dest: Path, target: Path) -> Path | None:
+    """The first component of ``target`` below ``dest`` that is a symbolic link."""
+    current = dest
+    for part in target.relative_to(dest).parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
+def _write(target: Path, data: bytes, mtime: float) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if mtime > 0:
+            os.utime(tmp, (mtime, mtime))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def collect(course: Course, source: Path, *, dest: Path | None = None) -> CollectReport:
+    """Copy submissions from ``source`` (folder or .zip) into ``dest``.
+
+    Parameters
+    ----------
+    course : Course
+        The course; its assignments and notebooks decide what is taken.
+    source : Path
+        A folder (``<student>/<assignment>/<notebook>.ipynb`` and/or flat
+        ``<student>_<notebook>.ipynb`` files) or a ``.zip`` of one.
+    dest : Path, optional
+        Where submissions go; default ``course.root / "submitted"``.
+
+    Returns
+    -------
+    CollectReport
+        Every file taken (new, updated or unchanged) and every entry refused, with why.
+
+    Raises
+    ------
+    CollectError
+        ``source`` does not exist, is not a folder or a readable zip, or overlaps ``dest``.
+    """
+    source = Path(source)
+    dest = Path(dest) if dest is not None else course.root / "submitted"
+    if not source.exists():
+        raise CollectError(f"{source}: no such file or folder to collect from")
+    src_res, dest_res = source.resolve(), dest.resolve()
+    if src_res == dest_res or dest_res.is_relative_to(src_res) or src_res.is_relative_to(dest_res):
+        raise CollectError(f"{source}: the source and the destination {dest} overlap; collect from another folder")
+    ids = {a.id for a in course.assignments}
+    refused: list[Refused] = []
+    zf = None
+    if source.is_dir():
+        kind = "folder"
+        entries = list(_folder_entries(source, refused))
+
+        def label(parts: tuple[str, ...]) -> str:
+            return str(source.joinpath(*parts))
+    elif source.is_file() and zipfile.is_zipfile(source):
+        kind = "zip"
+        try:
+            zf = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise CollectError(f"{source}: not a readable zip file ({exc})") from None
+        entries = _zip_entries(zf, source, refused)
+
+        def label(parts: tuple[str, ...]) -> str:
+            return f"{source.name}:{'/'.join(parts)}"
+        total = sum(e.size for e in entries if e.kind == "file")
+        if total > MAX_TOTAL_BYTES:
+            zf.close()
+            refused.append(Refused(str(source), f"members add up to {total / 2**20:.0f} MB, over the "
+                                                f"{MAX_TOTAL_BYTES / 2**20:g} MB limit (zip bomb?); nothing taken"))
+            return CollectReport(source, dest, kind, [], refused)
+    elif source.suffix.lower() == ".zip":
+        raise CollectError(f"{source}: not a readable zip file")
+    else:
+        raise CollectError(f"{source}: neither a folder nor a zip file")
+    try:
+        return _take(course, source, dest, kind, _unwrap(entries, ids), label, refused)
+    finally:
+        if zf is not None:
+            zf.close()
+
+
+def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_Entry],
+          label: Callable[[tuple[str, ...]], str], refused: list[Refused]) -> CollectReport:
+    report = CollectReport(source, dest, kind, refused=refused)
+    candidates = []
+    for c in _classify(course, entries, label, refused):
+        if c.entry.size > MAX_FILE_BYTES:
+            refused.append(Refused(label(c.entry.origin), f"larger than {MAX_FILE_BYTES / 2**20:g} MB"))
+        else:
+            candidates.append(c)
+    # one destination, several sources: keep the newest
+    by_target: dict[tuple[str, str, str], list[_Candidate]] = {}
+    order = {id(c): i for i, c in enumerate(candidates)}
+    for c in candidates:
+        by_target.setdefault((c.student, c.assignment, c.filename), []).append(c)
+    for (student, assignment, filename), group in by_target.items():
+        group.sort(key=lambda c: (c.entry.mtime, order[id(c)]), reverse=True)  # ties: the later one
+        for other in group[1:]:
+            refused.append(Refused(label(other.entry.origin), f"another file of this source, {label(group[0].entry.origin)}, "
+                                                      f"is newer and goes to the same place"))
+        c = group[0]
+        target = dest / student / assignment / filename
+        link = _symlink_on_path(dest, target)
+        if link is not None:
+            refused.append(Refused(label(c.entry.origin), f"destination {link} is a symbolic link; not written"))
+            continue
+        try:
+            data = c.entry.read()
+        except _TooBig as exc:
+            refused.append(Refused(label(c.entry.origin), str(exc)))
+            continue
+        except (OSError, zipfile.BadZipFile, RuntimeError, EOFError) as exc:
+            refused.append(Refused(label(c.entry.origin), f"could not be read ({exc})"))
+            continue
+        warning = _json_warning(data) if c.notebook is not None else ""
+        if target.is_file():
+            if target.read_bytes() == data:
+                report.taken.append(Taken(student, assignment, c.notebook, label(c.entry.origin), target, "unchanged", warning))
+                continue
+            if target.stat().st_mtime > c.entry.mtime:
+                refused.append(Refused(label(c.entry.origin), f"older than the copy already in {target}; kept that one"))
+                continue
+            status = "updated"
+        elif target.exists():
+            refused.append(Refused(label(c.entry.origin), f"destination {target} exists and is not a file; not written"))
+            continue
+        else:
+            status = "new"
+        _write(target, data, c.entry.mtime)
+        report.taken.append(Taken(student, assignment, c.notebook, label(c.entry.origin), target, status, warning))
+    report.taken.sort(key=lambda t: (t.student, t.assignment, t.dest.name))
+    return report
