@@ -237,7 +237,7 @@ def report(ctx, output_dir: Path | None) -> None:
     course = _course(ctx)
     result = _run(class_report, course, out_dir=output_dir)
     console.print(result.table())
-    console.print(f"wrote {result.png}", highlight=False)
+    console.print(f"wrote {result.png_path or result.message}", highlight=False)
 
 
 @main.command()

@@ -113,8 +113,8 @@ def run_demo(course: Course, *, console, jobs: int | None = None) -> dict[str, P
         "autograded notebooks": course.root / "autograded",
         "feedback (HTML)": course.root / "feedback",
         "grades (CSV)": csv.path,
-        "class report (PNG)": rep.png,
-        "per-question table (CSV)": rep.csv,
+        "class report (PNG)": rep.png_path,
+        "per-question table (CSV)": rep.csv_path,
     }
     step(f"done in {time.monotonic() - started:.0f} s; outputs:")
     for k, v in outputs.items():

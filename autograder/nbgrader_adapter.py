@@ -33,7 +33,7 @@ from nbgrader.preprocessors import (
     OverwriteKernelspec,
     SaveAutoGrades,
 )
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 from traitlets.config import Config
 
 from .config import Course, load_course
@@ -83,6 +83,12 @@ class SandboxedExecute(NbGraderPreprocessor):
     """Run the notebook in the sandbox and check every question out of its reach."""
 
     course_root = Unicode("", help="folder holding course.yml (default: the nbgrader course root)").tag(config=True)
+    warm = Bool(
+        True,
+        help="Fork every notebook's process from one warm process that imported numpy & co once. "
+        "False starts a fresh interpreter for every notebook, as stock nbgrader starts a fresh kernel "
+        "(the benchmark's baseline).",
+    ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict):
         root = self.course_root or os.getcwd()
@@ -90,7 +96,11 @@ class SandboxedExecute(NbGraderPreprocessor):
         info = resources["nbgrader"]
         assignment = grader.course.assignment(info["assignment"])
         notebook = assignment.notebook(info["notebook"])
-        graded = grader.grade(nb, assignment, notebook)
+        try:
+            graded = grader.grade(nb, assignment, notebook)
+        finally:
+            if not self.warm:
+                grader.close()  # the next notebook starts a fresh interpreter
         for problem in graded.problems:
             self.log.warning("%s/%s: %s", info.get("student", "?"), notebook.name, problem)
         return graded.nb, resources

@@ -1,0 +1,177 @@
+"""Grade the same class with plain nbgrader and with `course autograde`, side by side.
+
+Builds N submissions of the extraction assignment (a mix: 60% complete, 30% partial,
+10% broken, from examples/submissions), grades them in the same run
+
+* with ``nbgrader autograde`` in the repository's configuration, one notebook at a time
+  and a fresh interpreter (imports paid) for every notebook, as stock nbgrader starts a
+  fresh kernel per notebook -- the baseline;
+* with ``course autograde`` (one worker per core, warm sandbox zygotes),
+
+each in its own copy of the course and gradebook, and prints wall time, submissions per
+second, the ratio, peak memory, whether every score is identical, and the floor (import
+the libraries once + the reference pipeline's own compute per submission, spread over the
+cores).  Also: ``course check`` latency on one notebook, and (``--sizes``) worker memory at
+two class sizes.  Ends with ``speedup: X.XX scores-identical: yes|no``.
+
+Run from the repository root (the data file must be reachable, e.g. COURSE_DATA_DIR):
+
+    .venv/bin/python benchmarks/bench_autograde.py [-n 100] [--repeat 3] [--sizes 50,200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "longslit-extraction"
+BIN = Path(sys.executable).parent
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
+
+
+def make_course(dest: Path, n: int) -> Path:
+    """A course copy with a released assignment and ``n`` submissions in submitted/."""
+    for name in ("course.yml", "nbgrader_config.py", "course_data.py"):
+        shutil.copy2(ROOT / name, dest / name)
+    for name in ("source", "release"):
+        shutil.copytree(ROOT / name, dest / name)
+    subprocess.run([BIN / "course", "release", ASSIGNMENT], cwd=dest, env=_env(), check=True, capture_output=True)
+    kinds = ["ada"] * 6 + ["grace"] * 3 + ["linus"]
+    for i in range(n):
+        src = ROOT / "examples" / "submissions" / kinds[i % 10] / ASSIGNMENT / "extraction.ipynb"
+        folder = dest / "submitted" / f"s{i:04d}" / ASSIGNMENT
+        folder.mkdir(parents=True)
+        shutil.copy2(src, folder / "extraction.ipynb")
+    return dest
+
+
+def scores(course_dir: Path) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+        return {s.student.id: float(s.score) for s in gb.assignment_submissions(ASSIGNMENT)}
+
+
+def timed(cmd: list, cwd: Path) -> tuple[float, int]:
+    """Wall seconds and the peak RSS (KiB) of the largest process the command started."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return wall, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+
+
+def floor_seconds(data_path: str) -> tuple[float, float]:
+    """(import once, reference pipeline compute per submission) in fresh/warm processes."""
+    code = (
+        "import time; t=time.perf_counter();"
+        "import numpy, scipy.signal, astropy.io.fits, astropy.wcs, matplotlib; matplotlib.use('Agg');"
+        "import matplotlib.pyplot; print(time.perf_counter()-t)"
+    )
+    imports = statistics.median(
+        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+        for _ in range(3)
+    )
+    from reference_solution import extract
+
+    extract(data_path)  # warm up
+    runs = []
+    for _ in range(5):
+        t = time.perf_counter()
+        extract(data_path)
+        runs.append(time.perf_counter() - t)
+    return imports, statistics.median(runs)
+
+
+def check_latency(course_dir: Path) -> float:
+    nb = ROOT / "examples" / "submissions" / "ada" / ASSIGNMENT / "extraction.ipynb"
+    runs = []
+    for _ in range(3):
+        t = time.perf_counter()
+        subprocess.run([BIN / "course", "check", str(nb)], cwd=course_dir, env=_env(), capture_output=True)
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs)
+
+
+def one_round(n: int, jobs: int | None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-stock-") as a, tempfile.TemporaryDirectory(prefix="bench-course-") as b:
+        stock_dir, ours_dir = make_course(Path(a), n), make_course(Path(b), n)
+        stock_wall, stock_rss = timed(
+            [BIN / "nbgrader", "autograde", ASSIGNMENT, "--SandboxedExecute.warm=False", "--log-level=WARN"], stock_dir)
+        cmd = [BIN / "course", "autograde", ASSIGNMENT] + (["--jobs", str(jobs)] if jobs else [])
+        ours_wall, ours_rss = timed(cmd, ours_dir)
+        s_stock, s_ours = scores(stock_dir), scores(ours_dir)
+        return {"stock": stock_wall, "ours": ours_wall, "stock_rss": stock_rss, "ours_rss": ours_rss,
+                "identical": s_stock == s_ours and len(s_ours) == n,
+                "mismatch": {k: (s_stock.get(k), s_ours.get(k)) for k in set(s_stock) | set(s_ours)
+                             if s_stock.get(k) != s_ours.get(k)}}
+
+
+def memory_at(n: int, jobs: int | None) -> int:
+    with tempfile.TemporaryDirectory(prefix="bench-mem-") as d:
+        course_dir = make_course(Path(d), n)
+        cmd = [BIN / "course", "autograde", ASSIGNMENT] + (["--jobs", str(jobs)] if jobs else [])
+        return timed(cmd, course_dir)[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=100, help="submissions (default 100)")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds; medians are printed (default 1)")
+    ap.add_argument("--jobs", type=int, default=None, help="course autograde --jobs (default: one per core)")
+    ap.add_argument("--sizes", default="", help="two class sizes for the memory check, e.g. 50,200")
+    args = ap.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    from autograder.config import load_course
+    from autograder.data import ensure_data
+
+    data_path = str(ensure_data(load_course(ROOT)))
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-data-"))
+    shutil.copy2(data_path, data_dir / "3c120_stis.fits.gz")
+    os.environ["COURSE_DATA_DIR"] = str(data_dir)  # the course copies live elsewhere: tell them where the file is
+    cores = os.cpu_count() or 1
+    print(f"machine: {cores} cores; {args.n} submissions of {ASSIGNMENT}; {args.repeat} round(s)")
+    rounds = [one_round(args.n, args.jobs) for _ in range(args.repeat)]
+    stock = statistics.median(r["stock"] for r in rounds)
+    ours = statistics.median(r["ours"] for r in rounds)
+    identical = all(r["identical"] for r in rounds)
+    imports, compute = floor_seconds(data_path)
+    floor_total = imports + args.n * compute / cores
+    print(f"nbgrader autograde (fresh interpreter per notebook): {stock:8.1f} s  {args.n / stock:6.2f} subm/s  "
+          f"{stock / args.n:.3f} s/subm  peak RSS {max(r['stock_rss'] for r in rounds) / 1024:.0f} MiB")
+    print(f"course autograde ({args.jobs or cores} workers, warm zygotes):      {ours:8.1f} s  {args.n / ours:6.2f} subm/s  "
+          f"{ours / args.n:.3f} s/subm  peak RSS {max(r['ours_rss'] for r in rounds) / 1024:.0f} MiB (largest process)")
+    print(f"floor: import once {imports:.2f} s + reference pipeline {compute:.3f} s/subm over {cores} cores "
+          f"= {floor_total:.1f} s for {args.n} ({floor_total / args.n:.3f} s/subm); "
+          f"course autograde is {ours / floor_total:.2f}x the floor")
+    if not identical:
+        print("score mismatches (student: stock, course):", json.dumps(rounds[-1]["mismatch"])[:2000])
+    with tempfile.TemporaryDirectory(prefix="bench-check-") as d:
+        course_dir = make_course(Path(d), 0)
+        print(f"course check, one extraction notebook, end to end: {check_latency(course_dir):.2f} s (median of 3)")
+    if args.sizes:
+        small, large = (int(x) for x in args.sizes.split(","))
+        m_small, m_large = memory_at(small, args.jobs), memory_at(large, args.jobs)
+        print(f"peak RSS of the largest process: {m_small / 1024:.0f} MiB at {small} submissions, "
+              f"{m_large / 1024:.0f} MiB at {large}")
+    print(f"speedup: {stock / ours:.2f} scores-identical: {'yes' if identical else 'no'}")
+
+
+if __name__ == "__main__":
+    main()
