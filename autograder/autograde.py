@@ -145,7 +145,22 @@ class _Batch:
         self.error = ""
 
 
-def autograde(
+def autograde(course: Course, **options) -> list[SubmissionResult]:
+    """Grade submissions into the gradebook; see :func:`_autograde` for the options.
+
+    nbgrader's own ``update_or_create_submission`` makes SQLAlchemy warn about objects
+    "not in session" (harmless, and not ours to fix): those warnings are silenced here.
+    """
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Object of type <Submitted", category=SAWarning)
+        return _autograde(course, **options)
+
+
+def _autograde(
     course: Course,
     *,
     assignments: list[str] | None = None,

@@ -1,0 +1,69 @@
+"""`course demo` on the example class: every output is made and the scores are as documented."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from click.testing import CliRunner
+
+from autograder.cli import main
+
+from .conftest import copy_course, needs_data
+
+pytestmark = [needs_data, pytest.mark.slow]
+
+EXPECTED = {  # examples/submissions/README.md
+    "ada": {"array-creation": 10, "broadcasting-ripple": 8, "slicing": 9, "boolean-masks": 9, "copy-vs-view": 9,
+            "longslit-extraction": 16},
+    "grace": {"array-creation": 6, "broadcasting-ripple": 4, "slicing": 5, "boolean-masks": 5, "copy-vs-view": 5,
+              "longslit-extraction": 12},
+    "linus": {"array-creation": 9, "broadcasting-ripple": 4, "slicing": 7, "boolean-masks": 0, "copy-vs-view": 7,
+              "longslit-extraction": 7},
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = copy_course(tmp_path_factory.mktemp("demo"))
+    result = CliRunner().invoke(main, ["--course-dir", str(root), "demo"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return root, result.output
+
+
+def test_demo_writes_every_output(demo):
+    root, output = demo
+    for rel in ("reports/spectrum.png", "reports/totals.png", "reports/questions.csv", "exports/grades.csv",
+                "gradebook.db"):
+        assert (root / rel).is_file(), rel
+        assert str(root / rel) in output or rel.split("/")[0] in output
+    for student in EXPECTED:
+        for assignment in EXPECTED[student]:
+            assert (root / "feedback" / student / assignment / "feedback.html").is_file()
+    assert (root / "reports" / "totals.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_scores_are_as_documented(demo):
+    root, _ = demo
+    with open(root / "exports" / "grades.csv", newline="") as fh:
+        rows = {r["student"]: r for r in csv.DictReader(fh)}
+    assert set(rows) == set(EXPECTED)
+    for student, per_assignment in EXPECTED.items():
+        got = {a: float(rows[student][f"{a}/total"]) for a in per_assignment}
+        assert got == per_assignment, student
+        assert float(rows[student]["total"]) == sum(per_assignment.values())
+
+
+def test_feedback_shows_messages_and_no_hidden_tests(demo):
+    root, _ = demo
+    html = (root / "feedback" / "grace" / "longslit-extraction" / "feedback.html").read_text()
+    assert "source-rows" in html and "spectrum_src" in html
+    assert "HIDDEN TESTS" not in html
+    assert "data:image/png;base64," in html  # the student's own plots
+
+
+def test_demo_again_is_idempotent(demo):
+    root, _ = demo
+    result = CliRunner().invoke(main, ["--course-dir", str(root), "autograde"])
+    assert result.exit_code == 0, result.output
+    assert "0 graded, 18 already graded (skipped), 0 failed" in result.output
