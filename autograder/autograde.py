@@ -23,7 +23,8 @@ import os
 import shutil
 import time
 import traceback
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -111,10 +112,10 @@ def grade_job(course_root: str, data_path: str | None, assignment_id: str, noteb
         grader = _WORKER[course_root] = NotebookGrader(course, data_path=path)
     assignment = grader.course.assignment(assignment_id)
     notebook = assignment.notebook(notebook_name)
-    nb = nbformat.reads(nb_json, as_version=4)
+    nb = nbformat.from_dict(json.loads(nb_json))
     graded = grader.grade(nb, assignment, notebook)
     return {
-        "nb": nbformat.writes(graded.nb),
+        "nb": json.dumps(graded.nb),
         "questions": [asdict(q) for q in graded.questions],
         "problems": graded.problems,
         "seconds": graded.seconds,
@@ -183,7 +184,7 @@ def _autograde(
     """
     from nbgrader.api import Gradebook, MissingEntry
 
-    from . import integrity, nbgrader_adapter
+    from . import nbgrader_adapter
     from .data import ensure_data
 
     nbgrader_adapter.ensure_alembic_on_path()
@@ -220,89 +221,158 @@ def _autograde(
     if not todo:
         return results
 
-    client = None
-    if scheduler is not None:
-        from distributed import Client
-
-        client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
-        submit = client.submit
-        pool = None
-    else:
-        import multiprocessing
-
-        workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
-        submit = pool.submit
-
-    futures: dict[Future, tuple[_Batch, str]] = {}
+    executor = _Executor(course, jobs=jobs, scheduler=scheduler, n_jobs=len(todo))
     batches: list[_Batch] = []
     try:
         with Gradebook(nbgrader_adapter.db_url(course), course.course.id) as gb:
-            for sub, fp in todo:
-                assignment = course.assignment(sub.assignment)
-                batch = _Batch(sub, [nb.name for nb in assignment.notebooks], fp)
-                batches.append(batch)
-                try:
-                    _register_submission(gb, sub)
-                except Exception as exc:
-                    batch.error = f"could not record the submission: {exc}"
-                    batch.pending.clear()
+            prepared = _prepare(course, config, gb, todo, batches, data_path)
+            # a bounded number of notebooks in flight: memory stays flat however large the class
+            for batch, name, out in executor.run(prepared):
+                if not batch.pending and not batch.graded and batch.error:  # could not even be recorded
+                    _finish_batch(course, config, batch, report)
                     continue
-                for nbcfg in assignment.notebooks:
-                    path = sub.folder / nbcfg.filename
-                    try:
-                        nb = read_notebook(path)
-                        released = nbformat.read(course.release_notebook(assignment, nbcfg), as_version=4)
-                        batch.problems += [f"{nbcfg.name}: {p}" for p in integrity.inspect(nb, released)]
-                        nb = nbgrader_adapter.sanitize(course, config, nb, sub.assignment, nbcfg.name, sub.student)
-                    except ValueError as exc:
-                        batch.problems.append(f"{nbcfg.name}: {exc}; its questions score 0")
-                        batch.pending.discard(nbcfg.name)
-                        _zero_notebook(gb, sub, nbcfg.name)
-                        batch.outcomes += [{"id": q.id, "points": 0.0, "max_points": q.points, "passed": False,
-                                            "message": str(exc)} for q in nbcfg.questions]
-                        continue
-                    except Exception as exc:  # nbgrader refused the notebook
-                        batch.problems.append(f"{nbcfg.name}: could not be prepared for grading ({exc}); its questions score 0")
-                        batch.pending.discard(nbcfg.name)
-                        _zero_notebook(gb, sub, nbcfg.name)
-                        batch.outcomes += [{"id": q.id, "points": 0.0, "max_points": q.points, "passed": False,
-                                            "message": "notebook could not be graded"} for q in nbcfg.questions]
-                        continue
-                    fut = submit(grade_job, str(course.root), str(data_path), sub.assignment, nbcfg.name, nbformat.writes(nb))
-                    futures[fut] = (batch, nbcfg.name)
-        for batch in batches:
-            if not batch.pending:
-                _finish_batch(course, config, batch, report)
-        iterator = _completed(futures, client)
-        for fut in iterator:
-            batch, name = futures[fut]
-            try:
-                out = fut.result()
-            except Exception as exc:
-                batch.error = batch.error or f"{name}: grading failed: {type(exc).__name__}: {exc}"
-                out = None
-            if out is not None:
-                batch.graded[name] = nbformat.reads(out["nb"], as_version=4)
-                batch.outcomes += out["questions"]
-                batch.problems += [f"{name}: {p}" for p in out["problems"]]
-            batch.pending.discard(name)
-            if not batch.pending:
-                _finish_batch(course, config, batch, report)
+                if isinstance(out, BaseException):
+                    batch.error = batch.error or f"{name}: grading failed: {type(out).__name__}: {out}"
+                elif out is not None:
+                    batch.graded[name] = nbformat.from_dict(json.loads(out["nb"]))
+                    batch.outcomes += out["questions"]
+                    batch.problems += [f"{name}: {p}" for p in out["problems"]]
+                if name is not None:
+                    batch.pending.discard(name)
+                if not batch.pending:
+                    _finish_batch(course, config, batch, report)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-        if client is not None and not hasattr(scheduler, "submit"):
-            client.close()
+        executor.close()
     return results
 
 
-def _completed(futures, client):
-    if client is not None:
-        from distributed import as_completed as dask_completed
+def _prepare(course: Course, config, gb, todo, batches: list, data_path):
+    """Yield ``(batch, notebook name, job args or None)`` for every notebook to grade.
 
-        return dask_completed(list(futures))
-    return as_completed(futures)
+    Runs nbgrader's sanitize step in this process (it needs the gradebook).  A notebook
+    that cannot be graded at all (unreadable, refused by nbgrader) scores 0 here and is
+    yielded with ``None`` job args; a submission that cannot be recorded, with name None.
+    """
+    from . import integrity, nbgrader_adapter
+
+    for sub, fp in todo:
+        assignment = course.assignment(sub.assignment)
+        batch = _Batch(sub, [nb.name for nb in assignment.notebooks], fp)
+        batches.append(batch)
+        try:
+            _register_submission(gb, sub)
+        except Exception as exc:
+            batch.error = f"could not record the submission: {exc}"
+            batch.pending.clear()
+            yield batch, None, None
+            continue
+        for nbcfg in assignment.notebooks:
+            try:
+                nb = read_notebook(sub.folder / nbcfg.filename)
+                released = nbformat.read(course.release_notebook(assignment, nbcfg), as_version=4)
+                batch.problems += [f"{nbcfg.name}: {p}" for p in integrity.inspect(nb, released)]
+                nb = nbgrader_adapter.sanitize(course, config, nb, sub.assignment, nbcfg.name, sub.student)
+            except Exception as exc:  # unreadable (ValueError with the reason) or refused by nbgrader
+                reason = str(exc) if isinstance(exc, ValueError) else f"could not be prepared for grading ({exc})"
+                batch.problems.append(f"{nbcfg.name}: {reason}; its questions score 0")
+                _zero_notebook(gb, sub, nbcfg.name)
+                batch.outcomes += [{"id": q.id, "points": 0.0, "max_points": q.points, "passed": False,
+                                    "message": reason} for q in nbcfg.questions]
+                yield batch, nbcfg.name, None
+                continue
+            args = (str(course.root), str(data_path), sub.assignment, nbcfg.name, json.dumps(nb))
+            yield batch, nbcfg.name, args
+
+
+class _Executor:
+    """Runs grade_job on local worker processes or a dask cluster, a few jobs ahead.
+
+    ``run(prepared)`` yields ``(batch, name, result)`` in completion order, where result
+    is grade_job's dict, an exception (that notebook failed), or None (nothing to run).
+    A local worker that dies (e.g. killed by the machine's OOM killer) takes only its own
+    job with it: the pool is rebuilt and the job is tried once more.
+    """
+
+    def __init__(self, course: Course, *, jobs: int | None, scheduler, n_jobs: int):
+        self.client = None
+        self.own_client = False
+        self.pool = None
+        if scheduler is not None:
+            from distributed import Client
+
+            if isinstance(scheduler, Client):
+                self.client = scheduler
+            else:
+                self.client, self.own_client = Client(scheduler), True
+            self.window = 4 * max(1, len(self.client.scheduler_info().get("workers", {})) or 1)
+        else:
+            self.workers = max(1, min(jobs or os.cpu_count() or 1, n_jobs))
+            self.window = 2 * self.workers
+            self._new_pool()
+
+    def _new_pool(self) -> None:
+        import multiprocessing
+
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_worker_init)
+
+    def _submit(self, args):
+        if self.client is not None:
+            return self.client.submit(grade_job, *args, pure=False)
+        try:
+            return self.pool.submit(grade_job, *args)
+        except BrokenProcessPool:
+            self._new_pool()
+            return self.pool.submit(grade_job, *args)
+
+    def _wait(self, futures):
+        if self.client is not None:
+            from distributed import wait as dask_wait
+
+            return dask_wait(list(futures), return_when="FIRST_COMPLETED").done
+        return wait(list(futures), return_when=FIRST_COMPLETED).done
+
+    def run(self, prepared):
+        in_flight: dict = {}
+        source = iter(prepared)
+        exhausted = False
+        while True:
+            while not exhausted and len(in_flight) < self.window:
+                item = next(source, None)
+                if item is None:
+                    exhausted = True
+                    break
+                batch, name, args = item
+                if args is None:
+                    yield batch, name, None
+                    continue
+                in_flight[self._submit(args)] = (batch, name, args, 0)
+            if not in_flight:
+                return
+            for fut in self._wait(in_flight):
+                batch, name, args, tries = in_flight.pop(fut)
+                try:
+                    out = fut.result()
+                except BrokenProcessPool as exc:
+                    if tries == 0:
+                        self._new_pool()
+                        for other, (b, n, a, t) in list(in_flight.items()):
+                            in_flight.pop(other)  # lost with the old pool: resubmit
+                            in_flight[self._submit(a)] = (b, n, a, t)
+                        in_flight[self._submit(args)] = (batch, name, args, 1)
+                        continue
+                    out = exc
+                except Exception as exc:
+                    out = exc
+                yield batch, name, out
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.own_client:
+            self.client.close()
 
 
 def _register_submission(gb, sub: Submission) -> None:

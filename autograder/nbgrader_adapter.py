@@ -129,7 +129,9 @@ class AtomicSaveAutoGrades(SaveAutoGrades):
         return nb, resources
 
 
-FINISH = [LimitOutput, AtomicSaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+# nbgrader's stock list ends with CheckCellMetadata again; grading here changes outputs
+# only (never metadata), so the check made in the sanitize step still holds.
+FINISH = [LimitOutput, AtomicSaveAutoGrades, AssignLatePenalties]
 
 
 def configure(c: Config, course_root: Path | str) -> Config:
