@@ -27,7 +27,7 @@ class _UserError(click.ClickException):
 
     def show(self, file=None) -> None:
         err_console.print("[bold red]error:[/]", end=" ")
-        err_console.print(self.format_message(), markup=False, highlight=False)
+        err_console.print(self.format_message(), markup=False, highlight=False, soft_wrap=True)
 
 
 def _user_errors():

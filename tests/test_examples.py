@@ -67,3 +67,41 @@ def test_demo_again_is_idempotent(demo):
     result = CliRunner().invoke(main, ["--course-dir", str(root), "autograde"])
     assert result.exit_code == 0, result.output
     assert "0 graded, 18 already graded (skipped), 0 failed" in result.output
+
+
+def _cli(root, *args):
+    return CliRunner().invoke(main, ["--course-dir", str(root), *args])
+
+
+def test_cli_export_report_feedback_on_the_graded_class(demo, tmp_path):
+    import json
+
+    root, _ = demo
+    out = tmp_path / "grades.json"
+    r = _cli(root, "export", "--format", "json", "--output", str(out))
+    assert r.exit_code == 0, r.output
+    rows = {row["student"]: row for row in json.loads(out.read_text())["students"]} \
+        if isinstance(json.loads(out.read_text()), dict) else {row["student"]: row for row in json.loads(out.read_text())}
+    assert rows["linus"]["boolean-masks/total"] == 0
+    r = _cli(root, "report", "--output-dir", str(tmp_path / "rep"))
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "rep" / "totals.png").is_file()
+    r = _cli(root, "feedback", "slicing", "--student", "grace")
+    assert r.exit_code == 0 and "grace/slicing/feedback.html" in r.output
+
+
+def test_cli_bad_input_names_the_problem_and_changes_nothing(demo, tmp_path):
+    root, _ = demo
+    before = (root / "gradebook.db").read_bytes()
+    cases = [
+        (["feedback", "--student", "nobody"], "nobody"),
+        (["autograde", "no-such-assignment"], "unknown assignment 'no-such-assignment'"),
+        (["autograde", "--student", "nobody"], "nobody"),
+        (["collect", str(tmp_path / "missing")], "no such file or folder"),
+        (["check", str(tmp_path / "nothing.ipynb")], "nothing.ipynb"),
+    ]
+    for args, expected in cases:
+        r = _cli(root, *args)
+        assert r.exit_code == 2, (args, r.output)
+        assert expected in r.output, (args, r.output)
+    assert (root / "gradebook.db").read_bytes() == before
