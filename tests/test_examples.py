@@ -54,6 +54,31 @@ def test_demo_scores_are_as_documented(demo):
         assert float(rows[student]["total"]) == sum(per_assignment.values())
 
 
+LOST = {  # the questions each mistake costs, and only those (examples/submissions/README.md)
+    "grace": {"array-creation/sine-vectorized", "array-creation/ranges", "broadcasting-ripple/ripple-surface",
+              "broadcasting-ripple/spectral-index-table", "slicing/strided", "slicing/dq-block",
+              "boolean-masks/combine", "boolean-masks/disk-mask", "copy-vs-view/alias-and-copy",
+              "copy-vs-view/new-arrays", "longslit-extraction/source-rows", "longslit-extraction/background"},
+    "linus": {"array-creation/reshape", "broadcasting-ripple/ripple-surface", "broadcasting-ripple/ripple-image",
+              "slicing/better-spectrum", "copy-vs-view/new-arrays", "longslit-extraction/cosmic-rays",
+              "longslit-extraction/background", "longslit-extraction/final-spectrum", "longslit-extraction/redshift"}
+    | {f"boolean-masks/{q}" for q in ("compare", "combine", "bad-pixels", "disk-mask", "zero-disk")},
+    "ada": set(),
+}
+
+
+def test_each_mistake_costs_its_own_questions_only(demo, course):
+    root, _ = demo
+    with open(root / "exports" / "grades.csv", newline="") as fh:
+        rows = {r["student"]: r for r in csv.DictReader(fh)}
+    for student, lost in LOST.items():
+        for a in course.assignments:
+            for q in a.questions:
+                col = f"{a.id}/{q.id}"
+                expected = 0.0 if col in lost else q.points
+                assert float(rows[student][col]) == expected, (student, col)
+
+
 def test_feedback_shows_messages_and_no_hidden_tests(demo):
     root, _ = demo
     html = (root / "feedback" / "grace" / "longslit-extraction" / "feedback.html").read_text()

@@ -126,3 +126,40 @@ def test_course_check_bad_input_is_named(tmp_path):
     assert r.exit_code == 2 and "not an nbformat 4 notebook" in r.output
     r = runner.invoke(main, ["--course-dir", str(ROOT), "check", str(tmp_path / "missing.ipynb")])
     assert r.exit_code == 2
+
+
+def _with_answer(path, grade_id, transform):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = transform(cell.source)
+    return nb
+
+
+@needs_data
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("grade_id", "transform"),
+    [
+        # scipy.ndimage's median filter (reflecting edges) instead of the workshop's zero-padded medfilt
+        ("cosmic-rays", lambda s: s.replace("img_sm = scipy.signal.medfilt(img, 5)",
+                                            "import scipy.ndimage\nimg_sm = scipy.ndimage.median_filter(img, size=5)")),
+        # a loop of polyfit over columns instead of one vectorized fit
+        ("background", lambda s: s.replace(
+            "coeffs = np.polyfit(bkg_rows, img_cr[bkg_rows], 2)",
+            "coeffs = np.array([np.polyfit(bkg_rows, img_cr[bkg_rows, c], 2) for c in range(img_cr.shape[1])]).T")),
+        # warnings on stderr (a RuntimeWarning and a UserWarning) never zero a question by themselves
+        ("read-data", lambda s: s + "\nimport warnings\nwarnings.warn('just saying')\nnp.log(np.zeros(3))\n"),
+    ],
+    ids=["ndimage-median", "polyfit-loop", "warnings"],
+)
+def test_valid_alternatives_and_warnings_keep_full_marks(grader, course, grade_id, transform):
+    a = course.assignment("longslit-extraction")
+    path = ROOT / "source" / "longslit-extraction" / "extraction.ipynb"
+    nb = _with_answer(path, grade_id, transform)
+    assert nb != nbformat.read(path, as_version=4)
+    graded = grader.grade(integrity.restore(nb, nbformat.read(path, as_version=4)), a, a.notebooks[0])
+    assert [(q.id, q.message) for q in graded.questions if not q.passed] == []
+    if grade_id == "read-data":
+        cell = next(c for c in graded.nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "read-data")
+        assert any(o.get("name") == "stderr" for o in cell.outputs)  # the warning was shown, and cost nothing
