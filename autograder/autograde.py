@@ -253,7 +253,19 @@ def _prepare(course: Course, config, gb, todo, batches: list, data_path):
     that cannot be graded at all (unreadable, refused by nbgrader) scores 0 here and is
     yielded with ``None`` job args; a submission that cannot be recorded, with name None.
     """
+    from functools import cache
+
     from . import integrity, nbgrader_adapter
+
+    @cache
+    def _instructor(assignment_id: str, notebook: str):
+        a = course.assignment(assignment_id)
+        nbcfg = a.notebook(notebook)
+        return (nbformat.read(course.source_notebook(a, nbcfg), as_version=4),
+                nbformat.read(course.release_notebook(a, nbcfg), as_version=4))
+
+    def instructor(assignment, nbcfg):
+        return _instructor(assignment.id, nbcfg.name)
 
     for sub, fp in todo:
         assignment = course.assignment(sub.assignment)
@@ -268,9 +280,12 @@ def _prepare(course: Course, config, gb, todo, batches: list, data_path):
             continue
         for nbcfg in assignment.notebooks:
             try:
-                nb = read_notebook(sub.folder / nbcfg.filename)
-                released = nbformat.read(course.release_notebook(assignment, nbcfg), as_version=4)
+                nb = read_notebook(sub.folder / nbcfg.filename, within=course.root / "submitted")
+                source, released = instructor(assignment, nbcfg)
                 batch.problems += [f"{nbcfg.name}: {p}" for p in integrity.inspect(nb, released)]
+                # put the instructor's cells back first: nbgrader's sanitize step crashes on some
+                # tampering (duplicated or unknown grade ids, a graded solution cell...)
+                nb = integrity.restore(nb, source)
                 nb = nbgrader_adapter.sanitize(course, config, nb, sub.assignment, nbcfg.name, sub.student)
             except Exception as exc:  # unreadable (ValueError with the reason) or refused by nbgrader
                 reason = str(exc) if isinstance(exc, ValueError) else f"could not be prepared for grading ({exc})"

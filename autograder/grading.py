@@ -16,6 +16,14 @@ points) gives the verdict: an error output when the visible checks or the hidden
 failed, none otherwise.  Anything the student's code printed to stderr and any
 ``execute_result`` in a test cell are dropped, so a warning cannot zero a question and a
 printed number cannot claim partial credit.
+
+A check that "follows the recipe" compares a question's answer with the recipe applied
+to the student's own earlier results (its ``uses``).  Those earlier results are the
+values captured when *their* question was graded, not whatever the names hold later:
+otherwise a student could, just before a test cell, replace an earlier (already graded)
+result by a made-up one that agrees with a made-up answer (say, a doctored spectrum
+whose lines give the published redshift).  A name no earlier question has captured is
+taken as it is at the test cell.
 """
 
 from __future__ import annotations
@@ -150,6 +158,7 @@ class NotebookGrader:
         session = self.zygote.spawn(make_workdir(self._sandbox_files()), self.limits,
                                     output_limit=g.max_output_kb * 1024)
         figures_pending: list = []
+        graded_values: dict = {}  # each question's own names, as captured at its test cell
         try:
             count = 0
             for index, cell in enumerate(nb.cells):
@@ -191,8 +200,13 @@ class NotebookGrader:
                 passed = not message
                 if result.status == "ok":
                     tol = self.course.tolerance(question)
+                    values = dict(result.values)
+                    for name in spec_for(assignment.id, question.id).uses:
+                        if name in graded_values and name not in question.names:
+                            values[name] = graded_values[name]
+                    graded_values.update({n: result.values[n] for n in question.names if n in result.values})
                     verdict = run_question(
-                        assignment.id, question.id, result.values, figures=figures_pending,
+                        assignment.id, question.id, values, figures=figures_pending,
                         source=solutions.get(question.id, ""), rtol=tol.rtol, atol=tol.atol,
                         data_path=self.data_path,
                     )

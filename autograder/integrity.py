@@ -82,17 +82,32 @@ def restore(submitted: NotebookNode, reference: NotebookNode) -> NotebookNode:
     metadata; graded/locked cells get the reference source and metadata back; a
     deleted graded cell is re-inserted after the graded or solution cell that
     precedes it in the reference.
+
+    Solution cells keep the student's source and get the reference's nbgrader metadata
+    back (a solution cell turned into a graded one would otherwise make nbgrader's
+    ``OverwriteCells`` look for a graded cell that does not exist, and fail).
+
+    Cells that are not the instructor's (the other copies of a duplicated grade id, a
+    grade id the reference does not have, nbgrader metadata without a grade id) lose
+    their nbgrader metadata altogether and run as plain cells.  nbgrader itself leaves
+    an empty or id-less ``nbgrader`` dict on them, on which its own ``OverwriteCells``
+    (``add_missing_task_cells``) then fails with ``KeyError: 'grade_id'``: the result of
+    :func:`restore` can be handed to nbgrader's sanitize step safely.
     """
     nb = copy.deepcopy(submitted)
+    known = {_gid(c) for c in reference.cells if _gid(c)}
     seen: set[str] = set()
     for cell in reversed(nb.cells):
-        gid = _gid(cell)
-        if gid is None:
+        meta = cell.get("metadata", {})
+        if "nbgrader" not in meta:
             continue
-        if gid in seen:
-            cell.setdefault("metadata", {})["nbgrader"] = {}
-        seen.add(gid)
+        gid = _gid(cell)
+        if gid is None or gid in seen or gid not in known:
+            del meta["nbgrader"]
+        if gid is not None:
+            seen.add(gid)
     ref = _instructor_cells(reference)
+    answers = {_gid(c): c for c in reference.cells if _gid(c) and _meta(c).get("solution")}
     for cell in nb.cells:
         gid = _gid(cell)
         if gid in ref:
@@ -100,6 +115,8 @@ def restore(submitted: NotebookNode, reference: NotebookNode) -> NotebookNode:
             cell.metadata["nbgrader"] = copy.deepcopy(ref[gid].metadata["nbgrader"])
             if cell.get("cell_type") != ref[gid].cell_type:
                 cell.cell_type = ref[gid].cell_type
+        elif gid in answers:  # the student's answer, with the instructor's grading metadata
+            cell.metadata["nbgrader"] = copy.deepcopy(answers[gid].metadata["nbgrader"])
     ref_ids = [_gid(c) for c in reference.cells]
     for gid, rcell in ref.items():
         if gid in seen:

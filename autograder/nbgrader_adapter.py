@@ -187,13 +187,16 @@ def sanitize(course: Course, config: Config, nb: NotebookNode, assignment: str, 
 
 
 def _give_ids(nb: NotebookNode) -> None:
-    """Cells nbgrader re-adds have no ``id`` (required since nbformat 4.5): give them one."""
+    """Every cell a unique ``id`` (required since nbformat 4.5): cells nbgrader re-adds
+    have none, and a tampered notebook may repeat one."""
     from nbformat.corpus.words import generate_corpus_id
 
     if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) >= (4, 5):
+        seen: set[str] = set()
         for cell in nb.cells:
-            if not cell.get("id"):
+            if not cell.get("id") or cell["id"] in seen:
                 cell["id"] = generate_corpus_id()
+            seen.add(cell["id"])
 
 
 def finish(course: Course, config: Config, nb: NotebookNode, assignment: str, notebook: str, student: str) -> NotebookNode:

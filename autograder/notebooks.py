@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -10,10 +11,25 @@ import nbformat
 __all__ = ["read_notebook"]
 
 
-def read_notebook(path: Path) -> nbformat.NotebookNode:
-    """Read a submitted notebook; ValueError with a plain reason if it is unusable."""
+def read_notebook(path: Path, *, within: Path | None = None) -> nbformat.NotebookNode:
+    """Read a submitted notebook; ValueError with a plain reason if it is unusable.
+
+    A symbolic link is refused, not followed (it could point at the instructor's source
+    notebook).  With ``within`` (say ``submitted/``), a symbolic link anywhere between
+    that folder and the file (a student's or assignment folder that is a link) is
+    refused too; without it, only the file itself is checked, since a student may keep
+    their own work behind links when running ``course check``.
+    """
     if path.is_symlink():
         raise ValueError(f"{path.name} is a symbolic link, not a notebook file")
+    if within is not None:
+        base = Path(within)
+        try:
+            rel = Path(path).relative_to(base)
+        except ValueError:
+            raise ValueError(f"{path} is not inside {base}") from None
+        if Path(os.path.realpath(path)) != Path(os.path.realpath(base)) / rel:
+            raise ValueError(f"{path.name} is reached through a symbolic link, not a folder of its own")
     if not path.is_file():
         raise ValueError(f"{path.name} is missing")
     raw = path.read_bytes()

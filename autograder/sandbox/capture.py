@@ -152,31 +152,51 @@ def decode_value(head: Any, data: bytes):
     return Value(name, "ok", pytype=pytype, array=arr, buffer=tuple(buffer) if buffer else None, owndata=owndata)
 
 
+#: At most this many figures, axes per figure, and lines/images per axes are read back
+#: from a kernel's reply (a notebook cell draws a handful); the rest is ignored.
+MAX_FIGURES, MAX_AXES, MAX_ARTISTS = 50, 50, 200
+
+
+def _items(obj: Any, limit: int) -> list:
+    """The first ``limit`` dict entries of ``obj`` if it is a list (untrusted input), else []."""
+    return [x for x in obj[:limit] if isinstance(x, dict)] if isinstance(obj, list) else []
+
+
 def decode_figures(figs: Any, blobs: list[bytes]):
-    """Build trusted :class:`FigureData` objects from :func:`figure_summary`'s output."""
+    """Build trusted :class:`FigureData` objects from :func:`figure_summary`'s output.
+
+    Never raises on malformed input: anything that is not of the expected shape counts
+    as absent.  Each blob is decoded at most once (read-only arrays, shared between the
+    lines that refer to it), and at most :data:`MAX_FIGURES` figures, :data:`MAX_AXES`
+    axes per figure and :data:`MAX_ARTISTS` lines/images per axes are read, so a reply
+    naming one large blob a million times costs the grader one decode.
+    """
     from ..checks._api import AxesData, FigureData, ImageData, LineData
 
+    decoded: dict[int, np.ndarray] = {}
+    empty = np.zeros(0)
+    empty.flags.writeable = False
+
     def arr(i: Any) -> np.ndarray:
-        if type(i) is int and 0 <= i < len(blobs):
+        if type(i) is not int or not 0 <= i < len(blobs):
+            return empty
+        if i not in decoded:
             try:
-                return _load_npy(blobs[i]).astype(float)
+                a = _load_npy(blobs[i]).astype(float)
             except Exception:
-                pass
-        return np.zeros(0)
+                a = empty
+            a.flags.writeable = False
+            decoded[i] = a
+        return decoded[i]
 
     out = []
-    for fig in figs if isinstance(figs, list) else []:
+    for fig in _items(figs, MAX_FIGURES):
         axes = []
-        for ax in fig.get("axes", []) if isinstance(fig, dict) else []:
-            if not isinstance(ax, dict):
-                continue
-            lines = tuple(
-                LineData(arr(ln.get("x")), arr(ln.get("y"))) for ln in ax.get("lines", []) if isinstance(ln, dict)
-            )
+        for ax in _items(fig.get("axes"), MAX_AXES):
+            lines = tuple(LineData(arr(ln.get("x")), arr(ln.get("y"))) for ln in _items(ax.get("lines"), MAX_ARTISTS))
             images = tuple(
                 ImageData(arr(im.get("array")), str(im.get("origin", ""))[:20])
-                for im in ax.get("images", [])
-                if isinstance(im, dict)
+                for im in _items(ax.get("images"), MAX_ARTISTS)
             )
             axes.append(
                 AxesData(

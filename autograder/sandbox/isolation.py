@@ -5,34 +5,55 @@ What is enforced depends on the machine (the README's threat model has the table
 * everywhere (Linux/macOS): its own session and process group, resource limits on
   address space, CPU seconds, file size and open files, a scrubbed environment, a
   fresh working folder, stdin/stdout/stderr on /dev/null;
-* on Linux as root (the grading server, CI): new PID, mount and network namespaces
-  (no network at all; every process the student starts dies with the notebook; the
-  course folder, the grader's packages and the gradebook are hidden under empty
-  read-only tmpfs mounts; private /tmp and /dev/shm; a fresh /proc), an unprivileged
-  uid of its own (so other sandboxes' folders are unreadable and ``RLIMIT_NPROC``
-  caps the processes it may start).
+* on Linux as root (the grading server, CI): new PID, mount, network and IPC
+  namespaces (no network at all; every process the student starts, and every System V
+  or POSIX IPC object it creates, dies with the notebook; the
+  course folder (with everything created in it later: gradebook, submitted/,
+  autograded/) and the grader's packages are hidden under empty read-only tmpfs
+  mounts; private /tmp and /dev/shm; a fresh /proc), an unprivileged uid of its own
+  (so other sandboxes' folders are unreadable and ``RLIMIT_NPROC`` caps the processes
+  it may start), every other mount read-only (world-writable folders such as
+  /run/lock cannot carry anything out of the sandbox or from one student to the
+  next), an empty /run (the Unix sockets of the machine's services out of reach),
+  the working folder on its own size-capped tmpfs (writing files cannot fill
+  the grading machine's disk), and ``no_new_privs`` (a setuid program such as
+  ``mount`` or ``passwd`` gains nothing).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
+import re
 import resource
+import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Limits", "Isolation", "can_isolate", "apply_limits"]
+__all__ = ["Limits", "Isolation", "can_isolate", "apply_limits", "no_new_privileges"]
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+PR_SET_NO_NEW_PRIVS = 38
+_MOUNT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": MS_NOATIME,
+                "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME, "strictatime": MS_STRICTATIME}
 
 
 
@@ -92,8 +113,14 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
 
 
 def enter_namespaces() -> None:
-    """unshare(2) into new PID, mount and network namespaces (the caller then forks)."""
-    unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID)
+    """unshare(2) into new PID, mount, network and IPC namespaces (the caller then forks).
+
+    The IPC namespace matters: System V shared memory, semaphores and message queues
+    (and POSIX message queues) outlive the process that made them; in the host's
+    namespace a notebook could leave gigabytes of shared memory behind, or pass data
+    to the next student's notebook.  A private one is destroyed with the sandbox.
+    """
+    unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
@@ -118,25 +145,86 @@ def _cover(target: Path, keep: list[Path], fds: dict[Path, int], mode: str) -> N
             _mount(f"/proc/self/fd/{fds[k]}", str(k), None, MS_BIND | MS_REC)
 
 
+def _mount_points() -> list[tuple[str, int]]:
+    """This mount namespace's mount points with their per-mount flags, parents first."""
+    out = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            fields = line.split()
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            flags = 0
+            for opt in fields[5].split(","):
+                flags |= _MOUNT_FLAGS.get(opt, 0)
+            out.append((point, flags))
+    return out
+
+
+def _read_only_except(writable: set[Path]) -> None:
+    """Bind-remount every mount read-only but the ``writable`` ones (this namespace only).
+
+    Only per-mount flags change (``MS_BIND | MS_REMOUNT``): the filesystems themselves,
+    and the mounts of every other namespace, stay as they are.  A mount point that is
+    no longer reachable (covered by a later mount) is skipped: it cannot be written
+    either.
+    """
+    for point, flags in _mount_points():
+        p = Path(point)
+        if p in writable:
+            continue
+        try:
+            _mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.EACCES, errno.ENOTDIR, errno.EINVAL):
+                raise
+
+
+def _private_workdir(workdir: Path, fd: int, size_mb: int) -> None:
+    """Put a tmpfs of ``size_mb`` MiB on ``workdir`` holding copies of its files.
+
+    The student's files then live in memory capped at that size, not on the grading
+    machine's disk, where a loop of ``RLIMIT_FSIZE``-sized files could fill it.
+    """
+    _mount("tmpfs", str(workdir), "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=700")
+    for name in os.listdir(fd):
+        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+        try:
+            if not stat.S_ISREG(os.fstat(src).st_mode):
+                continue
+            with open(src, "rb", closefd=False) as fin, open(workdir / name, "xb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+        finally:
+            os.close(src)
+
+
 def build_filesystem(iso: Isolation, keep: list[str]) -> None:
     """Inside the new namespaces, make the filesystem the student sees.
 
-    ``hide`` paths are covered by empty read-only tmpfs mounts; /tmp, /var/tmp and
-    /dev/shm become private scratch space; folders that only root may enter (such as
-    /root, where a Python installation may live) are covered too.  Every ``keep`` path
-    (the Python installation, the workdir) is bound back where it was, and nothing
-    else of what those mounts covered.  Finally /proc is mounted afresh for the new
-    PID namespace.
+    ``hide`` paths are covered by empty read-only tmpfs mounts (a hidden folder that
+    holds a kept path, such as a course folder with the virtual environment inside it,
+    is covered the same way and only the kept path is bound back; a hidden path that
+    *is* a kept path cannot be hidden); /tmp, /var/tmp and /dev/shm become private
+    scratch space; folders that only root may enter (such as /root, where a Python
+    installation may live) are covered too.  Every ``keep`` path (the Python
+    installation, the workdir) is bound back where it was, and nothing else of what
+    those mounts covered.  /run (where the machine's services keep their Unix sockets,
+    which no network namespace stops) is covered by an empty folder.  The workdir then
+    gets its own tmpfs (see
+    :func:`_private_workdir`), every mount but the scratch space and the workdir
+    becomes read-only, and finally /proc is mounted afresh for the new PID namespace.
     """
+    workdir = Path(os.path.realpath(iso.workdir))
     kept = sorted({Path(os.path.realpath(k)) for k in keep if os.path.isdir(k)}, key=lambda p: len(p.parts))
     kept = [k for k in kept if not any(a in k.parents for a in kept if a != k)]
     fds = {k: os.open(k, os.O_RDONLY | os.O_DIRECTORY) for k in kept}
+    work_fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
     for path in iso.hide:
-        p = Path(path)
-        if any(p == k or p in k.parents for k in kept):
+        p = Path(os.path.realpath(path))
+        if any(p == k for k in kept):
             continue
         try:
-            if p.is_dir():
+            if any(p in k.parents for k in kept):
+                _cover(p, kept, fds, "555")
+            elif p.is_dir():
                 _mount("tmpfs", str(p), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=555")
             elif p.exists():
                 _mount("/dev/null", str(p), None, MS_BIND)
@@ -146,6 +234,9 @@ def build_filesystem(iso: Isolation, keep: list[str]) -> None:
     for tmp in ("/tmp", "/var/tmp", "/dev/shm"):
         if os.path.isdir(tmp):
             covers[Path(os.path.realpath(tmp))] = "1777"
+    scratch = set(covers)
+    if os.path.isdir("/run"):  # the host's daemons' sockets (dbus, postgres, ...): out of sight
+        covers.setdefault(Path(os.path.realpath("/run")), "755")
     for k in kept:
         for anc in _blocked_ancestors(k):
             covers.setdefault(anc, "755")
@@ -155,7 +246,24 @@ def build_filesystem(iso: Isolation, keep: list[str]) -> None:
         _cover(target, kept, fds, covers[target])
     for fd in fds.values():
         os.close(fd)
+    _private_workdir(workdir, work_fd, iso.limits.file_size_mb)
+    os.close(work_fd)
+    _read_only_except(scratch | {workdir})
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV)
+
+
+def no_new_privileges() -> None:
+    """prctl(PR_SET_NO_NEW_PRIVS): no program started from here on gains privileges
+    (setuid/setgid bits and file capabilities are ignored).  Linux only; a no-op elsewhere."""
+    if not os.path.exists("/proc/self/ns"):
+        return
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if _libc.prctl(ctypes.c_int(PR_SET_NO_NEW_PRIVS), ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                   ctypes.c_ulong(0)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(err)}")
 
 
 def apply_limits(limits: Limits, *, extra_address_space: int = 0, nproc: bool) -> None:

@@ -29,42 +29,77 @@ from .wire import ProtocolError, recv_frame, send_frame  # noqa: E402
 
 _ALLOWED_MIME = ("text/plain", "image/png", "image/jpeg")
 _MAX_IMAGE = 4 * 2**20
+_MAX_IMAGES_TOTAL = 12 * 2**20  # below the grader's own cap (runner._IMAGE_BUDGET)
+_MAX_OUTPUTS = 400  # below the grader's own cap (runner._MAX_OUTPUTS)
+_MAX_ERRORS = 10  # error outputs kept per cell (runner keeps as many)
 
 
 class _Collector:
-    """Outputs of the cell being run, in nbformat form, with a cap on printed text."""
+    """Outputs of the cell being run, in nbformat form, with a cap on what one cell shows.
+
+    Printed text and the text of displayed objects share one budget (``limit``
+    characters); images share ``_MAX_IMAGES_TOTAL`` bytes; at most ``_MAX_OUTPUTS``
+    outputs are kept.  Past a cap, one "output truncated" note is added and further
+    output is dropped, so a cell that prints or displays without end is cut short
+    instead of producing a reply too large to send (which would end the notebook).
+    """
 
     def __init__(self) -> None:
         self.outputs: list[dict] = []
         self.limit = 256 * 1024
         self.printed = 0
+        self.images = 0
         self.truncated = False
 
     def begin(self, limit: int) -> None:
-        self.outputs, self.limit, self.printed, self.truncated = [], limit, 0, False
+        self.outputs, self.limit, self.printed, self.images, self.truncated = [], limit, 0, 0, False
+
+    def _truncate(self) -> None:
+        if not self.truncated:
+            self.truncated = True
+            self.outputs.append({"output_type": "stream", "name": "stdout",
+                                 "text": f"\n... output truncated after {self.limit // 1024} KiB ...\n"})
 
     def stream(self, name: str, text: str) -> None:
         if self.truncated:
             return
         room = self.limit - self.printed
-        if len(text) > room:
-            text = text[:room] + f"\n... output truncated after {self.limit // 1024} KiB ...\n"
-            self.truncated = True
+        cut = len(text) > room
+        text = text[: max(room, 0)]
         self.printed += len(text)
-        if self.outputs and self.outputs[-1].get("output_type") == "stream" and self.outputs[-1]["name"] == name:
-            self.outputs[-1]["text"] += text
-        else:
-            self.outputs.append({"output_type": "stream", "name": name, "text": text})
+        if text:
+            if self.outputs and self.outputs[-1].get("output_type") == "stream" and self.outputs[-1]["name"] == name:
+                self.outputs[-1]["text"] += text
+            elif len(self.outputs) < _MAX_OUTPUTS:
+                self.outputs.append({"output_type": "stream", "name": name, "text": text})
+            else:
+                cut = True
+        if cut:
+            self._truncate()
 
     def data(self, output_type: str, data: dict, count: int | None = None) -> None:
+        if self.truncated:
+            return
+        if len(self.outputs) >= _MAX_OUTPUTS:
+            self._truncate()
+            return
         clean = {}
         for mime in _ALLOWED_MIME:
             if mime in data:
                 value = data[mime]
                 if mime == "text/plain":
-                    value = str(value)[: self.limit]
+                    value = str(value)
+                    if len(value) > self.limit - self.printed:
+                        self._truncate()
+                        return
+                    self.printed += len(value)
                 elif not isinstance(value, str) or len(value) > _MAX_IMAGE:
                     continue
+                elif self.images + len(value) > _MAX_IMAGES_TOTAL:
+                    self._truncate()
+                    return
+                else:
+                    self.images += len(value)
                 clean[mime] = value
         if not clean:
             return
@@ -74,6 +109,8 @@ class _Collector:
         self.outputs.append(out)
 
     def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
+        if sum(o["output_type"] == "error" for o in self.outputs) >= _MAX_ERRORS:
+            return  # the first errors tell the story; a loop of showtraceback() adds nothing
         self.outputs.append(
             {
                 "output_type": "error",
@@ -278,6 +315,24 @@ def _student_environment(workdir: str) -> dict[str, str]:
     }
 
 
+def _under(path: str, folders: tuple[str, ...]) -> bool:
+    """Whether ``path`` is one of ``folders`` or inside one (by path components, so
+    that /srv/course-env is not taken to be inside /srv/course)."""
+    real = os.path.realpath(path)
+    return any(real == f or real.startswith(f.rstrip("/") + "/") for f in folders)
+
+
+def _prefixes() -> tuple[str, ...]:
+    return tuple(os.path.realpath(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix} if p)
+
+
+def _may_keep(path: str, hidden: tuple[str, ...]) -> bool:
+    """Whether a Python path stays visible: not inside a hidden folder, unless it is (in)
+    the Python installation itself (a virtual environment inside the hidden course
+    folder is bound back; the course folder's other content is not)."""
+    return not _under(path, hidden) or _under(path, _prefixes())
+
+
 def _become_student(sess: socket.socket, req: dict) -> None:
     """In the forked child: isolate, then serve cells until told to stop."""
     limits = isolation.Limits(**req["limits"])
@@ -302,11 +357,7 @@ def _become_student(sess: socket.socket, req: dict) -> None:
             finally:
                 os._exit(0)
         hidden = tuple(os.path.realpath(h) for h in iso.hide)
-        keep = [workdir] + [
-            p
-            for p in {*sys.path, sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-            if p and os.path.isabs(p) and not any(os.path.realpath(p).startswith(h) for h in hidden)
-        ]
+        keep = [workdir] + [p for p in {*sys.path, *_prefixes()} if p and os.path.isabs(p) and _may_keep(p, hidden)]
         isolation.build_filesystem(iso, keep)
         if iso.uid is not None:
             for name in os.listdir(workdir):
@@ -325,12 +376,13 @@ def _become_student(sess: socket.socket, req: dict) -> None:
     os.closerange(3, sess.fileno())
     os.closerange(sess.fileno() + 1, 65536)
     hidden = tuple(os.path.realpath(p) for p in iso.hide)
-    sys.path[:] = [""] + [p for p in sys.path if p and not any(os.path.realpath(p).startswith(h) for h in hidden)]
+    sys.path[:] = [""] + [p for p in sys.path if p and _may_keep(p, hidden)]
     for name in [m for m in sys.modules if m == "autograder" or m.startswith("autograder.")]:
         if name not in ("autograder.sandbox.kernel",):
             sys.modules.pop(name, None)
     if iso.uid is not None and os.getuid() == 0:
         isolation.drop_privileges(iso.uid)
+    isolation.no_new_privileges()
     isolation.apply_limits(
         limits, extra_address_space=isolation.current_address_space(), nproc=iso.uid is not None
     )

@@ -67,16 +67,16 @@ def _clean_env() -> dict[str, str]:
 
 
 def hidden_paths(course_root: Path) -> tuple[str, ...]:
-    """What the student process must not see: the course folder (but the Python
-    environment it runs on, if that lives inside it) and the grader's own packages."""
-    course_root = Path(course_root).resolve()
-    prefix = Path(sys.prefix).resolve()
-    hide: set[str] = set()
-    for entry in course_root.iterdir():
-        entry = entry.resolve()
-        if prefix == entry or entry in prefix.parents:
-            continue
-        hide.add(str(entry))
+    """What the student process must not see: the course folder itself and the
+    grader's own packages.
+
+    The course folder is hidden as a whole, not entry by entry, so that what appears in
+    it after the warm process started (the gradebook, ``submitted/``, ``autograded/``
+    with other students' notebooks) is hidden too.  If the Python environment the
+    student runs on lives inside it, only that environment is bound back
+    (:func:`autograder.sandbox.isolation.build_filesystem`).
+    """
+    hide: set[str] = {str(Path(course_root).resolve())}
     import autograder
     import reference_solution
 
@@ -128,7 +128,8 @@ class Session:
         try:
             self._sock.settimeout(max(timeout, 0.001))
             send_frame(self._sock, req)
-            head, blobs = recv_frame(self._sock, max_bytes=1 << 30)
+            # the deadline covers the whole reply: a process trickling bytes is stopped too
+            head, blobs = recv_frame(self._sock, max_bytes=1 << 30, deadline=start + max(timeout, 0.001))
         except TimeoutError:
             self.kill()
             return CellOutcome("timeout", detail=f"the cell ran longer than {timeout:.0f} s and was stopped",
@@ -144,12 +145,22 @@ class Session:
         seconds = time.monotonic() - start
         if head.get("op") != "result" or head.get("cell") != cell:
             self.kill()
-            return CellOutcome("died", detail="the notebook's process sent something the grader did not ask for",
-                               seconds=seconds)
-        outputs = _clean_outputs(head.get("outputs"))
+            return CellOutcome("died", detail=_FORGED, seconds=seconds)
+        try:
+            outputs, values, figures = self._decode(head, blobs, capture_names)
+        except Exception:  # noqa: BLE001 - a reply of the right shape with content no kernel of ours sends
+            self.kill()
+            return CellOutcome("died", detail=_FORGED, seconds=seconds)
+        return CellOutcome("ok", outputs=outputs, values=values, figures=figures, seconds=seconds)
+
+    def _decode(self, head: dict, blobs: list[bytes], capture_names: list[str] | None):
+        """Outputs, captured values and figures of a reply (untrusted; may raise on garbage)."""
+        outputs = _clean_outputs(head.get("outputs"), text_budget=2 * self.output_limit + 64 * 1024)
         values = {}
+        figures = []
         if capture_names is not None:
-            for h in head.get("captured") or []:
+            captured = head.get("captured") or []
+            for h in captured if isinstance(captured, list) else []:
                 data = b""
                 if isinstance(h, dict) and type(h.get("blob")) is int and 0 <= h["blob"] < len(blobs):
                     data = blobs[h["blob"]]
@@ -159,9 +170,7 @@ class Session:
             off = head.get("figure_blob_offset")
             fblobs = blobs[off:] if type(off) is int and 0 <= off <= len(blobs) else []
             figures = capture.decode_figures(head.get("figures"), fblobs)
-        else:
-            figures = []
-        return CellOutcome("ok", outputs=outputs, values=values, figures=figures, seconds=seconds)
+        return outputs, values, figures
 
     def kill(self) -> None:
         """End the student process and everything it started."""
@@ -182,31 +191,39 @@ class Session:
 
 
 def _death_reason(exc: BaseException) -> str:
+    if isinstance(exc, ProtocolError) and str(exc) != "channel closed":
+        return _FORGED
     return "the notebook's process ended during this cell (it exited, crashed or ran out of memory)"
 
 
+_FORGED = "the notebook's process sent something the grader did not ask for (a reply it could not read)"
 _TEXT_LIMIT = 512 * 1024
+#: What one cell's outputs may hold in all, whatever the kernel claims: text (streams
+#: and text/plain) within the ``text_budget`` given, images within this many bytes,
+#: and at most this many outputs (a well-behaved kernel stays far below: it caps the
+#: text it collects, see ``kernel._Collector``).
+_IMAGE_BUDGET = 16 * 2**20
+_MAX_OUTPUTS = 500
+_MAX_ERRORS = 10
 
 
-def _clean_outputs(outputs) -> list[dict]:
-    """Keep only well-formed nbformat outputs of the allowed kinds (untrusted input)."""
+def _clean_outputs(outputs, *, text_budget: int = 2 * _TEXT_LIMIT) -> list[dict]:
+    """Keep only well-formed nbformat outputs of the allowed kinds (untrusted input).
+
+    The first ``_MAX_ERRORS`` error outputs are always kept (an error decides a test
+    cell's score); other outputs beyond the cell's budgets are dropped, with one note
+    saying so.
+    """
     clean: list[dict] = []
+    text_left, image_left, dropped, errors = text_budget, _IMAGE_BUDGET, False, 0
     for out in outputs if isinstance(outputs, list) else []:
         if not isinstance(out, dict):
             continue
         kind = out.get("output_type")
-        if kind == "stream" and out.get("name") in ("stdout", "stderr"):
-            clean.append({"output_type": "stream", "name": out["name"], "text": str(out.get("text", ""))[:_TEXT_LIMIT]})
-        elif kind in ("display_data", "execute_result") and isinstance(out.get("data"), dict):
-            data = {k: str(v) for k, v in out["data"].items() if k in ("text/plain", "image/png", "image/jpeg")}
-            if not data:
+        if kind == "error":
+            errors += 1
+            if errors > _MAX_ERRORS:
                 continue
-            o = {"output_type": kind, "data": data, "metadata": {}}
-            if kind == "execute_result":
-                ec = out.get("execution_count")
-                o["execution_count"] = ec if type(ec) is int else None
-            clean.append(o)
-        elif kind == "error":
             tb = out.get("traceback")
             clean.append(
                 {
@@ -216,6 +233,40 @@ def _clean_outputs(outputs) -> list[dict]:
                     "traceback": [str(t)[:4000] for t in tb[:200]] if isinstance(tb, list) else [],
                 }
             )
+            continue
+        if len(clean) >= _MAX_OUTPUTS:
+            dropped = True
+            continue
+        if kind == "stream" and out.get("name") in ("stdout", "stderr"):
+            text = str(out.get("text", ""))[: min(_TEXT_LIMIT, max(text_left, 0))]
+            dropped |= len(text) < len(str(out.get("text", "")))
+            text_left -= len(text)
+            if text:
+                clean.append({"output_type": "stream", "name": out["name"], "text": text})
+        elif kind in ("display_data", "execute_result") and isinstance(out.get("data"), dict):
+            data = {}
+            for k, v in out["data"].items():
+                if k not in ("text/plain", "image/png", "image/jpeg"):
+                    continue
+                v = str(v)
+                if k == "text/plain" and len(v) <= text_left:
+                    text_left -= len(v)
+                    data[k] = v
+                elif k != "text/plain" and len(v) <= image_left:
+                    image_left -= len(v)
+                    data[k] = v
+                else:
+                    dropped = True
+            if not data:
+                continue
+            o = {"output_type": kind, "data": data, "metadata": {}}
+            if kind == "execute_result":
+                ec = out.get("execution_count")
+                o["execution_count"] = ec if type(ec) is int else None
+            clean.append(o)
+    if dropped:
+        clean.append({"output_type": "stream", "name": "stdout",
+                      "text": "\n... further output of this cell was dropped (too much output) ...\n"})
     return clean
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import time
 
 __all__ = ["ProtocolError", "send_frame", "recv_frame"]
 
@@ -29,9 +30,14 @@ def send_frame(sock: socket.socket, header: dict, blobs: list[bytes] = ()) -> No
     sock.sendall(b"".join(parts))
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def _recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> bytes:
     buf = bytearray()
     while len(buf) < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the frame did not arrive in time")
+            sock.settimeout(left)
         chunk = sock.recv(min(n - len(buf), 1 << 20))
         if not chunk:
             raise ProtocolError("channel closed")
@@ -39,23 +45,29 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def recv_frame(sock: socket.socket, *, max_bytes: int = 1 << 30, max_blobs: int = 4096) -> tuple[dict, list[bytes]]:
-    """Read one frame; raise ProtocolError on EOF, oversize or malformed data."""
-    jlen, nblobs = _HEAD.unpack(_recv_exact(sock, _HEAD.size))
+def recv_frame(sock: socket.socket, *, max_bytes: int = 1 << 30, max_blobs: int = 4096,
+               deadline: float | None = None) -> tuple[dict, list[bytes]]:
+    """Read one frame; raise ProtocolError on EOF, oversize or malformed data.
+
+    With ``deadline`` (a :func:`time.monotonic` value), raise TimeoutError unless the
+    whole frame has arrived by then; the socket's timeout is changed to do so.
+    """
+    jlen, nblobs = _HEAD.unpack(_recv_exact(sock, _HEAD.size, deadline))
     if jlen > min(max_bytes, 64 << 20) or nblobs > max_blobs:
         raise ProtocolError(f"frame too large ({jlen} bytes of header, {nblobs} blobs)")
+    raw = _recv_exact(sock, jlen, deadline)
     try:
-        header = json.loads(_recv_exact(sock, jlen))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"malformed frame header: {exc}") from None
+        header = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, too-long ints, nesting
+        raise ProtocolError(f"malformed frame header: {type(exc).__name__}") from None
     if not isinstance(header, dict):
         raise ProtocolError("frame header is not an object")
     total = jlen
     blobs = []
     for _ in range(nblobs):
-        (n,) = _BLOB.unpack(_recv_exact(sock, _BLOB.size))
+        (n,) = _BLOB.unpack(_recv_exact(sock, _BLOB.size, deadline))
         total += n
         if total > max_bytes:
             raise ProtocolError(f"frame larger than {max_bytes} bytes")
-        blobs.append(_recv_exact(sock, n))
+        blobs.append(_recv_exact(sock, n, deadline))
     return header, blobs
