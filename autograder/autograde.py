@@ -126,6 +126,9 @@ def grade_job(course_root: str, data_path: str | None, assignment_id: str, noteb
 def _worker_init() -> None:
     import signal
 
+    from .environment import skip_slow_optional_imports
+
+    skip_slow_optional_imports()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the instructor's Ctrl-C is handled by the parent
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -144,6 +144,11 @@ class GradingLimits(_Strict):
     memory_mb: int = Field(ge=256, description="address-space cap of the student process, MiB")
     max_processes: int = Field(ge=1, description="processes student code may have at once")
     max_output_kb: int = Field(ge=1, description="text one cell may print before it is cut, KiB")
+    plots: Literal["jpeg", "png", "none"] = Field(
+        "jpeg",
+        description="how plots are drawn into graded notebooks and feedback: 72-dpi JPEG (fast), "
+        "PNG as a stock kernel draws them, or none (fastest; the plots' data are still checked)",
+    )
 
 
 class CourseInfo(_Strict):

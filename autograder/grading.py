@@ -107,10 +107,15 @@ class NotebookGrader:
         The verified data file (copied into each sandbox, read by the checks).
     zygote : Zygote or None
         A warm process to fork student processes from; one is created on first use.
+    plots : {"jpeg", "png", "none"} or None
+        How the zygote it creates draws inline plots (see :class:`Zygote`); default:
+        course.yml's ``grading.plots``.
     """
 
-    def __init__(self, course: Course, *, data_path: Path | None = None, zygote: Zygote | None = None):
+    def __init__(self, course: Course, *, data_path: Path | None = None, zygote: Zygote | None = None,
+                 plots: str | None = None):
         self.course = course
+        self.plots = plots or course.grading.plots
         self.data_path = Path(data_path) if data_path is not None else None
         self._zygote = zygote
         g = course.grading
@@ -119,7 +124,7 @@ class NotebookGrader:
     @property
     def zygote(self) -> Zygote:
         if self._zygote is None:
-            self._zygote = Zygote(hide=hidden_paths(self.course.root))
+            self._zygote = Zygote(hide=hidden_paths(self.course.root), plots=self.plots)
         return self._zygote
 
     def close(self) -> None:

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from nbconvert.exporters.exporter import ResourcesDict
@@ -37,6 +36,7 @@ from traitlets import Bool, Unicode
 from traitlets.config import Config
 
 from .config import Course, load_course
+from .environment import ensure_alembic_on_path
 
 __all__ = [
     "configure",
@@ -52,15 +52,6 @@ __all__ = [
 SANITIZE = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
 
 
-def ensure_alembic_on_path() -> None:
-    """nbgrader runs ``alembic`` from PATH when it creates a gradebook: put this
-    environment's ``bin`` first so that a virtual environment works unactivated."""
-    bindir = os.path.dirname(sys.executable)
-    parts = os.environ.get("PATH", "").split(os.pathsep)
-    if bindir not in parts:
-        os.environ["PATH"] = os.pathsep.join([bindir, *parts])
-
-
 def db_url(course: Course) -> str:
     return f"sqlite:///{(course.root / 'gradebook.db').resolve()}"
 
@@ -68,15 +59,15 @@ def db_url(course: Course) -> str:
 _GRADERS: dict = {}
 
 
-def _grader_for(course_root: str):
+def _grader_for(course_root: str, plots: str = ""):
     """One warm NotebookGrader per course for this process (plain nbgrader runs)."""
-    if course_root not in _GRADERS:
+    if (course_root, plots) not in _GRADERS:
         from .data import ensure_data
         from .grading import NotebookGrader
 
         course = load_course(course_root)
-        _GRADERS[course_root] = NotebookGrader(course, data_path=ensure_data(course))
-    return _GRADERS[course_root]
+        _GRADERS[course_root, plots] = NotebookGrader(course, data_path=ensure_data(course), plots=plots or None)
+    return _GRADERS[course_root, plots]
 
 
 class SandboxedExecute(NbGraderPreprocessor):
@@ -89,10 +80,15 @@ class SandboxedExecute(NbGraderPreprocessor):
         "False starts a fresh interpreter for every notebook, as stock nbgrader starts a fresh kernel "
         "(the benchmark's baseline).",
     ).tag(config=True)
+    plots = Unicode(
+        "",
+        help="How inline plots are drawn: 'jpeg' (72 dpi), 'png' (as a stock kernel; the benchmark's baseline) "
+        "or 'none'; default: course.yml's grading.plots.",
+    ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict):
         root = self.course_root or os.getcwd()
-        grader = _grader_for(str(Path(root).resolve()))
+        grader = _grader_for(str(Path(root).resolve()), self.plots)
         info = resources["nbgrader"]
         assignment = grader.course.assignment(info["assignment"])
         notebook = assignment.notebook(info["notebook"])

@@ -3,10 +3,15 @@
 Builds N submissions of the extraction assignment (a mix: 60% complete, 30% partial,
 10% broken, from examples/submissions), grades them in the same run
 
-* with ``nbgrader autograde`` in the repository's configuration, one notebook at a time
-  and a fresh interpreter (imports paid) for every notebook, as stock nbgrader starts a
-  fresh kernel per notebook -- the baseline;
-* with ``course autograde`` (one worker per core, warm sandbox zygotes),
+* with ``nbgrader autograde`` in the repository's configuration, one notebook at a time,
+  a fresh interpreter (imports paid) for every notebook as stock nbgrader starts a fresh
+  kernel per notebook, and plots drawn as a stock kernel draws them (PNG) -- the
+  baseline.  It runs the same checks, so scores can be compared; it does not pay a
+  Jupyter kernel's start-up, shutdown and shutdown stalls (about 1 s per notebook in the
+  issue's measurements), so it is a little faster than truly stock nbgrader and the
+  speedup printed is an underestimate;
+* with ``course autograde`` at the course's settings (one worker per core, warm sandbox
+  zygotes, 72-dpi JPEG plots), and once more with ``grading.plots: none``,
 
 each in its own copy of the course and gradebook, and prints wall time, submissions per
 second, the ratio, peak memory, whether every score is identical, and the floor (import
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import os
 import resource
 import shutil
@@ -42,10 +48,14 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
 
 
-def make_course(dest: Path, n: int) -> Path:
-    """A course copy with a released assignment and ``n`` submissions in submitted/."""
+def make_course(dest: Path, n: int, plots: str | None = None) -> Path:
+    """A course copy with a released assignment and ``n`` submissions in submitted/
+    (``plots``: override course.yml's grading.plots)."""
     for name in ("course.yml", "nbgrader_config.py", "course_data.py"):
         shutil.copy2(ROOT / name, dest / name)
+    if plots:
+        yml = dest / "course.yml"
+        yml.write_text(re.sub(r"(?m)^(  plots:) *\w+", rf"\1 {plots}", yml.read_text()))
     for name in ("source", "release"):
         shutil.copytree(ROOT / name, dest / name)
     subprocess.run([BIN / "course", "release", ASSIGNMENT], cwd=dest, env=_env(), check=True, capture_output=True)
@@ -112,14 +122,24 @@ def one_round(n: int, jobs: int | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-stock-") as a, tempfile.TemporaryDirectory(prefix="bench-course-") as b:
         stock_dir, ours_dir = make_course(Path(a), n), make_course(Path(b), n)
         stock_wall, stock_rss = timed(
-            [BIN / "nbgrader", "autograde", ASSIGNMENT, "--SandboxedExecute.warm=False", "--log-level=WARN"], stock_dir)
+            [BIN / "nbgrader", "autograde", ASSIGNMENT, "--SandboxedExecute.warm=False",
+             "--SandboxedExecute.plots=png", "--log-level=WARN"], stock_dir)
         cmd = [BIN / "course", "autograde", ASSIGNMENT] + (["--jobs", str(jobs)] if jobs else [])
         ours_wall, ours_rss = timed(cmd, ours_dir)
         s_stock, s_ours = scores(stock_dir), scores(ours_dir)
         return {"stock": stock_wall, "ours": ours_wall, "stock_rss": stock_rss, "ours_rss": ours_rss,
+                "scores": s_ours,
                 "identical": s_stock == s_ours and len(s_ours) == n,
                 "mismatch": {k: (s_stock.get(k), s_ours.get(k)) for k in set(s_stock) | set(s_ours)
                              if s_stock.get(k) != s_ours.get(k)}}
+
+
+def without_pictures(n: int, jobs: int | None) -> tuple[float, dict[str, float]]:
+    """``course autograde`` with grading.plots: none (no picture drawn): wall and scores."""
+    with tempfile.TemporaryDirectory(prefix="bench-noplots-") as d:
+        course_dir = make_course(Path(d), n, plots="none")
+        cmd = [BIN / "course", "autograde", ASSIGNMENT] + (["--jobs", str(jobs)] if jobs else [])
+        return timed(cmd, course_dir)[0], scores(course_dir)
 
 
 def memory_at(n: int, jobs: int | None) -> int:
@@ -162,6 +182,10 @@ def main() -> None:
           f"course autograde is {ours / floor_total:.2f}x the floor")
     if not identical:
         print("score mismatches (student: stock, course):", json.dumps(rounds[-1]["mismatch"])[:2000])
+    bare, bare_scores = without_pictures(args.n, args.jobs)
+    print(f"course autograde with grading.plots: none (no pictures drawn): {bare:8.1f} s  "
+          f"{bare / args.n:.3f} s/subm  {stock / bare:.2f}x stock; scores "
+          f"{'identical' if bare_scores == rounds[-1]['scores'] else 'DIFFERENT'}")
     with tempfile.TemporaryDirectory(prefix="bench-check-") as d:
         course_dir = make_course(Path(d), 0)
         print(f"course check, one extraction notebook, end to end: {check_latency(course_dir):.2f} s (median of 3)")

@@ -84,7 +84,7 @@ def test_feedback_shows_messages_and_no_hidden_tests(demo):
     html = (root / "feedback" / "grace" / "longslit-extraction" / "feedback.html").read_text()
     assert "source-rows" in html and "spectrum_src" in html
     assert "HIDDEN TESTS" not in html
-    assert "data:image/png;base64," in html  # the student's own plots
+    assert "data:image/jpeg;base64," in html  # the student's own plots (course.yml grading.plots: jpeg)
 
 
 def test_demo_again_is_idempotent(demo):

@@ -163,3 +163,36 @@ def test_valid_alternatives_and_warnings_keep_full_marks(grader, course, grade_i
     if grade_id == "read-data":
         cell = next(c for c in graded.nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "read-data")
         assert any(o.get("name") == "stderr" for o in cell.outputs)  # the warning was shown, and cost nothing
+
+
+@needs_data
+def test_plot_setting_changes_pictures_never_scores(grader, course, data_file):
+    """course.yml's grading.plots: JPEG by default, no picture at all with ``none``;
+    the figure checks (the ripple's origin) read the plot's data either way."""
+    from autograder.grading import NotebookGrader
+
+    def images(nb):
+        return [k for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                for k in o.get("data", {}) if k.startswith("image/")]
+
+    cases = [("broadcasting-ripple", "ada"), ("broadcasting-ripple", "grace"), ("longslit-extraction", "grace")]
+    with NotebookGrader(course, data_path=data_file, plots="none") as bare:
+        for assignment_id, student in cases:
+            a = course.assignment(assignment_id)
+            nbcfg = a.notebooks[0]
+            nb = nbformat.read(ROOT / "examples" / "submissions" / student / assignment_id / nbcfg.filename, as_version=4)
+            drawn = grader.grade(nbformat.from_dict(nb), a, nbcfg)
+            undrawn = bare.grade(nbformat.from_dict(nb), a, nbcfg)
+            assert images(drawn.nb) and set(images(drawn.nb)) == {"image/jpeg"}
+            assert images(undrawn.nb) == []
+            assert [q.points for q in drawn.questions] == [q.points for q in undrawn.questions]
+
+
+def test_plot_setting_is_validated(tmp_path):
+    from autograder.config import CourseConfigError, load_course
+
+    dest = copy_course(tmp_path / "c")
+    text = (dest / "course.yml").read_text()
+    (dest / "course.yml").write_text(text.replace("  plots: jpeg ", "  plots: gif "))
+    with pytest.raises(CourseConfigError, match="plots"):
+        load_course(dest)

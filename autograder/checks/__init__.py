@@ -12,7 +12,7 @@ import traceback
 from ._api import CheckContext, CheckFailed, CheckResult, CheckSpec, FigureData, Value, check, registry
 
 __all__ = ["CheckContext", "CheckFailed", "CheckResult", "CheckSpec", "FigureData", "Value", "check",
-           "registry", "spec_for", "run_question"]
+           "registry", "spec_for", "run_question", "prepare"]
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,22 @@ def spec_for(assignment_id: str, question_id: str) -> CheckSpec:
         return registry()[(assignment_id, question_id)]
     except KeyError:
         raise KeyError(f"no hidden check is registered for {assignment_id}/{question_id}") from None
+
+
+def prepare(assignment_id: str, data_path) -> None:
+    """Compute ahead of time what an assignment's checks compare against.
+
+    A check module that compares with the reference reduction of the data file says so
+    with ``USES_EXTRACTION = True``; for those, the reduction is computed now (``course
+    check`` calls this in a thread while the student's notebook runs).
+    """
+    import sys
+
+    from ._reference import get_reference
+
+    modules = {sys.modules[s.func.__module__] for (a, _q), s in registry().items() if a == assignment_id}
+    if data_path is not None and any(getattr(m, "USES_EXTRACTION", False) for m in modules):
+        get_reference(assignment_id, data_path).extraction
 
 
 def run_question(

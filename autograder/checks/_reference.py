@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cached_property, lru_cache
+import threading
+from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["Reference", "get_reference"]
@@ -18,14 +19,19 @@ class Reference:
 
     def __init__(self, data_path: Path | None):
         self.data_path = data_path
+        self._lock = threading.Lock()  # computed once even when warmed in a thread
+        self._extraction = None
 
-    @cached_property
+    @property
     def extraction(self):
-        if self.data_path is None:
-            raise RuntimeError("this check needs the course data file, but the grader was given none")
-        from reference_solution import extract
+        with self._lock:
+            if self._extraction is None:
+                if self.data_path is None:
+                    raise RuntimeError("this check needs the course data file, but the grader was given none")
+                from reference_solution import extract
 
-        return extract(self.data_path)
+                self._extraction = extract(self.data_path)
+            return self._extraction
 
 
 @lru_cache(maxsize=8)

@@ -34,6 +34,7 @@ import numpy as np
 from ._api import CheckContext, CheckFailed, Value, check
 
 ASSIGNMENT = "longslit-extraction"
+USES_EXTRACTION = True  # compared with reference_solution.extract (see checks.prepare)
 NROWS, NCOLS = 512, 511
 SHAPE = (NROWS, NCOLS)
 #: Border (pixels) excluded when comparing median-smoothed images: a 5x5 window reaches

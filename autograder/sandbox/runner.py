@@ -279,10 +279,16 @@ class Zygote:
         Paths the student must not see (see :func:`hidden_paths`).
     isolate : bool or None
         Use namespaces and a private uid; default: when available (root on Linux).
+    plots : {"jpeg", "png", "none"}
+        How inline plots are drawn: 72-dpi JPEG (default), a stock kernel's PNG, or not
+        at all (figures are still summarised for the checks).
     """
 
-    def __init__(self, *, hide: tuple[str, ...] = (), isolate: bool | None = None):
+    def __init__(self, *, hide: tuple[str, ...] = (), isolate: bool | None = None, plots: str = "jpeg"):
+        if plots not in ("jpeg", "png", "none"):
+            raise ValueError(f"plots must be 'jpeg', 'png' or 'none', not {plots!r}")
         self.hide = hide
+        self.plots = plots
         self.isolate = can_isolate() if isolate is None else isolate
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
@@ -298,7 +304,7 @@ class Zygote:
         self._workdir = tempfile.mkdtemp(prefix="course-zygote-")
         with open(os.path.join(self._workdir, "zygote.log"), "wb") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-m", "autograder.sandbox.kernel", str(child.fileno())],
+                [sys.executable, "-I", "-m", "autograder.sandbox.kernel", str(child.fileno()), self.plots],
                 pass_fds=[child.fileno()],
                 env=_clean_env(),
                 cwd=self._workdir,
