@@ -89,23 +89,28 @@ def _quietly(func, *args) -> None:
 
 def check_notebook(course: Course, path: Path, *, assignment_id: str | None = None, grader=None) -> CheckReport:
     """Grade the notebook at ``path``; raises ValueError/KeyError naming the problem."""
-    import nbformat
-
-    from . import integrity
-    from .data import ensure_data
-    from .grading import NotebookGrader
-    from .notebooks import read_notebook
-
     import threading
 
-    from .checks import prepare
+    from .sandbox.runner import Zygote, hidden_paths
 
     assignment, nbcfg = find_notebook(course, path, assignment_id)
-    own = grader is None
-    if own:
-        grader = NotebookGrader(course, plots="none")  # nobody sees the pictures of a check
-        grader.zygote.start()  # let it import numpy & co while we read and prepare
+    zygote = None
+    if grader is None:
+        # first of all, so that it imports numpy & co while we import, read and prepare;
+        # no pictures: nobody sees them in a check
+        zygote = Zygote(hide=hidden_paths(course.root), plots="none")
+        zygote.start()
     try:
+        import nbformat
+
+        from . import integrity
+        from .checks import prepare
+        from .data import ensure_data
+        from .grading import NotebookGrader
+        from .notebooks import read_notebook
+
+        if grader is None:
+            grader = NotebookGrader(course, zygote=zygote, plots="none")
         nb = read_notebook(Path(path))
         source = nbformat.read(course.source_notebook(assignment, nbcfg), as_version=4)
         released_path = course.release_notebook(assignment, nbcfg)
@@ -117,6 +122,6 @@ def check_notebook(course: Course, path: Path, *, assignment_id: str | None = No
         threading.Thread(target=_quietly, args=(prepare, assignment.id, grader.data_path), daemon=True).start()
         graded = grader.grade(nb, assignment, nbcfg)
     finally:
-        if own:
-            grader.close()
+        if zygote is not None:
+            zygote.close()
     return CheckReport(Path(path), assignment.id, nbcfg.name, graded.questions, problems + graded.problems, graded.seconds)

@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import os
-import resource
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,15 +75,59 @@ def scores(course_dir: Path) -> dict[str, float]:
         return {s.student.id: float(s.score) for s in gb.assignment_submissions(ASSIGNMENT)}
 
 
-def timed(cmd: list, cwd: Path) -> tuple[float, int]:
-    """Wall seconds and the peak RSS (KiB) of the largest process the command started."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    return wall, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+@dataclass
+class Memory:
+    """Peak resident memory (MiB) of the processes a command started, sampled every 0.2 s."""
+
+    main: float = 0.0  # the command's own process (the instructor's, for course autograde)
+    worker: float = 0.0  # the largest grading worker (a process pool worker)
+    sandbox: float = 0.0  # the largest sandbox process (warm zygote or a student's notebook)
+    total: float = 0.0  # the whole tree at once (an upper bound: forks share pages)
+
+    def sample(self, root) -> None:
+        import psutil
+
+        try:
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        total = 0.0
+        for p in procs:
+            try:
+                rss = p.memory_info().rss / 2**20
+                kind = "sandbox" if "autograder.sandbox.kernel" in " ".join(p.cmdline()) else \
+                    "main" if p.pid == root.pid else "worker"
+            except psutil.Error:
+                continue
+            total += rss
+            setattr(self, kind, max(getattr(self, kind), rss))
+        self.total = max(self.total, total)
+
+    def merge(self, other: Memory) -> Memory:
+        return Memory(*(max(a, b) for a, b in zip(astuple(self), astuple(other))))
+
+    def __str__(self) -> str:
+        return (f"peak RSS: main {self.main:.0f} MiB, largest worker {self.worker:.0f} MiB, "
+                f"largest sandbox {self.sandbox:.0f} MiB, whole tree {self.total:.0f} MiB")
+
+
+def timed(cmd: list, cwd: Path) -> tuple[float, Memory]:
+    """Wall seconds and peak memory of a command (exits with its output if it fails)."""
+    import psutil
+
+    mem = Memory()
+    with tempfile.TemporaryFile("w+") as out:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=out, stderr=subprocess.STDOUT, text=True)
+        root = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            mem.sample(root)
+            time.sleep(0.2)
+        wall = time.perf_counter() - t
+        if proc.returncode != 0:
+            out.seek(0)
+            sys.exit(f"{' '.join(map(str, cmd))} failed:\n{out.read()[-4000:]}")
+    return wall, mem
 
 
 def floor_seconds(data_path: str) -> tuple[float, float]:
@@ -142,7 +186,7 @@ def without_pictures(n: int, jobs: int | None) -> tuple[float, dict[str, float]]
         return timed(cmd, course_dir)[0], scores(course_dir)
 
 
-def memory_at(n: int, jobs: int | None) -> int:
+def memory_at(n: int, jobs: int | None) -> Memory:
     with tempfile.TemporaryDirectory(prefix="bench-mem-") as d:
         course_dir = make_course(Path(d), n)
         cmd = [BIN / "course", "autograde", ASSIGNMENT] + (["--jobs", str(jobs)] if jobs else [])
@@ -174,9 +218,14 @@ def main() -> None:
     imports, compute = floor_seconds(data_path)
     floor_total = imports + args.n * compute / cores
     print(f"nbgrader autograde (fresh interpreter per notebook): {stock:8.1f} s  {args.n / stock:6.2f} subm/s  "
-          f"{stock / args.n:.3f} s/subm  peak RSS {max(r['stock_rss'] for r in rounds) / 1024:.0f} MiB")
+          f"{stock / args.n:.3f} s/subm")
     print(f"course autograde ({args.jobs or cores} workers, warm zygotes):      {ours:8.1f} s  {args.n / ours:6.2f} subm/s  "
-          f"{ours / args.n:.3f} s/subm  peak RSS {max(r['ours_rss'] for r in rounds) / 1024:.0f} MiB (largest process)")
+          f"{ours / args.n:.3f} s/subm")
+    stock_mem, ours_mem = Memory(), Memory()
+    for r in rounds:
+        stock_mem, ours_mem = stock_mem.merge(r["stock_rss"]), ours_mem.merge(r["ours_rss"])
+    print(f"  nbgrader autograde {stock_mem}")
+    print(f"  course autograde   {ours_mem}")
     print(f"floor: import once {imports:.2f} s + reference pipeline {compute:.3f} s/subm over {cores} cores "
           f"= {floor_total:.1f} s for {args.n} ({floor_total / args.n:.3f} s/subm); "
           f"course autograde is {ours / floor_total:.2f}x the floor")
@@ -192,8 +241,8 @@ def main() -> None:
     if args.sizes:
         small, large = (int(x) for x in args.sizes.split(","))
         m_small, m_large = memory_at(small, args.jobs), memory_at(large, args.jobs)
-        print(f"peak RSS of the largest process: {m_small / 1024:.0f} MiB at {small} submissions, "
-              f"{m_large / 1024:.0f} MiB at {large}")
+        print(f"memory at {small} submissions: {m_small}")
+        print(f"memory at {large} submissions: {m_large}")
     print(f"speedup: {stock / ours:.2f} scores-identical: {'yes' if identical else 'no'}")
 
 

@@ -76,12 +76,14 @@ def hidden_paths(course_root: Path) -> tuple[str, ...]:
     student runs on lives inside it, only that environment is bound back
     (:func:`autograder.sandbox.isolation.build_filesystem`).
     """
-    hide: set[str] = {str(Path(course_root).resolve())}
-    import autograder
-    import reference_solution
+    import importlib.util
 
-    for pkg in (autograder, reference_solution):
-        hide.add(str(Path(pkg.__file__).resolve().parent))
+    hide: set[str] = {str(Path(course_root).resolve())}
+    for name in ("autograder", "reference_solution"):  # located, not imported (scipy & co take a second)
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            raise RuntimeError(f"the grader's package {name} cannot be found, so it cannot be hidden")
+        hide.add(str(Path(spec.origin).resolve().parent))
     return tuple(sorted(hide))
 
 
