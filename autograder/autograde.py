@@ -225,10 +225,9 @@ def _autograde(
         return results
 
     executor = _Executor(course, jobs=jobs, scheduler=scheduler, n_jobs=len(todo))
-    batches: list[_Batch] = []
     try:
         with Gradebook(nbgrader_adapter.db_url(course), course.course.id) as gb:
-            prepared = _prepare(course, config, gb, todo, batches, data_path)
+            prepared = _prepare(course, config, gb, todo, data_path)
             # a bounded number of notebooks in flight: memory stays flat however large the class
             for batch, name, out in executor.run(prepared):
                 if not batch.pending and not batch.graded and batch.error:  # could not even be recorded
@@ -249,7 +248,7 @@ def _autograde(
     return results
 
 
-def _prepare(course: Course, config, gb, todo, batches: list, data_path):
+def _prepare(course: Course, config, gb, todo, data_path):
     """Yield ``(batch, notebook name, job args or None)`` for every notebook to grade.
 
     Runs nbgrader's sanitize step in this process (it needs the gradebook).  A notebook
@@ -273,7 +272,6 @@ def _prepare(course: Course, config, gb, todo, batches: list, data_path):
     for sub, fp in todo:
         assignment = course.assignment(sub.assignment)
         batch = _Batch(sub, [nb.name for nb in assignment.notebooks], fp)
-        batches.append(batch)
         try:
             _register_submission(gb, sub)
         except Exception as exc:
@@ -454,4 +452,5 @@ def _finish_batch(course: Course, config, batch: _Batch, report) -> None:
     except Exception as exc:
         result.status = "failed"
         result.error = str(exc) or traceback.format_exc(limit=2)
+    batch.graded.clear()  # written out: the notebooks need not stay in memory
     report(result)
