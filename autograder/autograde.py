@@ -260,14 +260,12 @@ def _prepare(course: Course, config, gb, todo, data_path):
     from . import integrity, nbgrader_adapter
 
     @cache
-    def _instructor(assignment_id: str, notebook: str):
+    def instructor(assignment_id: str, notebook: str):
+        """The source and release notebooks, read once per batch."""
         a = course.assignment(assignment_id)
         nbcfg = a.notebook(notebook)
         return (nbformat.read(course.source_notebook(a, nbcfg), as_version=4),
                 nbformat.read(course.release_notebook(a, nbcfg), as_version=4))
-
-    def instructor(assignment, nbcfg):
-        return _instructor(assignment.id, nbcfg.name)
 
     for sub, fp in todo:
         assignment = course.assignment(sub.assignment)
@@ -282,7 +280,7 @@ def _prepare(course: Course, config, gb, todo, data_path):
         for nbcfg in assignment.notebooks:
             try:
                 nb = read_notebook(sub.folder / nbcfg.filename, within=course.root / "submitted")
-                source, released = instructor(assignment, nbcfg)
+                source, released = instructor(assignment.id, nbcfg.name)
                 batch.problems += [f"{nbcfg.name}: {p}" for p in integrity.inspect(nb, released)]
                 # put the instructor's cells back first: nbgrader's sanitize step crashes on some
                 # tampering (duplicated or unknown grade ids, a graded solution cell...)

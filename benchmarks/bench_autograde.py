@@ -168,8 +168,7 @@ def one_round(n: int, jobs: int | None) -> dict:
         stock_wall, stock_rss = timed(
             [BIN / "nbgrader", "autograde", ASSIGNMENT, "--SandboxedExecute.warm=False",
              "--SandboxedExecute.plots=png", "--log-level=WARN"], stock_dir)
-        cmd = [BIN / "course", "autograde", ASSIGNMENT] + (["--jobs", str(jobs)] if jobs else [])
-        ours_wall, ours_rss = timed(cmd, ours_dir)
+        ours_wall, ours_rss = timed(_autograde_cmd(jobs), ours_dir)
         s_stock, s_ours = scores(stock_dir), scores(ours_dir)
         return {"stock": stock_wall, "ours": ours_wall, "stock_rss": stock_rss, "ours_rss": ours_rss,
                 "scores": s_ours,
@@ -178,19 +177,16 @@ def one_round(n: int, jobs: int | None) -> dict:
                              if s_stock.get(k) != s_ours.get(k)}}
 
 
-def without_pictures(n: int, jobs: int | None) -> tuple[float, dict[str, float]]:
-    """``course autograde`` with grading.plots: none (no picture drawn): wall and scores."""
-    with tempfile.TemporaryDirectory(prefix="bench-noplots-") as d:
-        course_dir = make_course(Path(d), n, plots="none")
-        cmd = [BIN / "course", "autograde", ASSIGNMENT] + (["--jobs", str(jobs)] if jobs else [])
-        return timed(cmd, course_dir)[0], scores(course_dir)
+def _autograde_cmd(jobs: int | None) -> list:
+    return [BIN / "course", "autograde", ASSIGNMENT] + (["--jobs", str(jobs)] if jobs else [])
 
 
-def memory_at(n: int, jobs: int | None) -> Memory:
-    with tempfile.TemporaryDirectory(prefix="bench-mem-") as d:
-        course_dir = make_course(Path(d), n)
-        cmd = [BIN / "course", "autograde", ASSIGNMENT] + (["--jobs", str(jobs)] if jobs else [])
-        return timed(cmd, course_dir)[1]
+def course_alone(n: int, jobs: int | None, plots: str | None = None) -> tuple[float, Memory, dict[str, float]]:
+    """``course autograde`` alone on a fresh class of ``n``: wall, memory and scores."""
+    with tempfile.TemporaryDirectory(prefix="bench-alone-") as d:
+        course_dir = make_course(Path(d), n, plots=plots)
+        wall, mem = timed(_autograde_cmd(jobs), course_dir)
+        return wall, mem, scores(course_dir)
 
 
 def main() -> None:
@@ -231,7 +227,7 @@ def main() -> None:
           f"course autograde is {ours / floor_total:.2f}x the floor")
     if not identical:
         print("score mismatches (student: stock, course):", json.dumps(rounds[-1]["mismatch"])[:2000])
-    bare, bare_scores = without_pictures(args.n, args.jobs)
+    bare, _, bare_scores = course_alone(args.n, args.jobs, plots="none")
     print(f"course autograde with grading.plots: none (no pictures drawn): {bare:8.1f} s  "
           f"{bare / args.n:.3f} s/subm  {stock / bare:.2f}x stock; scores "
           f"{'identical' if bare_scores == rounds[-1]['scores'] else 'DIFFERENT'}")
@@ -240,7 +236,7 @@ def main() -> None:
         print(f"course check, one extraction notebook, end to end: {check_latency(course_dir):.2f} s (median of 3)")
     if args.sizes:
         small, large = (int(x) for x in args.sizes.split(","))
-        m_small, m_large = memory_at(small, args.jobs), memory_at(large, args.jobs)
+        m_small, m_large = course_alone(small, args.jobs)[1], course_alone(large, args.jobs)[1]
         print(f"memory at {small} submissions: {m_small}")
         print(f"memory at {large} submissions: {m_large}")
     print(f"speedup: {stock / ours:.2f} scores-identical: {'yes' if identical else 'no'}")

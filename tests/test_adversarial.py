@@ -27,7 +27,7 @@ One outcome is a documented limitation, asserted as it is (see
 test_late_entries_other_students_and_detached_processes): a world-connectable Unix
 socket outside /run, /tmp and the course folder is reachable.
 
-Run: ``COURSE_DATA_DIR=/work/shared/data python -m pytest tests/test_adversarial.py``.
+Run: ``COURSE_DATA_DIR=../shared/data python -m pytest tests/test_adversarial.py``.
 """
 
 from __future__ import annotations
@@ -967,7 +967,7 @@ def test_the_course_and_the_machine_are_out_of_reach(grader, released, loopback_
     assert graded.score == 16
     r = _probe_result(graded)
     _assert_sealed(r, accepted)
-    assert all(v.startswith("ERR:") for v in r["unix"].values()), r["unix"]  # both: /work/main is hidden too
+    assert all(v.startswith("ERR:") for v in r["unix"].values()), r["unix"]  # both: the course folder is hidden too
     assert all(srv.accepted == [] for srv in unix_servers.values())
     assert not (ROOT / "pwned.txt").exists() and not Path(f"/run/lock/{MARKER}").exists()
     assert not (DATA_DIR / MARKER).exists()

@@ -273,9 +273,6 @@ def _install_figure_hooks(shell, figures: _Figures) -> None:
     shell.enable_matplotlib("inline")
 
 
-PLOTS = ("jpeg", "png", "none")
-
-
 def _prepare_zygote(plots: str = "jpeg"):
     """Import the scientific stack and build the shell once (inherited by every fork).
 

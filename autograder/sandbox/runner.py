@@ -272,6 +272,9 @@ def _clean_outputs(outputs, *, text_budget: int = 2 * _TEXT_LIMIT) -> list[dict]
     return clean
 
 
+PLOTS = ("jpeg", "png", "none")  # how the sandbox draws plots (course.yml grading.plots)
+
+
 class Zygote:
     """A warm process that forks isolated student processes on request.
 
@@ -287,8 +290,8 @@ class Zygote:
     """
 
     def __init__(self, *, hide: tuple[str, ...] = (), isolate: bool | None = None, plots: str = "jpeg"):
-        if plots not in ("jpeg", "png", "none"):
-            raise ValueError(f"plots must be 'jpeg', 'png' or 'none', not {plots!r}")
+        if plots not in PLOTS:
+            raise ValueError(f"plots must be one of {', '.join(PLOTS)}, not {plots!r}")
         self.hide = hide
         self.plots = plots
         self.isolate = can_isolate() if isolate is None else isolate
