@@ -104,6 +104,14 @@ def test_medfilt_trap_raw_raises_loaded_works():
     np.testing.assert_array_equal(sm, scipy.signal.medfilt(raw.astype(np.float64), 5))
 
 
+@pytest.mark.parametrize("size", [1, 3, 5, 7])
+def test_median_smooth_is_medfilt_at_every_size(size):
+    """The reference computes medfilt's zero-padded median with scipy.ndimage."""
+    img = np.random.default_rng(size).normal(100.0, 30.0, size=(23, 31))
+    img[4, 7] = 5000.0  # a cosmic ray
+    np.testing.assert_array_equal(rs.median_smooth(img, size), scipy.signal.medfilt(img, size))
+
+
 @needs_data
 def test_read_sci_header():
     header = rs.read_sci_header(DATA)
