@@ -10,11 +10,21 @@
   notebook instead of one per cell: a notebook's grades land together or not at all.
 * :func:`sanitize` and :func:`finish` run nbgrader's own sanitize and post-execution
   preprocessors on one notebook, for ``course autograde``, which executes notebooks in
-  parallel workers in between.
+  parallel workers in between; inside :func:`shared_gradebook` they all use the one
+  gradebook connection ``course autograde`` holds open.
+
+Two of nbgrader's per-notebook costs are cut here without changing what it does (about
+40 ms of the instructor's process per notebook, measured): its metadata check builds a
+fresh jsonschema validator, checking the schema itself first, for every cell (the
+validator is now built once per schema: :class:`_CachedJsonschema`), and each of its
+preprocessors opens its own gradebook (a new database engine, a schema check of every
+table and a course lookup) for every notebook (:func:`shared_gradebook`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from pathlib import Path
 
@@ -46,10 +56,99 @@ __all__ = [
     "AtomicSaveAutoGrades",
     "sanitize",
     "finish",
+    "shared_gradebook",
     "db_url",
 ]
 
 SANITIZE = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
+
+
+class _CachedJsonschema:
+    """Stands in for the ``jsonschema`` module in nbgrader's metadata validator.
+
+    ``jsonschema.validate(instance, schema)`` checks ``schema`` against its metaschema
+    and builds a validator on every call; nbgrader calls it for every cell of every
+    notebook with the same schema.  Here the validator is built once per schema, and
+    the verdict is the same: the best-matching ``ValidationError`` is raised.
+    """
+
+    def __init__(self) -> None:
+        self._validators: dict[str, object] = {}
+
+    def validate(self, instance, schema) -> None:
+        import jsonschema
+
+        key = json.dumps(schema, sort_keys=True)
+        validator = self._validators.get(key)
+        if validator is None:
+            cls = jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+            validator = self._validators[key] = cls(schema)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+        if error is not None:
+            raise error
+
+
+def _install_schema_cache() -> None:
+    from nbgrader.nbgraderformat import common
+
+    if not isinstance(common.jsonschema, _CachedJsonschema):
+        common.jsonschema = _CachedJsonschema()
+
+
+_install_schema_cache()
+
+
+class _Borrowed:
+    """A gradebook lent to nbgrader's preprocessors: used as theirs, closed by its owner."""
+
+    def __init__(self, gb: Gradebook) -> None:
+        self._gb = gb
+
+    def __getattr__(self, name: str):
+        return getattr(self._gb, name)
+
+    def __enter__(self) -> _Borrowed:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# the modules whose preprocessors open a Gradebook per notebook (and this one's AtomicSaveAutoGrades)
+_GRADEBOOK_USERS = ("overwritecells", "overwritekernelspec", "latesubmissions", "saveautogrades")
+
+
+@contextlib.contextmanager
+def shared_gradebook(gb: Gradebook, url: str):
+    """Within this block, nbgrader's preprocessors use ``gb`` (connected to ``url``)
+    instead of opening a gradebook of their own for every notebook.
+
+    Single-threaded use only (``course autograde``'s instructor process, which alone
+    writes the gradebook).  A preprocessor asking for another database gets its own
+    connection as before.
+    """
+    import importlib
+    import sys
+
+    real = Gradebook
+    modules = [importlib.import_module(f"nbgrader.preprocessors.{m}") for m in _GRADEBOOK_USERS]
+    modules.append(sys.modules[__name__])
+
+    def lend(db_url: str, *args, **kwargs):
+        return _Borrowed(gb) if db_url == url and not args and not kwargs else real(db_url, *args, **kwargs)
+
+    saved = [m.Gradebook for m in modules]
+    for m in modules:
+        m.Gradebook = lend
+    try:
+        yield gb
+    finally:
+        for m, original in zip(modules, saved):
+            m.Gradebook = original
 
 
 def db_url(course: Course) -> str:
@@ -59,15 +158,16 @@ def db_url(course: Course) -> str:
 _GRADERS: dict = {}
 
 
-def _grader_for(course_root: str, plots: str = ""):
-    """One warm NotebookGrader per course for this process (plain nbgrader runs)."""
-    if (course_root, plots) not in _GRADERS:
+def _grader_for(course_root: str, plots: str = "", warm: bool = True):
+    """One NotebookGrader per course and settings for this process (plain nbgrader runs)."""
+    key = (course_root, plots, warm)
+    if key not in _GRADERS:
         from .data import ensure_data
         from .grading import NotebookGrader
 
         course = load_course(course_root)
-        _GRADERS[course_root, plots] = NotebookGrader(course, data_path=ensure_data(course), plots=plots or None)
-    return _GRADERS[course_root, plots]
+        _GRADERS[key] = NotebookGrader(course, data_path=ensure_data(course), plots=plots or None, warm_up=warm)
+    return _GRADERS[key]
 
 
 class SandboxedExecute(NbGraderPreprocessor):
@@ -88,7 +188,7 @@ class SandboxedExecute(NbGraderPreprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict):
         root = self.course_root or os.getcwd()
-        grader = _grader_for(str(Path(root).resolve()), self.plots)
+        grader = _grader_for(str(Path(root).resolve()), self.plots, self.warm)
         info = resources["nbgrader"]
         assignment = grader.course.assignment(info["assignment"])
         notebook = assignment.notebook(info["notebook"])
