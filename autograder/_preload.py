@@ -1,0 +1,19 @@
+"""Imported once by the local worker pool's fork server, never by the sandbox.
+
+``course autograde`` starts its local workers from a multiprocessing fork server that
+has imported this module: every worker then begins with the grader's libraries
+(numpy, scipy.ndimage, astropy, nbformat, the checks and ``reference_solution``)
+already loaded, instead of importing them itself (about 1.1 s of CPU per worker,
+measured).  The fork server is a process of the grader's side: the student's
+sandbox is forked from the separate zygote (:mod:`autograder.sandbox.kernel`), which
+never imports this.
+"""
+
+from .environment import skip_slow_optional_imports
+
+skip_slow_optional_imports()  # before nbformat pulls jsonschema in
+
+import reference_solution  # noqa: E402,F401
+
+from . import autograde, data, grading  # noqa: E402,F401
+from .checks import _load_all  # noqa: E402,F401
