@@ -110,12 +110,16 @@ class NotebookGrader:
     plots : {"jpeg", "png", "none"} or None
         How the zygote it creates draws inline plots (see :class:`Zygote`); default:
         course.yml's ``grading.plots``.
+    warm_up : bool
+        Whether the zygote it creates warms the libraries up before forking (see
+        :class:`Zygote`).
     """
 
     def __init__(self, course: Course, *, data_path: Path | None = None, zygote: Zygote | None = None,
-                 plots: str | None = None):
+                 plots: str | None = None, warm_up: bool = True):
         self.course = course
         self.plots = plots or course.grading.plots
+        self.warm_up = warm_up
         self.data_path = Path(data_path) if data_path is not None else None
         self._zygote = zygote
         g = course.grading
@@ -124,7 +128,7 @@ class NotebookGrader:
     @property
     def zygote(self) -> Zygote:
         if self._zygote is None:
-            self._zygote = Zygote(hide=hidden_paths(self.course.root), plots=self.plots)
+            self._zygote = Zygote(hide=hidden_paths(self.course.root), plots=self.plots, warm_up=self.warm_up)
         return self._zygote
 
     def close(self) -> None:
@@ -183,7 +187,9 @@ class NotebookGrader:
                 names = None
                 if question is not None:
                     code = strip_hidden_tests(code)
-                    names = list(dict.fromkeys([*question.names, *spec_for(assignment.id, question.id).uses]))
+                    # a used name an earlier question captured is taken from then (below): not sent again
+                    uses = [n for n in spec_for(assignment.id, question.id).uses if n not in graded_values]
+                    names = list(dict.fromkeys([*question.names, *uses]))
                 remaining = deadline - time.monotonic()
                 timeout = min(g.cell_timeout, max(remaining, 0.0))
                 result = session.run(code, capture_names=names, timeout=timeout, cell=index)

@@ -97,8 +97,8 @@ def check_notebook(course: Course, path: Path, *, assignment_id: str | None = No
     zygote = None
     if grader is None:
         # first of all, so that it imports numpy & co while we import, read and prepare;
-        # no pictures: nobody sees them in a check
-        zygote = Zygote(hide=hidden_paths(course.root), plots="none")
+        # no pictures: nobody sees them in a check; no warm-up: it serves one notebook
+        zygote = Zygote(hide=hidden_paths(course.root), plots="none", warm_up=False)
         zygote.start()
     try:
         import nbformat

@@ -218,6 +218,7 @@ for _i in range(20):
 
 _HOOK = """
 import gc as _gc, struct as _struct, json as _json
+_gc.unfreeze()  # the warm process froze its objects out of gc's sight; a hostile student undoes that
 _kg = next(o for o in _gc.get_objects() if type(o).__name__ == "function" and o.__name__ == "_serve"
            and "send_frame" in o.__globals__).__globals__
 _real_send = _kg["send_frame"]
