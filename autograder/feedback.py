@@ -34,6 +34,13 @@ Decisions:
 
 * Scores and messages come from the marker (what the autograder decided), in
   course.yml question order; a question the marker does not list shows "not graded".
+* Plots: the graded notebook's pictures when the grader drew them (course.yml
+  ``grading.plots: jpeg`` or ``png``).  With ``none`` (the default: the checks read a
+  plot's data, never its picture, and drawing is half of a notebook's grading time),
+  a code cell whose graded outputs hold no picture shows the pictures of the same cell
+  (same id, same source) in the student's submitted notebook, under a line saying
+  where they come from, in place of the ``<Figure size ...>`` text the grader's run
+  printed.  A submission saved without outputs shows no plots.
 * ``write_feedback`` returns a :class:`FeedbackResult`, a ``list`` of the written
   paths with ``.skipped``: a list of :class:`Skipped` (student, assignment, reason) for
   every selected student and assignment with no autograded submission (no marker, or
@@ -78,7 +85,7 @@ td.num { text-align: right; }
 pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
 pre.stderr, pre.error { background: #fdecea; } .test-label { font-size: .85rem; font-weight: bold; }
 .dropped { color: #888; font-style: italic; font-size: .85rem; } img { max-width: 100%; }
-.markdown { padding: 0 .5rem; }
+.markdown { padding: 0 .5rem; } .note { color: #555; font-size: .85rem; margin: .3rem 0; }
 """
 
 
@@ -218,7 +225,34 @@ def _output(out) -> str:
     return ""
 
 
-def _notebook_html(nb: dict, test_ids: dict[str, dict]) -> str:
+FIGURE_TEXT_RE = re.compile(r"^<Figure size [0-9.]+x[0-9.]+ with \d+ Axes>$")
+
+
+def _has_image(out) -> bool:
+    data = out.get("data") if isinstance(out, dict) and isinstance(out.get("data"), dict) else {}
+    return out.get("output_type") in ("display_data", "execute_result") and any(m in data for m in IMAGE_TYPES)
+
+
+def _submitted_pictures(path: Path) -> dict[tuple[str, str], list[dict]]:
+    """(cell id, cleaned source) -> the picture outputs of that code cell in the
+    student's submitted notebook; {} if it cannot be read (untrusted file)."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    cells = nb.get("cells") if isinstance(nb, dict) and isinstance(nb.get("cells"), list) else []
+    found: dict[tuple[str, str], list[dict]] = {}
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or not isinstance(cell.get("id"), str):
+            continue
+        outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+        pictures = [o for o in outputs if _has_image(o)]
+        if pictures:
+            found[cell["id"], clean_source(cell.get("source", ""))] = pictures
+    return found
+
+
+def _notebook_html(nb: dict, test_ids: dict[str, dict], submitted: dict | None = None) -> str:
     parts = []
     cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
     for cell in cells:
@@ -242,7 +276,15 @@ def _notebook_html(nb: dict, test_ids: dict[str, dict]) -> str:
                 pts = f" ({_num(o.get('points'))} / {_num(o.get('max_points'))})" if o else ""
                 label = f'<div class="test-label">Test of question {_esc(gid[:-5])}: {verdict}{pts}</div>'
             outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+            theirs = (submitted or {}).get((cell.get("id"), source)) if not any(_has_image(o) for o in outputs) else None
+            if theirs:
+                outputs = [o for o in outputs if not (isinstance(o, dict) and FIGURE_TEXT_RE.match(
+                    _text((o.get("data") or {}).get("text/plain") if isinstance(o.get("data"), dict) else "")))]
             rendered = "".join(_output(o) for o in outputs)
+            if theirs:
+                rendered += ('<p class="note">The plot as it is in your submitted notebook (the grader '
+                             "checks the data of your plots and does not redraw them):</p>")
+                rendered += "".join(_output(o) for o in theirs)
             parts.append(f'<div class="cell code">{label}<div class="prompt">{_esc(prompt)}</div>'
                          f'<pre class="source">{_esc(source)}</pre><div class="outputs">{rendered}</div></div>')
         elif kind == "raw":
@@ -304,7 +346,8 @@ def render_feedback(course: Course, assignment: Assignment, student: str, folder
             out.append(f'<p class="dropped">(the graded notebook could not be read: {_esc(exc)})</p>')
             continue
         test_ids = {q.test_id: outcomes.get(q.id, {}) for q in nbcfg.questions}
-        out.append(_notebook_html(nb, test_ids))
+        submitted = _submitted_pictures(course.root / "submitted" / student / assignment.id / nbcfg.filename)
+        out.append(_notebook_html(nb, test_ids, submitted))
     out.append("</body></html>\n")
     return "\n".join(out)
 

@@ -84,7 +84,8 @@ def test_feedback_shows_messages_and_no_hidden_tests(demo):
     html = (root / "feedback" / "grace" / "longslit-extraction" / "feedback.html").read_text()
     assert "source-rows" in html and "spectrum_src" in html
     assert "HIDDEN TESTS" not in html
-    assert "data:image/jpeg;base64," in html  # the student's own plots (course.yml grading.plots: jpeg)
+    # grading.plots: none draws no picture: the student's own plots come from the submitted notebook
+    assert "data:image/jpeg;base64," in html and "as it is in your submitted notebook" in html
 
 
 def test_demo_again_is_idempotent(demo):

@@ -6,6 +6,7 @@ The gradebook is built once per module with nbgrader's own ``Gradebook`` API (wh
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -499,6 +500,49 @@ def test_feedback_html_is_complete_and_safe(graded_course):
     before = page.read_bytes()
     write_feedback(course, assignments=["intro"], students=["alice"])
     assert page.read_bytes() == before
+
+
+def test_feedback_shows_the_submitted_pictures_where_the_grader_drew_none(graded_course):
+    """grading.plots: none (the default): a plot cell's pictures come from the same
+    cell of the submitted notebook (same id and source), labelled; never from an
+    edited cell, never doubled when the grader drew one, never other output types."""
+    course = graded_course
+    write_graded_submission(course)
+    v4 = nbformat.v4
+    other_png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"not drawn by the grader").decode()
+    figure_text = {"text/plain": "<Figure size 640x480 with 1 Axes>"}
+
+    def cell(cid, source, *outputs):
+        c = v4.new_code_cell(source, execution_count=1)
+        c.id, c.outputs = cid, list(outputs)
+        return c
+
+    graded = nbformat.read(course.root / "autograded/alice/intro/arrays.ipynb", 4)
+    graded.cells += [
+        cell("plot-a", "plt.plot(x)", v4.new_output("display_data", data=figure_text)),
+        cell("plot-b", "plt.plot(y)", v4.new_output("display_data", data=figure_text)),
+        cell("plot-c", "plt.plot(z)", v4.new_output("display_data", data={"image/png": PNG_1PX, **figure_text})),
+    ]
+    nbformat.write(graded, course.root / "autograded/alice/intro/arrays.ipynb")
+    submitted = v4.new_notebook()
+    submitted.cells = [
+        cell("plot-a", "plt.plot(x)", v4.new_output("display_data", data={"image/png": other_png, **figure_text}),
+             v4.new_output("display_data", data={"text/html": "<script>alert(1)</script>"})),
+        cell("plot-b", "plt.plot(y * 2)", v4.new_output("display_data", data={"image/png": other_png})),
+        cell("plot-c", "plt.plot(z)", v4.new_output("display_data", data={"image/png": other_png})),
+    ]
+    (course.root / "submitted/alice/intro").mkdir(parents=True, exist_ok=True)
+    nbformat.write(submitted, course.root / "submitted/alice/intro/arrays.ipynb")
+
+    write_feedback(course, assignments=["intro"], students=["alice"])
+    text = (course.root / "feedback/alice/intro/feedback.html").read_text()
+    cells = {cid: re.search(rf"plt.plot\({cid}\)</pre>(.*?)</div></div>", text, re.S).group(1) for cid in "xz"}
+    assert other_png in cells["x"] and "as it is in your submitted notebook" in cells["x"]
+    assert "&lt;Figure size" not in cells["x"] and "alert(1)" not in text
+    y_cell = re.search(r"plt.plot\(y\)</pre>(.*?)</div></div>", text, re.S).group(1)
+    assert other_png not in y_cell and "&lt;Figure size 640x480 with 1 Axes&gt;" in y_cell  # edited since
+    assert PNG_1PX in cells["z"] and other_png not in cells["z"]  # the grader's own picture wins
+    assert text.count(other_png) == 1
 
 
 def test_feedback_unknown_names(graded_course):
