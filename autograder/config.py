@@ -145,9 +145,10 @@ class GradingLimits(_Strict):
     max_processes: int = Field(ge=1, description="processes student code may have at once")
     max_output_kb: int = Field(ge=1, description="text one cell may print before it is cut, KiB")
     plots: Literal["jpeg", "png", "none"] = Field(
-        "jpeg",
-        description="how plots are drawn into graded notebooks and feedback: 72-dpi JPEG (fast), "
-        "PNG as a stock kernel draws them, or none (fastest; the plots' data are still checked)",
+        "none",
+        description="the pictures the grader draws into graded notebooks: none (the default and fastest; "
+        "the checks read the plots' data, and feedback shows the pictures of the submitted notebook), "
+        "72-dpi JPEG, or PNG as a stock kernel draws them",
     )
 
 

@@ -166,9 +166,10 @@ def test_valid_alternatives_and_warnings_keep_full_marks(grader, course, grade_i
 
 
 @needs_data
-def test_plot_setting_changes_pictures_never_scores(grader, course, data_file):
-    """course.yml's grading.plots: JPEG by default, no picture at all with ``none``;
-    the figure checks (the ripple's origin) read the plot's data either way."""
+def test_plot_setting_changes_pictures_never_scores(course, data_file):
+    """course.yml's grading.plots: no picture at all with ``none`` (the default), 72-dpi
+    JPEG with ``jpeg``; the figure checks (the ripple's origin) read the plot's data
+    either way."""
     from autograder.grading import NotebookGrader
 
     def images(nb):
@@ -176,7 +177,9 @@ def test_plot_setting_changes_pictures_never_scores(grader, course, data_file):
                 for k in o.get("data", {}) if k.startswith("image/")]
 
     cases = [("broadcasting-ripple", "ada"), ("broadcasting-ripple", "grace"), ("longslit-extraction", "grace")]
-    with NotebookGrader(course, data_path=data_file, plots="none") as bare:
+    assert course.grading.plots == "none"
+    with NotebookGrader(course, data_path=data_file, plots="none") as bare, \
+            NotebookGrader(course, data_path=data_file, plots="jpeg") as grader:
         for assignment_id, student in cases:
             a = course.assignment(assignment_id)
             nbcfg = a.notebooks[0]
@@ -193,6 +196,7 @@ def test_plot_setting_is_validated(tmp_path):
 
     dest = copy_course(tmp_path / "c")
     text = (dest / "course.yml").read_text()
-    (dest / "course.yml").write_text(text.replace("  plots: jpeg ", "  plots: gif "))
+    assert "  plots: none " in text
+    (dest / "course.yml").write_text(text.replace("  plots: none ", "  plots: gif "))
     with pytest.raises(CourseConfigError, match="plots"):
         load_course(dest)
