@@ -545,9 +545,18 @@ def _serve(sess: socket.socket) -> None:
 _ZYGOTE = None
 
 
-def zygote_main(control_fd: int, plots: str = "jpeg", warm_up: bool = True) -> None:
-    """Serve spawn requests from the grader on ``control_fd`` until it closes
-    (``warm_up``: see :func:`_warm_up`; off for a process that serves one notebook)."""
+def zygote_main(control_fd: int, plots: str = "jpeg", warm_up: bool = True, listen_fd: int = -1) -> None:
+    """Serve spawn requests from the grader until ``control_fd`` closes.
+
+    ``warm_up``: see :func:`_warm_up` (off for a process that serves one notebook).
+    ``listen_fd``: a listening Unix socket (bound by the grader in its private folder
+    before starting this process, so that nobody connects too early): accept
+    connections on it from processes of this user only, and serve their spawn requests
+    too; the local grading workers of ``course autograde`` share one warm process.
+    """
+    import select
+    import struct
+
     global _ZYGOTE
     _ZYGOTE = _prepare_zygote(plots)
     if warm_up:
@@ -560,36 +569,69 @@ def zygote_main(control_fd: int, plots: str = "jpeg", warm_up: bool = True) -> N
     gc.freeze()  # the forked children's collections never scan (and so never copy) these objects
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     control = socket.socket(fileno=control_fd)
+    listener = socket.socket(fileno=listen_fd) if listen_fd >= 0 else None
     send_frame(control, {"op": "ready", "pid": os.getpid()})
+    clients: list[socket.socket] = []
+    ucred = struct.Struct("3i")
     while True:
-        try:
-            msg, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 1)
-        except OSError:
-            return
-        if not msg:
-            return
-        if not fds:
-            continue
-        import json
-
-        try:
-            req = json.loads(msg)
-        except ValueError:
-            for fd in fds:
-                os.close(fd)
-            continue
-        sess = socket.socket(fileno=fds[0])
-        pid = os.fork()
-        if pid == 0:
+        ready, _, _ = select.select([control, *clients, *([listener] if listener else [])], [], [])
+        for sock in ready:
+            if sock is listener:
+                try:
+                    conn, _ = listener.accept()
+                    _pid, uid, _gid = ucred.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, ucred.size))
+                    if uid != os.getuid():
+                        conn.close()
+                        continue
+                    send_frame(conn, {"op": "ready", "pid": os.getpid()})
+                except OSError:
+                    continue
+                clients.append(conn)
+                continue
             try:
-                control.close()
-                _become_student(sess, req)
-            except BaseException:  # noqa: BLE001
-                pass
-            finally:
-                os._exit(0)
-        sess.close()
+                msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 1)
+            except OSError:
+                msg, fds = b"", []
+            if not msg:
+                for fd in fds:
+                    os.close(fd)
+                if sock is control:  # the grader that started this process is gone
+                    return
+                clients.remove(sock)
+                sock.close()
+                continue
+            _spawn(msg, fds, [s for s in (control, listener, *clients) if s is not None])
+
+
+def _spawn(msg: bytes, fds: list[int], ours: list[socket.socket]) -> None:
+    """Fork a student process for one spawn request (its session socket in ``fds``);
+    the child first closes ``ours``, this process's sockets to the graders."""
+    import json
+
+    if not fds:
+        return
+    try:
+        req = json.loads(msg)
+    except ValueError:
+        for fd in fds:
+            os.close(fd)
+        return
+    for fd in fds[1:]:
+        os.close(fd)
+    sess = socket.socket(fileno=fds[0])
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for s in ours:
+                s.close()
+            _become_student(sess, req)
+        except BaseException:  # noqa: BLE001
+            pass
+        finally:
+            os._exit(0)
+    sess.close()
 
 
 if __name__ == "__main__":
-    zygote_main(int(sys.argv[1]), *(sys.argv[2:3] or ["jpeg"]), warm_up=sys.argv[3:4] != ["cold"])
+    zygote_main(int(sys.argv[1]), *(sys.argv[2:3] or ["jpeg"]), warm_up=sys.argv[3:4] != ["cold"],
+                listen_fd=int(sys.argv[4]) if len(sys.argv) > 4 else -1)

@@ -287,6 +287,10 @@ def _clean_outputs(outputs, *, text_budget: int = 2 * _TEXT_LIMIT) -> list[dict]
 PLOTS = ("jpeg", "png", "none")  # how the sandbox draws plots (course.yml grading.plots)
 
 
+class _SharedGone(Exception):
+    """The shared warm process a Zygote used is gone (it falls back to its own)."""
+
+
 class Zygote:
     """A warm process that forks isolated student processes on request.
 
@@ -303,33 +307,63 @@ class Zygote:
         Draw a made-up plot and read a made-up FITS file once before forking, so that
         every notebook does not pay those libraries' first-use costs (see
         ``kernel._warm_up``); False for a process that serves a single notebook.
+    share : bool
+        Let other processes of this user use the warm process too (:attr:`address`).
+    address : str or None
+        Use the shared warm process at this address instead of starting one; if it is
+        gone, start one of our own.
     """
 
     def __init__(self, *, hide: tuple[str, ...] = (), isolate: bool | None = None, plots: str = "jpeg",
-                 warm_up: bool = True):
+                 warm_up: bool = True, share: bool = False, address: str | None = None):
         if plots not in PLOTS:
             raise ValueError(f"plots must be one of {', '.join(PLOTS)}, not {plots!r}")
         self.hide = hide
         self.plots = plots
         self.warm_up = warm_up
+        self.share = share
         self.isolate = can_isolate() if isolate is None else isolate
+        self._address = address
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._control: socket.socket | None = None
         self._ready = False
         self._workdir = ""
 
+    @property
+    def address(self) -> str | None:
+        """Where other processes reach this shared warm process (``share=True``)."""
+        return os.path.join(self._workdir, "zygote.sock") if self.share and self._workdir else None
+
     def start(self) -> None:
-        """Start the warm process without waiting for it (it imports in the background)."""
-        if self._proc is not None and self._proc.poll() is None:
+        """Start the warm process without waiting for it (it imports in the background),
+        or connect to the shared one."""
+        if self.running:
             return
+        if self._address is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                sock.connect(self._address)
+            except OSError:
+                sock.close()
+                self._address = None  # gone: start our own
+            else:
+                self._control, self._ready = sock, False
+                return
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._workdir = tempfile.mkdtemp(prefix="course-zygote-")
+        self._workdir = tempfile.mkdtemp(prefix="course-zygote-")  # private (0700): holds the shared socket
+        fds = [child.fileno()]
+        listener = None
+        if self.share:  # listening before the process starts: who connects early waits in the queue
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            listener.bind(self.address)
+            listener.listen(64)
+            fds.append(listener.fileno())
         with open(os.path.join(self._workdir, "zygote.log"), "wb") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-I", "-m", "autograder.sandbox.kernel", str(child.fileno()), self.plots,
-                 "warm" if self.warm_up else "cold"],
-                pass_fds=[child.fileno()],
+                 "warm" if self.warm_up else "cold", *([str(listener.fileno())] if listener else [])],
+                pass_fds=fds,
                 env=_clean_env(),
                 cwd=self._workdir,
                 stdin=subprocess.DEVNULL,
@@ -337,6 +371,8 @@ class Zygote:
                 stderr=log,
             )
         child.close()
+        if listener is not None:
+            listener.close()
         self._control = parent
         self._ready = False
 
@@ -351,6 +387,9 @@ class Zygote:
             msg = b""
         self._control.settimeout(None)
         if not msg:
+            if self._address is not None:
+                self.close()
+                raise SandboxError(f"the shared sandbox process at {self._address} did not answer")
             err = Path(self._workdir, "zygote.log").read_text(errors="replace")[-2000:]
             self.close()
             raise SandboxError(f"the sandbox process did not start:\n{err}")
@@ -358,14 +397,43 @@ class Zygote:
 
     @property
     def running(self) -> bool:
+        if self._address is not None:
+            return self._control is not None
         return self._proc is not None and self._proc.poll() is None
 
     def spawn(self, workdir: Path, limits: Limits, *, output_limit: int = 256 * 1024) -> Session:
-        """Fork a fresh isolated student process working in ``workdir``."""
+        """Fork a fresh isolated student process working in ``workdir``.
+
+        If the shared warm process this one uses is gone, the request is made again to
+        a warm process of our own."""
+        try:
+            a = self._request(workdir, limits)
+        except _SharedGone:
+            a = self._request(workdir, limits)
+        a.settimeout(60)
+        try:
+            head, _ = recv_frame(a, max_bytes=4096)
+        except (ProtocolError, OSError, TimeoutError) as exc:
+            a.close()
+            raise SandboxError(f"a student process could not be started: {exc}") from None
+        a.settimeout(None)
+        if head.get("op") != "started" or type(head.get("pid")) is not int:
+            a.close()
+            raise SandboxError("a student process could not be started")
+        return Session(a, head["pid"], workdir, output_limit)
+
+    def _request(self, workdir: Path, limits: Limits) -> socket.socket:
+        """Ask the warm process for a student process; its session socket."""
         with self._lock:
             if not self.running:
                 self.start()
-            self._wait_ready()
+            try:
+                self._wait_ready()
+            except SandboxError:
+                if self._address is None:
+                    raise
+                self._address = None
+                raise _SharedGone from None
             uid = _next_uid() if self.isolate else None
             iso = Isolation(workdir=str(workdir), limits=limits, uid=uid, hide=self.hide if self.isolate else (),
                             namespaces=self.isolate)
@@ -385,20 +453,14 @@ class Zygote:
             except OSError as exc:
                 a.close()
                 b.close()
+                shared = self._address is not None
                 self.close()
+                if shared:
+                    self._address = None
+                    raise _SharedGone from None
                 raise SandboxError(f"the sandbox process is gone: {exc}") from None
             b.close()
-        a.settimeout(60)
-        try:
-            head, _ = recv_frame(a, max_bytes=4096)
-        except (ProtocolError, OSError, TimeoutError) as exc:
-            a.close()
-            raise SandboxError(f"a student process could not be started: {exc}") from None
-        a.settimeout(None)
-        if head.get("op") != "started" or type(head.get("pid")) is not int:
-            a.close()
-            raise SandboxError("a student process could not be started")
-        return Session(a, head["pid"], workdir, output_limit)
+            return a
 
     def close(self) -> None:
         if self._control is not None:
