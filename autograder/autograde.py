@@ -227,6 +227,33 @@ def _autograde(
     on_result : callable, optional
         Called with each :class:`SubmissionResult` as it is final (progress display).
     """
+    # started first, so that they import their libraries while this process imports
+    # nbgrader and reads the gradebook (measured: the first notebook starts 0.7 s sooner)
+    zygote = _start_local_workers(course) if scheduler is None else None
+    try:
+        return _grade_all(course, zygote, assignments=assignments, students=students, jobs=jobs,
+                          scheduler=scheduler, force=force, on_result=on_result)
+    finally:
+        if zygote is not None:
+            zygote.close()
+
+
+def _start_local_workers(course: Course):
+    """Start the local workers' shared warm sandbox process and their fork server
+    (both import in the background); returns the sandbox process's :class:`Zygote`."""
+    from .sandbox.runner import Zygote, hidden_paths
+
+    zygote = Zygote(hide=hidden_paths(course.root), plots=course.grading.plots, share=True)
+    zygote.start()
+    if _worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+    return zygote
+
+
+def _grade_all(course: Course, zygote, *, assignments, students, jobs, scheduler, force, on_result):
+    """The body of :func:`_autograde`, given the local workers' started zygote (or None)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from . import nbgrader_adapter
@@ -266,7 +293,7 @@ def _autograde(
     if not todo:
         return results
 
-    executor = _Executor(course, jobs=jobs, scheduler=scheduler, n_jobs=len(todo))
+    executor = _Executor(course, jobs=jobs, scheduler=scheduler, n_jobs=len(todo), zygote=zygote)
     try:
         url = nbgrader_adapter.db_url(course)
         with Gradebook(url, course.course.id) as gb, nbgrader_adapter.shared_gradebook(gb, url):
@@ -364,7 +391,7 @@ class _Executor:
     job with it: the pool is rebuilt and the job is tried once more.
     """
 
-    def __init__(self, course: Course, *, jobs: int | None, scheduler, n_jobs: int):
+    def __init__(self, course: Course, *, jobs: int | None, scheduler, n_jobs: int, zygote=None):
         self.client = None
         self.own_client = False
         self.pool = None
@@ -380,13 +407,9 @@ class _Executor:
         else:
             self.workers = max(1, min(jobs or os.cpu_count() or 1, n_jobs))
             self.window = 2 * self.workers
-            # one warm sandbox process for all local workers, started now: it imports
-            # numpy & co while the workers start (measured: 1.5 s of CPU saved per extra
-            # worker, and the first notebooks start sooner)
-            from .sandbox.runner import Zygote, hidden_paths
-
-            self.zygote = Zygote(hide=hidden_paths(course.root), plots=course.grading.plots, share=True)
-            self.zygote.start()
+            # one warm sandbox process for all local workers (measured: 1.5 s of CPU
+            # saved per extra worker)
+            self.zygote = zygote or _start_local_workers(course)
             self._new_pool()
 
     def _new_pool(self) -> None:

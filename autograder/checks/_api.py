@@ -233,8 +233,10 @@ class CheckContext:
             raise CheckFailed(f"{label} has shape {a.shape}; this question expects shape {e.shape}")
         if a.dtype.kind not in "fiub" and a.size:
             raise CheckFailed(f"{label} has dtype {a.dtype}; this question expects real numbers")
-        a = a.astype(np.float64)
-        e = e.astype(np.float64)
+        a = np.asarray(a, dtype=np.float64)  # no copy when it is float64 already
+        e = np.asarray(e, dtype=np.float64)
+        if np.array_equal(a, e) and np.isfinite(e).all():
+            return  # identical finite values: within any tolerance (the common case, 3x cheaper)
         a_nan, e_nan = np.isnan(a), np.isnan(e)
         bad_nan = a_nan != e_nan
         if bad_nan.any():

@@ -116,6 +116,8 @@ def _same(a: np.ndarray | None, b: np.ndarray) -> bool:
     """Whether ``a`` is the reference ``b`` up to rounding (then no need to recompute from it)."""
     if a is None or a.shape != np.shape(b):
         return False
+    if a is b or np.array_equal(a, b):  # the usual case, at a fraction of allclose's cost
+        return True
     with np.errstate(all="ignore"):
         return bool(np.allclose(a, b, rtol=1e-12, atol=0.0, equal_nan=True))
 
