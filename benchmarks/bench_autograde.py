@@ -219,6 +219,9 @@ def main() -> None:
           f"{stock / args.n:.3f} s/subm")
     print(f"course autograde ({args.jobs or cores} workers, warm zygotes):      {ours:8.1f} s  {args.n / ours:6.2f} subm/s  "
           f"{ours / args.n:.3f} s/subm")
+    if len(rounds) > 1:
+        print("  each round (nbgrader / course = ratio): " + ", ".join(
+            f"{r['stock']:.1f} / {r['ours']:.1f} = {r['stock'] / r['ours']:.2f}" for r in rounds))
     stock_mem, ours_mem = Memory(), Memory()
     for r in rounds:
         stock_mem, ours_mem = stock_mem.merge(r["stock_rss"]), ours_mem.merge(r["ours_rss"])
