@@ -118,6 +118,8 @@ def grade_job(course_root: str, data_path: str | None, assignment_id: str, noteb
             from .sandbox.runner import Zygote, hidden_paths
 
             zygote = Zygote(hide=hidden_paths(course.root), plots=course.grading.plots, address=_SHARED["zygote"])
+        if not _WORKER:  # a dask worker's interpreter exit stops its warm process and removes its folder
+            atexit.register(_close_graders)
         grader = _WORKER[course_root] = NotebookGrader(course, data_path=path, zygote=zygote)
     assignment = grader.course.assignment(assignment_id)
     notebook = assignment.notebook(notebook_name)

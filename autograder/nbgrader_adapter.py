@@ -162,9 +162,13 @@ def _grader_for(course_root: str, plots: str = "", warm: bool = True):
     """One NotebookGrader per course and settings for this process (plain nbgrader runs)."""
     key = (course_root, plots, warm)
     if key not in _GRADERS:
+        import atexit
+
         from .data import ensure_data
         from .grading import NotebookGrader
 
+        if not _GRADERS:  # stop the warm processes and remove their folders when nbgrader exits
+            atexit.register(lambda: [g.close() for g in _GRADERS.values()])
         course = load_course(course_root)
         _GRADERS[key] = NotebookGrader(course, data_path=ensure_data(course), plots=plots or None, warm_up=warm)
     return _GRADERS[key]
