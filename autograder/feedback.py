@@ -228,9 +228,18 @@ def _output(out) -> str:
 FIGURE_TEXT_RE = re.compile(r"^<Figure size [0-9.]+x[0-9.]+ with \d+ Axes>$")
 
 
+def _data(out) -> dict:
+    return out.get("data") if isinstance(out, dict) and isinstance(out.get("data"), dict) else {}
+
+
 def _has_image(out) -> bool:
-    data = out.get("data") if isinstance(out, dict) and isinstance(out.get("data"), dict) else {}
-    return out.get("output_type") in ("display_data", "execute_result") and any(m in data for m in IMAGE_TYPES)
+    return (isinstance(out, dict) and out.get("output_type") in ("display_data", "execute_result")
+            and any(m in _data(out) for m in IMAGE_TYPES))
+
+
+def _is_figure_text(out) -> bool:
+    """A ``<Figure size ...>`` output: what showing a figure prints when nothing draws it."""
+    return bool(FIGURE_TEXT_RE.match(_text(_data(out).get("text/plain", ""))))
 
 
 def _submitted_pictures(path: Path) -> dict[tuple[str, str], list[dict]]:
@@ -278,8 +287,7 @@ def _notebook_html(nb: dict, test_ids: dict[str, dict], submitted: dict | None =
             outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
             theirs = (submitted or {}).get((cell.get("id"), source)) if not any(_has_image(o) for o in outputs) else None
             if theirs:
-                outputs = [o for o in outputs if not (isinstance(o, dict) and FIGURE_TEXT_RE.match(
-                    _text((o.get("data") or {}).get("text/plain") if isinstance(o.get("data"), dict) else "")))]
+                outputs = [o for o in outputs if not _is_figure_text(o)]
             rendered = "".join(_output(o) for o in outputs)
             if theirs:
                 rendered += ('<p class="note">The plot as it is in your submitted notebook (the grader '

@@ -113,13 +113,17 @@ class NotebookGrader:
     warm_up : bool
         Whether the zygote it creates warms the libraries up before forking (see
         :class:`Zygote`).
+    zygote_address : str or None
+        The zygote it creates uses the shared warm process at this address (see
+        :class:`Zygote`'s ``address``).
     """
 
     def __init__(self, course: Course, *, data_path: Path | None = None, zygote: Zygote | None = None,
-                 plots: str | None = None, warm_up: bool = True):
+                 plots: str | None = None, warm_up: bool = True, zygote_address: str | None = None):
         self.course = course
         self.plots = plots or course.grading.plots
         self.warm_up = warm_up
+        self.zygote_address = zygote_address
         self.data_path = Path(data_path) if data_path is not None else None
         self._zygote = zygote
         g = course.grading
@@ -128,7 +132,8 @@ class NotebookGrader:
     @property
     def zygote(self) -> Zygote:
         if self._zygote is None:
-            self._zygote = Zygote(hide=hidden_paths(self.course.root), plots=self.plots, warm_up=self.warm_up)
+            self._zygote = Zygote(hide=hidden_paths(self.course.root), plots=self.plots, warm_up=self.warm_up,
+                                  address=self.zygote_address)
         return self._zygote
 
     def close(self) -> None:

@@ -82,7 +82,7 @@ class Memory:
     """Peak resident memory (MiB) of the processes a command started, sampled every 0.2 s."""
 
     main: float = 0.0  # the command's own process (the instructor's, for course autograde)
-    worker: float = 0.0  # the largest grading worker (a process pool worker)
+    worker: float = 0.0  # the largest grading worker (a process pool worker or the fork server they start from)
     sandbox: float = 0.0  # the largest sandbox process (warm zygote or a student's notebook)
     total: float = 0.0  # the whole tree at once (an upper bound: forks share pages)
 

@@ -532,7 +532,9 @@ def test_feedback_shows_the_submitted_pictures_where_the_grader_drew_none(graded
         cell("plot-c", "plt.plot(z)", v4.new_output("display_data", data={"image/png": other_png})),
     ]
     (course.root / "submitted/alice/intro").mkdir(parents=True, exist_ok=True)
-    nbformat.write(submitted, course.root / "submitted/alice/intro/arrays.ipynb")
+    raw = json.loads(nbformat.writes(submitted))
+    raw["cells"][0]["outputs"] += [5, "junk", {"output_type": "display_data", "data": 7}]  # an untrusted file
+    (course.root / "submitted/alice/intro/arrays.ipynb").write_text(json.dumps(raw))
 
     write_feedback(course, assignments=["intro"], students=["alice"])
     text = (course.root / "feedback/alice/intro/feedback.html").read_text()

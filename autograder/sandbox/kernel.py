@@ -329,7 +329,6 @@ def _warm_up(shell, figures: _Figures, *, draw: bool) -> None:
     ``sys.last_*`` are as before, the random generators are never drawn from, and the
     student process resets the warning filters (so no "once" warning is swallowed).
     """
-    import gc
     import gzip
     import io
     import tarfile  # noqa: F401  (course_data imports it)
@@ -396,7 +395,6 @@ def _warm_up(shell, figures: _Figures, *, draw: bool) -> None:
                 delattr(sys, name)
     figures.pending = {}
     _out.begin(256 * 1024)
-    gc.collect()
 
 
 # ---------------------------------------------------------------------------------
@@ -566,7 +564,8 @@ def zygote_main(control_fd: int, plots: str = "jpeg", warm_up: bool = True, list
             print(f"warm-up skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
     import gc
 
-    gc.freeze()  # the forked children's collections never scan (and so never copy) these objects
+    gc.collect()  # the warm-up's garbage is not kept ...
+    gc.freeze()  # ... and the forked children's collections never scan (and so never copy) these objects
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     control = socket.socket(fileno=control_fd)
     listener = socket.socket(fileno=listen_fd) if listen_fd >= 0 else None
