@@ -15,5 +15,6 @@ skip_slow_optional_imports()  # before nbformat pulls jsonschema in
 
 import reference_solution  # noqa: E402,F401
 
-from . import autograde, data, grading  # noqa: E402,F401
+from . import data, grading  # noqa: E402,F401
+from .autograde import worker  # noqa: E402,F401
 from .checks import _load_all  # noqa: E402,F401

@@ -1,10 +1,13 @@
 """The ``course`` command: thin click wrappers over the library functions.
 
 Each command loads course.yml (found from the current folder upwards, or
-``--course-dir``), calls one function of the package and renders its result.  Errors
-that are the user's to fix (a bad course.yml, an unknown assignment, a missing data
-file, an unreadable notebook) print one clear message and exit with status 2; a failed
-grading or check exits with status 1.
+``--course-dir``), calls one function of the package and prints its result.  A
+:class:`~autograder.errors.UserError` (a bad course.yml, an unknown assignment, a
+missing data file, an unreadable notebook, a busy course) prints one line and exits
+with status 2; any other exception is a bug and shows its traceback.  A run that
+completed but left some items undone (a failed submission, a refused file, a skipped
+page) exits with status 1 after printing its report.  Names that come from outside
+(ids, file names, messages) are printed without markup interpretation.
 """
 
 from __future__ import annotations
@@ -16,37 +19,39 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from .config import CourseConfigError, load_course
+from . import __version__
+from .display import text as shown
+from .display import visible
+from .errors import UserError
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
 
 
-class _UserError(click.ClickException):
+class _Failed(click.ClickException):
     exit_code = 2
 
     def show(self, file=None) -> None:
         err_console.print("[bold red]error:[/]", end=" ")
-        err_console.print(self.format_message(), markup=False, highlight=False, soft_wrap=True)
-
-
-def _user_errors():
-    from course_data import DataUnavailable
-
-    from .release import ReleaseError
-
-    return (CourseConfigError, KeyError, ValueError, DataUnavailable, ReleaseError, FileNotFoundError)
+        err_console.print(shown(self.format_message(), keep_newlines=True), soft_wrap=True)
 
 
 def _run(fn, *args, **kwargs):
+    """Call ``fn``; a UserError (or a data file that cannot be had) becomes one line."""
+    from course_data import ChecksumMismatch, DataUnavailable
+
     try:
         return fn(*args, **kwargs)
-    except _user_errors() as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        raise _UserError(str(msg)) from None
+    except (UserError, DataUnavailable, ChecksumMismatch) as exc:
+        raise _Failed(str(exc)) from None
+
+
+def _say(line: str) -> None:
+    console.print(shown(line, keep_newlines=True), soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="course")
 @click.option("--course-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Course repository (default: found from the current folder upwards).")
 @click.pass_context
@@ -60,6 +65,8 @@ def main(ctx: click.Context, course_dir: Path | None) -> None:
 
 
 def _course(ctx: click.Context, *, check_files: bool = True):
+    from .config import load_course
+
     return _run(load_course, ctx.obj["course_dir"], check_files=check_files)
 
 
@@ -72,10 +79,10 @@ def validate(ctx: click.Context) -> None:
     course = _course(ctx)
     problems = validate_course(course)
     if problems:
-        raise _UserError("the course is not consistent:\n  " + "\n  ".join(problems))
+        raise _Failed("the course is not consistent:\n  " + "\n  ".join(problems))
     n = sum(len(a.questions) for a in course.assignments)
-    console.print(f"course.yml is valid: {len(course.assignments)} assignments, {n} questions, "
-                  f"{sum(a.total for a in course.assignments):g} points")
+    _say(f"course.yml is valid: {len(course.assignments)} assignments, {n} questions, "
+         f"{sum(a.total for a in course.assignments):g} points")
 
 
 @main.command()
@@ -87,8 +94,7 @@ def data(ctx: click.Context, local: Path | None) -> None:
     from .data import ensure_data
 
     course = _course(ctx, check_files=False)
-    path = _run(ensure_data, course, local=local)
-    console.print(f"verified: {path}", highlight=False)
+    _say(f"verified: {_run(ensure_data, course, local=local)}")
 
 
 @main.command()
@@ -99,8 +105,7 @@ def extract(ctx: click.Context, output: Path | None) -> None:
     from .demo import reference_extraction
 
     course = _course(ctx, check_files=False)
-    summary = _run(reference_extraction, course, output=output)
-    console.print(summary.render(), highlight=False)
+    _say(_run(reference_extraction, course, output=output).render())
 
 
 @main.command()
@@ -111,9 +116,8 @@ def release(ctx: click.Context, assignments: tuple[str, ...]) -> None:
     from .release import release as do_release
 
     course = _course(ctx)
-    written = _run(do_release, course, list(assignments) or None)
-    for p in written:
-        console.print(f"released {p.relative_to(course.root)}", highlight=False)
+    for p in _run(do_release, course, list(assignments) or None):
+        _say(f"released {p.relative_to(course.root)}")
 
 
 @main.command()
@@ -125,9 +129,8 @@ def collect(ctx: click.Context, source: Path) -> None:
 
     course = _course(ctx)
     if not source.exists():
-        raise _UserError(f"{source}: no such file or folder")
-    result = _run(do_collect, course, source)
-    console.print(result.summary(), highlight=False)
+        raise _Failed(f"{visible(source)}: no such file or folder")
+    _say(_run(do_collect, course, source).summary())
 
 
 @main.command()
@@ -135,20 +138,27 @@ def collect(ctx: click.Context, source: Path) -> None:
 @click.option("--student", "students", multiple=True, help="Only this student (repeatable).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per core).")
 @click.option("--scheduler", default=None, help="Address of a dask.distributed scheduler to send the work to.")
-@click.option("--force", is_flag=True, help="Regrade submissions that are already graded.")
+@click.option("--force", is_flag=True, help="Regrade submissions graded before from the same files and settings.")
 @click.pass_context
 def autograde(ctx, assignments, students, jobs, scheduler, force) -> None:
     """Grade collected submissions in parallel into nbgrader's gradebook."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from .autograde import autograde as do_autograde
-    from .autograde import find_submissions
+    from .autograde import find_submissions, summary_table
 
     course = _course(ctx)
     subs = _run(find_submissions, course, list(assignments) or None, list(students) or None)
     if not subs:
-        raise _UserError("no submissions to grade: run `course collect PATH` first")
+        raise _Failed("no submissions to grade: run `course collect PATH` first")
     failures = []
+    started = time.monotonic()
     with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True) as progress:
         task = progress.add_task("grading", total=len(subs))
@@ -157,31 +167,17 @@ def autograde(ctx, assignments, students, jobs, scheduler, force) -> None:
             progress.advance(task)
             if r.status == "failed":
                 failures.append(r)
-                progress.console.print(f"[red]FAILED[/] {r.student}/{r.assignment}: ", end="")
-                progress.console.print(r.error, markup=False, highlight=False)
+                progress.console.print(shown("FAILED", "red"), shown(f"{r.student}/{r.assignment}: {r.error}"))
 
-        started = time.monotonic()
         results = _run(do_autograde, course, assignments=list(assignments) or None, students=list(students) or None,
                        jobs=jobs, scheduler=scheduler, force=force, on_result=on_result)
-    console.print(_summary_table(results))
+    console.print(summary_table(results))
     graded = sum(r.status == "graded" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
-    console.print(f"{graded} graded, {skipped} already graded (skipped), {len(failures)} failed "
-                  f"in {time.monotonic() - started:.1f} s", highlight=False)
+    _say(f"{graded} graded, {skipped} already graded (skipped), {len(failures)} failed "
+         f"in {time.monotonic() - started:.1f} s")
     if failures:
         sys.exit(1)
-
-
-def _summary_table(results):
-    from rich.table import Table
-
-    t = Table(title="autograde summary", title_justify="left")
-    for col in ("student", "assignment", "status", "score", "problems"):
-        t.add_column(col)
-    for r in sorted(results, key=lambda r: (r.assignment, r.student)):
-        t.add_row(r.student, r.assignment, r.status, f"{r.score:g}/{r.max_score:g}",
-                  "; ".join(r.problems)[:200] if r.problems else "")
-    return t
 
 
 @main.command()
@@ -196,7 +192,7 @@ def check(ctx: click.Context, notebook: Path, assignment: str | None) -> None:
     report = _run(check_notebook, course, notebook, assignment_id=assignment)
     console.print(report.table())
     for p in report.problems:
-        console.print(f"note: {p}", highlight=False, markup=False)
+        _say(f"note: {p}")
     if not report.full_marks:
         sys.exit(1)
 
@@ -210,22 +206,29 @@ def feedback(ctx, assignments, students) -> None:
     from .feedback import write_feedback
 
     course = _course(ctx)
-    paths = _run(write_feedback, course, assignments=list(assignments) or None, students=list(students) or None)
-    for p in paths:
-        console.print(f"wrote {p}", highlight=False)
+    result = _run(write_feedback, course, assignments=list(assignments) or None, students=list(students) or None)
+    for p in result:
+        _say(f"wrote {p}")
+    _say(result.summary())
+
+
+def _export_formats() -> list[str]:
+    from .export import FORMATS
+
+    return list(FORMATS)
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-@click.option("--output", type=click.Path(path_type=Path), default=None, help="File to write (default exports/grades.FORMAT).")
+@click.option("--format", "fmt", type=click.Choice(_export_formats()), default="csv", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="File to write (default exports/grades.<format>).")
 @click.pass_context
 def export(ctx, fmt: str, output: Path | None) -> None:
     """Export the gradebook: a row per student, a column per question and per assignment."""
     from .export import export_grades
 
     course = _course(ctx)
-    result = _run(export_grades, course, fmt=fmt, out=output)
-    console.print(f"wrote {result.path}", highlight=False)
+    _say(_run(export_grades, course, fmt=fmt, out=output).summary())
 
 
 @main.command()
@@ -238,7 +241,7 @@ def report(ctx, output_dir: Path | None) -> None:
     course = _course(ctx)
     result = _run(class_report, course, out_dir=output_dir)
     console.print(result.table())
-    console.print(f"wrote {result.png_path or result.message}", highlight=False)
+    _say(result.summary())
 
 
 @main.command()

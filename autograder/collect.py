@@ -45,7 +45,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -53,6 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Course
+from .errors import BadInput
+from .fileio import atomic_write_bytes
 
 __all__ = [
     "CollectError",
@@ -73,7 +74,7 @@ TIMESTAMP = "timestamp.txt"
 _CLUTTER = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db"}
 
 
-class CollectError(ValueError):
+class CollectError(BadInput):
     """The source cannot be collected at all (missing, unreadable zip, overlaps dest)."""
 
 
@@ -406,20 +407,6 @@ def _symlink_on_path(dest: Path, target: Path) -> Path | None:
     return None
 
 
-def _write(target: Path, data: bytes, mtime: float) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        if mtime > 0:
-            os.utime(tmp, (mtime, mtime))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def collect(course: Course, source: Path, *, dest: Path | None = None) -> CollectReport:
     """Copy submissions from ``source`` (folder or .zip) into ``dest``.
 
@@ -431,7 +418,7 @@ def collect(course: Course, source: Path, *, dest: Path | None = None) -> Collec
         A folder (``<student>/<assignment>/<notebook>.ipynb`` and/or flat
         ``<student>_<notebook>.ipynb`` files) or a ``.zip`` of one.
     dest : Path, optional
-        Where submissions go; default ``course.root / "submitted"``.
+        Where submissions go; default ``submitted/`` in the course folder.
 
     Returns
     -------
@@ -444,7 +431,7 @@ def collect(course: Course, source: Path, *, dest: Path | None = None) -> Collec
         ``source`` does not exist, is not a folder or a readable zip, or overlaps ``dest``.
     """
     source = Path(source)
-    dest = Path(dest) if dest is not None else course.root / "submitted"
+    dest = Path(dest) if dest is not None else course.folder("submitted")
     if not source.exists():
         raise CollectError(f"{source}: no such file or folder to collect from")
     src_res, dest_res = source.resolve(), dest.resolve()
@@ -533,7 +520,7 @@ def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_En
             continue
         else:
             status = "new"
-        _write(target, data, c.entry.mtime)
+        atomic_write_bytes(target, data, mtime=c.entry.mtime if c.entry.mtime > 0 else None)
         report.taken.append(Taken(student, assignment, c.notebook, label(c.entry.origin), target, status, warning))
     report.taken.sort(key=lambda t: (t.student, t.assignment, t.dest.name))
     return report

@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .errors import BadInput, NotFound
+
 __all__ = [
     "CourseConfigError",
     "Course",
@@ -30,12 +32,16 @@ __all__ = [
 ]
 
 COURSE_FILE = "course.yml"
+#: The course folder's steps, in nbgrader's names and order.
+STEPS = ("source", "release", "submitted", "autograded", "feedback")
+#: The steps that hold one folder per student.
+PER_STUDENT = ("submitted", "autograded", "feedback")
 _ID = r"^[a-z0-9][a-z0-9_-]*$"
 Ident = Annotated[str, Field(pattern=_ID, description="lower-case letters, digits, '-' and '_'")]
 PyName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
-class CourseConfigError(ValueError):
+class CourseConfigError(BadInput):
     """course.yml is missing, unreadable or does not fit the schema."""
 
 
@@ -97,7 +103,7 @@ class Assignment(_Strict):
             if nb.name == name:
                 return nb
         known = ", ".join(nb.name for nb in self.notebooks)
-        raise KeyError(f"assignment {self.id!r} has no notebook {name!r} (it has: {known})")
+        raise NotFound(f"assignment {self.id!r} has no notebook {name!r} (it has: {known})")
 
     @model_validator(mode="after")
     def _consistent(self) -> Assignment:
@@ -139,17 +145,39 @@ class Tolerances(_Strict):
 
 
 class GradingLimits(_Strict):
-    cell_timeout: float = Field(gt=0, description="seconds one cell may run")
-    notebook_timeout: float = Field(gt=0, description="seconds a whole notebook may run")
-    memory_mb: int = Field(ge=256, description="address-space cap of the student process, MiB")
-    max_processes: int = Field(ge=1, description="processes student code may have at once")
-    max_output_kb: int = Field(ge=1, description="text one cell may print before it is cut, KiB")
+    """course.yml's ``grading``: what a student's notebook may use, and what is drawn.
+
+    Every value is bounded (finite, and within what a grading machine can give), so
+    that a typo cannot pass validation and then make every notebook fail; the sandbox
+    reads them through :class:`autograder.sandbox.limits.Limits`.
+    """
+
+    cell_timeout: float = Field(gt=0, le=3600, allow_inf_nan=False, description="seconds one cell may run")
+    notebook_timeout: float = Field(gt=0, le=86400, allow_inf_nan=False, description="seconds a whole notebook may run")
+    memory_mb: int = Field(ge=256, le=1 << 20, description="address-space cap of the student process, MiB")
+    max_processes: int = Field(ge=1, le=4096, description="processes student code may have at once")
+    max_output_kb: int = Field(ge=1, le=65536, description="text one cell may print before it is cut, KiB")
+    file_size_mb: int = Field(256, ge=1, le=16384,
+                              description="largest file the student's code may write, and the size of its "
+                                          "in-memory working folder, MiB")
+    open_files: int = Field(256, ge=32, le=65536, description="file descriptors the student's process may hold")
+    max_image_kb: int = Field(4096, ge=1, le=65536, description="largest image one output may hold, KiB")
+    max_images_kb: int = Field(12288, ge=1, le=262144, description="images one cell may show in all, KiB")
+    max_outputs: int = Field(400, ge=1, le=10000, description="outputs one cell may show")
+    max_errors: int = Field(10, ge=1, le=1000, description="error outputs kept per cell")
     plots: Literal["jpeg", "png", "none"] = Field(
         "none",
         description="the pictures the grader draws into graded notebooks: none (the default and fastest; "
         "the checks read the plots' data, and feedback shows the pictures of the submitted notebook), "
         "72-dpi JPEG, or PNG as a stock kernel draws them",
     )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GradingLimits:
+        if self.max_images_kb < self.max_image_kb:
+            raise ValueError(f"max_images_kb ({self.max_images_kb}) is below max_image_kb ({self.max_image_kb}): "
+                             "one image would not fit in a cell's budget")
+        return self
 
 
 class CourseInfo(_Strict):
@@ -182,7 +210,7 @@ class Course(_Strict):
                 return a
         known = ", ".join(a.id for a in self.assignments)
         msg = f"unknown assignment {assignment_id!r}; course.yml declares: {known}"
-        raise KeyError(msg)
+        raise NotFound(msg)
 
     def tolerance(self, question: Question) -> Tolerance:
         return question.tolerance or self.tolerances.default
@@ -191,22 +219,64 @@ class Course(_Strict):
         for f in self.data.files:
             if f.name == name:
                 return f
-        raise KeyError(f"course.yml declares no data file {name!r}")
+        raise NotFound(f"course.yml declares no data file {name!r}")
 
-    # -- paths ---------------------------------------------------------------------
+    # -- the course folder ------------------------------------------------------------
+    # nbgrader's layout (its CourseDirectory.format_path): source/<assignment>,
+    # release/<assignment>, and <step>/<student>/<assignment> for the steps that hold
+    # students' work.  Every module asks here instead of spelling the folders out.
+    def folder(self, step: str, student: str | None = None, assignment: str | None = None) -> Path:
+        """The folder of ``step`` (see :data:`STEPS`), of one student, of one assignment.
+
+        >>> course.folder("autograded", "ada", "slicing")   # root/autograded/ada/slicing
+        >>> course.folder("release", assignment="slicing")  # root/release/slicing
+        """
+        if step not in STEPS:
+            raise ValueError(f"unknown course folder {step!r} (one of: {', '.join(STEPS)})")
+        path = self.root / step
+        if step in PER_STUDENT and student is not None:
+            path = path / student
+        elif step not in PER_STUDENT and student is not None:
+            raise ValueError(f"{step}/ holds no per-student folders")
+        return path / assignment if assignment is not None else path
+
+    def notebook_path(self, step: str, assignment: Assignment, notebook: Notebook, student: str | None = None) -> Path:
+        """Where ``notebook`` of ``assignment`` is at ``step`` (of ``student`` for the steps
+        that hold students' work)."""
+        return self.folder(step, student, assignment.id) / notebook.filename
+
     @property
     def source_dir(self) -> Path:
-        return self.root / "source"
+        return self.folder("source")
 
     @property
     def release_dir(self) -> Path:
-        return self.root / "release"
+        return self.folder("release")
 
     def source_notebook(self, assignment: Assignment, notebook: Notebook) -> Path:
-        return self.source_dir / assignment.id / notebook.filename
+        return self.notebook_path("source", assignment, notebook)
 
     def release_notebook(self, assignment: Assignment, notebook: Notebook) -> Path:
-        return self.release_dir / assignment.id / notebook.filename
+        return self.notebook_path("release", assignment, notebook)
+
+    @property
+    def gradebook_file(self) -> Path:
+        """nbgrader's gradebook (SQLite)."""
+        return self.root / "gradebook.db"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def state_dir(self) -> Path:
+        """The course's private working folder (locks, the exchange of a course without
+        JupyterHub, scratch space); never shown to students."""
+        return self.root / ".course"
 
     def missing_notebooks(self) -> list[Path]:
         return [

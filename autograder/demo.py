@@ -46,7 +46,7 @@ def reference_extraction(course: Course, *, output: Path | None = None) -> Extra
 
     path = ensure_data(course)
     ex = extract(path)
-    out = Path(output) if output else course.root / "reports" / "spectrum.png"
+    out = Path(output) if output else course.reports_dir / "spectrum.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(9, 4))
     ax.plot(ex.wavelength, ex.spectrum_final, lw=0.8, color="k")
@@ -77,7 +77,7 @@ def reference_extraction(course: Course, *, output: Path | None = None) -> Extra
 
 def run_demo(course: Course, *, console, jobs: int | None = None) -> dict[str, Path]:
     """The whole pipeline on ``examples/submissions``; returns the outputs' paths."""
-    from .autograde import autograde
+    from .autograde import autograde, summary_table
     from .collect import collect
     from .export import export_grades
     from .feedback import write_feedback
@@ -97,9 +97,7 @@ def run_demo(course: Course, *, console, jobs: int | None = None) -> dict[str, P
     console.print(collected.summary(), highlight=False, markup=False)
     step("autograde: every submission, in parallel, in the sandbox")
     results = autograde(course, jobs=jobs)
-    from .cli import _summary_table
-
-    console.print(_summary_table(results))
+    console.print(summary_table(results))
     failed = [r for r in results if r.status == "failed"]
     step("feedback, export and report")
     feedback = write_feedback(course)
@@ -109,9 +107,9 @@ def run_demo(course: Course, *, console, jobs: int | None = None) -> dict[str, P
     outputs = {
         "spectrum plot": summary.plot,
         "released notebooks": course.release_dir,
-        "gradebook": course.root / "gradebook.db",
-        "autograded notebooks": course.root / "autograded",
-        "feedback (HTML)": course.root / "feedback",
+        "gradebook": course.gradebook_file,
+        "autograded notebooks": course.folder("autograded"),
+        "feedback (HTML)": course.folder("feedback"),
         "grades (CSV)": csv.path,
         "class report (PNG)": rep.png_path,
         "per-question table (CSV)": rep.csv_path,

@@ -1,91 +1,94 @@
 """``course feedback``: one self-contained HTML page per student and assignment.
 
 :func:`write_feedback` writes ``feedback/<student>/<assignment>/feedback.html`` from
-what autograding left in ``autograded/<student>/<assignment>/``: the marker file
-(:data:`autograder.autograde.MARKER`, whose ``outcomes`` and ``problems`` give the
-scores, the messages and what was wrong with the submission) and the graded notebooks.
+three sources: the gradebook (every question's score: the autograder's, or a grader's
+override from the formgrader, see :mod:`autograder.gradebook`), the
+:class:`~autograder.results.SubmissionRecord` that autograding left in
+``autograded/<student>/<assignment>/`` (each question's status and message, the runs
+of the student's code that were checked, the problems found in the submission), and
+the graded notebooks themselves.  The page is rendered from the jinja2 template
+``templates/feedback.html.j2``, with autoescaping on.
 
-The page holds the assignment title, the total, a table of questions (points, maximum,
-passed/failed, and the student-facing message of each failed question), the problems
-found in the submission, then each notebook as graded.
-
-Safety (the student's notebook is untrusted; the page opens in the instructor's
-browser):
+Safety (the student's notebook is untrusted; the page opens in the instructor's and
+the student's browser):
 
 * Hidden tests never appear: every cell's source goes through
-  :func:`autograder.grading.strip_hidden_tests`, then through nbgrader's own rule (any
-  line containing ``BEGIN HIDDEN TESTS``, whatever its comment prefix, hides up to a
-  line containing ``END HIDDEN TESTS``, or to the end of the cell): see
-  :func:`clean_source`.
-* The page is rendered here, not by nbconvert's templates, and everything taken from
-  the notebook or the marker is HTML-escaped.  Markdown is rendered by markdown-it
+  :func:`autograder.nbmeta.strip_hidden_tests` (nbgrader's own rule).
+* Everything taken from the notebook, the record or the gradebook is escaped by the
+  template, and control, escape and direction characters are made visible
+  (:func:`autograder.display.visible`).  Markdown is rendered by markdown-it
   (CommonMark + tables) with raw HTML disabled (it shows as text), unsafe link schemes
-  (``javascript:``, ``vbscript:``, ``file:``, ``data:``) refused, and images shown only
-  when they are embedded PNG/JPEG (a ``data:`` URL or a cell attachment); other images
-  show as their alt text and address.
+  refused, and images shown only when they are embedded PNG/JPEG (a ``data:`` URL or
+  a cell attachment); other images show as their alt text and address.
 * Only ``text/plain``, ``image/png`` and ``image/jpeg`` outputs are rendered (plus
-  streams and errors, as text); ``text/html``, JavaScript, SVG and every other type
-  are dropped, with a note naming the type.  Image data must be base64.
-* The page carries a Content-Security-Policy allowing no script, no remote load:
-  only inline styles and ``data:`` images.
-* The page contains no script and no timestamp: rewriting it gives the same bytes.
+  streams and errors, as text, ANSI codes stripped with nbconvert's filter);
+  ``text/html``, JavaScript, SVG and every other type are dropped, with a note naming
+  the type.  Image data must be valid base64.
+* The page carries a Content-Security-Policy allowing no script and no remote load,
+  contains no script and no timestamp: rewriting it gives the same bytes.
+* Rendering is bounded: a cell's markdown, source and each output are cut at
+  :data:`MAX_CELL_CHARS` characters and the page at :data:`MAX_PAGE_CHARS`, each cut
+  said on the page, so one page takes bounded time and memory whatever the notebook
+  holds; a page that still cannot be rendered is skipped with its reason, and every
+  other page is written.
 
 Decisions:
 
-* Scores and messages come from the marker (what the autograder decided), in
-  course.yml question order; a question the marker does not list shows "not graded".
 * Plots: the graded notebook's pictures when the grader drew them (course.yml
-  ``grading.plots: jpeg`` or ``png``).  With ``none`` (the default: the checks read a
-  plot's data, never its picture, and drawing is half of a notebook's grading time),
-  a code cell whose graded outputs hold no picture shows the pictures of the same cell
-  (same id, same source) in the student's submitted notebook, under a line saying
-  where they come from, in place of the ``<Figure size ...>`` text the grader's run
-  printed.  A submission saved without outputs shows no plots.
+  ``grading.plots: jpeg`` or ``png``).  With ``none`` (the default), a code cell whose
+  graded outputs hold no picture shows the pictures of the same cell (same id, same
+  source) in the student's submitted notebook, under a line saying where they come
+  from, in place of the ``<Figure size ...>`` text the grader's run printed.
 * ``write_feedback`` returns a :class:`FeedbackResult`, a ``list`` of the written
-  paths with ``.skipped``: a list of :class:`Skipped` (student, assignment, reason) for
-  every selected student and assignment with no autograded submission (no marker, or
-  an unreadable one); nothing is written for those.
+  paths with ``.skipped``: every selected student and assignment with no page, and why.
 * Known students are the folders of ``submitted/`` and ``autograded/`` (safe names
-  only) and the gradebook's students; an unknown one is a KeyError, like an unknown
-  assignment.
+  only) and the gradebook's students; an unknown one is a NotFound error, like an
+  unknown assignment.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import html
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
-from .autograde import MARKER
 from .collect import safe_student_id
 from .config import Assignment, Course
-from .grading import strip_hidden_tests
+from .display import visible
+from .errors import NotFound
+from .fileio import atomic_write_text
+from .gradebook import SubmissionScores, known_students, read_gradebook
+from .nbmeta import grade_id, strip_hidden_tests, text
+from .results import PASSED, RecordError, SubmissionRecord
 
-__all__ = ["FeedbackResult", "Skipped", "write_feedback", "render_feedback", "clean_source"]
+__all__ = ["FeedbackResult", "Skipped", "write_feedback", "render_feedback", "MAX_CELL_CHARS", "MAX_PAGE_CHARS"]
 
-ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[@-Z\\-_]")
 IMAGE_TYPES = ("image/png", "image/jpeg")
 B64_RE = re.compile(r"^[A-Za-z0-9+/=\s]*$")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+#: Characters of one cell's markdown or source, or of one output's text, shown at most.
+MAX_CELL_CHARS = 100_000
+#: Characters of one page (text and image data) rendered at most.
+MAX_PAGE_CHARS = 12_000_000
+RUN_LABELS = {"own": "on your own earlier results", "reference": "on the correct inputs",
+              "secret": "on a second input"}
 
 STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; background: #fff; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ccc; }
-table.questions { border-collapse: collapse; margin: 1rem 0; }
+table.questions { border-collapse: collapse; margin: 1rem 0; } caption { text-align: left; font-weight: bold; }
 table.questions th, table.questions td { border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; vertical-align: top; }
 td.num { text-align: right; }
-.pass { color: #1a7f37; font-weight: bold; } .fail { color: #b42318; font-weight: bold; }
-.cell { margin: .8rem 0; } .prompt { color: #666; font-family: monospace; font-size: .8rem; }
+.pass { color: #1a6f30; font-weight: bold; } .fail { color: #a4161a; font-weight: bold; }
+.cell { margin: .8rem 0; } .prompt { color: #555; font-family: monospace; font-size: .8rem; }
 pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
-pre.stderr, pre.error { background: #fdecea; } .test-label { font-size: .85rem; font-weight: bold; }
-.dropped { color: #888; font-style: italic; font-size: .85rem; } img { max-width: 100%; }
-.markdown { padding: 0 .5rem; } .note { color: #555; font-size: .85rem; margin: .3rem 0; }
+pre.stderr, pre.error { background: #fdecea; } .test-label { font-size: .85rem; font-weight: bold; margin: 0; }
+.dropped { color: #555; font-style: italic; font-size: .85rem; } img { max-width: 100%; }
+.markdown { padding: 0 .5rem; } .note, .runs { color: #444; font-size: .85rem; margin: .3rem 0; }
 """
 
 
@@ -107,129 +110,86 @@ class FeedbackResult(list):
 
     def summary(self) -> str:
         lines = [f"wrote {len(self)} feedback pages; skipped {len(self.skipped)}"]
-        lines += [f"  skipped {s.student}/{s.assignment}: {s.reason}" for s in self.skipped]
+        lines += [f"  skipped {visible(s.student)}/{visible(s.assignment)}: {visible(s.reason)}" for s in self.skipped]
         return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------
-# cleaning and escaping
+# the page's parts, as plain data for the template
 # --------------------------------------------------------------------------------------
-def _text(value) -> str:
-    """A notebook string field (a string or a list of strings) as one string."""
-    if isinstance(value, list):
-        return "".join(v for v in value if isinstance(v, str))
-    return value if isinstance(value, str) else ""
+class _Budget:
+    """What is left of the page's size budget."""
+
+    def __init__(self, chars: int = MAX_PAGE_CHARS):
+        self.left = chars
+
+    def take(self, n: int) -> bool:
+        self.left -= n
+        return self.left >= 0
 
 
-def clean_source(source) -> str:
-    """A cell's source with every hidden-test block removed.
+def _shown(value, what: str) -> tuple[str, str]:
+    """``value`` as text to show (cut at MAX_CELL_CHARS, controls visible) and the note
+    saying it was cut ("" if not)."""
+    from nbconvert.filters import strip_ansi
 
-    :func:`autograder.grading.strip_hidden_tests` first; then, as nbgrader's
-    ``ClearHiddenTests`` does, any line containing ``BEGIN HIDDEN TESTS`` (whatever the
-    comment prefix) starts a block that ends with a line containing ``END HIDDEN TESTS``,
-    or at the end of the cell when there is none.
-    """
-    kept, hiding = [], False
-    for line in strip_hidden_tests(_text(source)).splitlines(keepends=True):
-        if not hiding and "BEGIN HIDDEN TESTS" in line:
-            hiding = True
-        elif hiding and "END HIDDEN TESTS" in line:
-            hiding = False
-        elif not hiding:
-            kept.append(line)
-    return "".join(kept)
+    s = strip_ansi(text(value))
+    note = ""
+    if len(s) > MAX_CELL_CHARS:
+        note = f"({what} cut: {len(s):,} characters, the first {MAX_CELL_CHARS:,} shown)"
+        s = s[:MAX_CELL_CHARS]
+    return visible(s, keep_newlines=True), note
 
 
-def _esc(value) -> str:
-    return html.escape(ANSI_RE.sub("", str(value)), quote=True)
-
-
-def _num(x) -> str:
-    try:
-        return f"{float(x):g}"
-    except (TypeError, ValueError):
-        return _esc(x)
-
-
-def _img(mime: str, payload: str, alt: str = "output") -> str:
-    data = "".join(payload.split())
+def _image(mime: str, payload, alt: str) -> dict:
+    data = "".join(text(payload).split())
     if not data or not B64_RE.match(data):
-        return '<p class="dropped">(an image output that is not base64 data was not shown)</p>'
+        return {"kind": "dropped", "note": "(an image output that is not base64 data was not shown)"}
     try:
         base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        return '<p class="dropped">(an image output that is not valid base64 was not shown)</p>'
-    return f'<img src="data:{mime};base64,{data}" alt="{_esc(alt)}">'
-
-
-def _markdown_renderer():
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
-
-    def image(self, tokens, idx, options, env):
-        token = tokens[idx]
-        src = token.attrGet("src") or ""
-        alt = "".join(t.content for t in (token.children or []))
-        match = re.match(r"^data:(image/(?:png|jpeg));base64,(.*)$", src, re.S)
-        if match:
-            return _img(match.group(1), match.group(2), alt)
-        if src.startswith("attachment:"):
-            att = env.get("attachments", {}).get(src[len("attachment:"):])
-            if isinstance(att, dict):
-                for mime in IMAGE_TYPES:
-                    if isinstance(att.get(mime), str | list):
-                        return _img(mime, _text(att[mime]), alt)
-        return f'<span class="dropped">[image: {_esc(alt)} ({_esc(src)})]</span>'
-
-    md.add_render_rule("image", image)
-    return md
-
-
-_MD = None
-
-
-def _markdown(source: str, attachments) -> str:
-    global _MD
-    if _MD is None:
-        _MD = _markdown_renderer()
-    env = {"attachments": attachments if isinstance(attachments, dict) else {}}
-    return _MD.render(source, env)
-
-
-# --------------------------------------------------------------------------------------
-# rendering
-# --------------------------------------------------------------------------------------
-def _output(out) -> str:
-    if not isinstance(out, dict):
-        return ""
-    kind = out.get("output_type")
-    if kind == "stream":
-        name = "stderr" if out.get("name") == "stderr" else "stdout"
-        return f'<pre class="{name}">{_esc(_text(out.get("text")))}</pre>'
-    if kind == "error":
-        tb = out.get("traceback")
-        lines = [_text(t) for t in tb] if isinstance(tb, list) else []
-        text = "\n".join(lines) or f"{_text(out.get('ename'))}: {_text(out.get('evalue'))}"
-        return f'<pre class="error">{_esc(text)}</pre>'
-    if kind in ("display_data", "execute_result"):
-        data = out.get("data") if isinstance(out.get("data"), dict) else {}
-        for mime in IMAGE_TYPES:
-            if mime in data:
-                return _img(mime, _text(data[mime]))
-        if "text/plain" in data:
-            return f'<pre class="result">{_esc(_text(data["text/plain"]))}</pre>'
-        if data:
-            types = ", ".join(sorted(str(k) for k in data))
-            return f'<p class="dropped">(output of type {_esc(types)} not shown)</p>'
-    return ""
-
-
-FIGURE_TEXT_RE = re.compile(r"^<Figure size [0-9.]+x[0-9.]+ with \d+ Axes>$")
+        return {"kind": "dropped", "note": "(an image output that is not valid base64 was not shown)"}
+    return {"kind": "image", "mime": mime, "data": data, "alt": visible(alt)}
 
 
 def _data(out) -> dict:
     return out.get("data") if isinstance(out, dict) and isinstance(out.get("data"), dict) else {}
+
+
+def _output(out, alt: str, budget: _Budget) -> dict | None:
+    """One output as the template shows it (None: nothing to show)."""
+    if not isinstance(out, dict):
+        return None
+    kind = out.get("output_type")
+    if kind == "stream":
+        shown, note = _shown(out.get("text"), "output")
+        budget.take(len(shown))
+        return {"kind": "stream", "name": "stderr" if out.get("name") == "stderr" else "stdout",
+                "text": shown + (f"\n{note}" if note else "")}
+    if kind == "error":
+        tb = out.get("traceback")
+        lines = "\n".join(text(t) for t in tb) if isinstance(tb, list) else ""
+        shown, note = _shown(lines or f"{text(out.get('ename'))}: {text(out.get('evalue'))}", "error")
+        budget.take(len(shown))
+        return {"kind": "error", "text": shown + (f"\n{note}" if note else "")}
+    if kind in ("display_data", "execute_result"):
+        data = _data(out)
+        for mime in IMAGE_TYPES:
+            if mime in data:
+                if not budget.take(len(text(data[mime]))):
+                    return {"kind": "dropped", "note": "(an image not shown: this page reached its size limit)"}
+                return _image(mime, data[mime], alt)
+        if "text/plain" in data:
+            shown, note = _shown(data["text/plain"], "output")
+            budget.take(len(shown))
+            return {"kind": "text", "text": shown + (f"\n{note}" if note else "")}
+        if data:
+            types = ", ".join(sorted(visible(k) for k in data))
+            return {"kind": "dropped", "note": f"(output of type {types} not shown)"}
+    return None
+
+
+FIGURE_TEXT_RE = re.compile(r"^<Figure size [0-9.]+x[0-9.]+ with \d+ Axes>$")
 
 
 def _has_image(out) -> bool:
@@ -239,7 +199,7 @@ def _has_image(out) -> bool:
 
 def _is_figure_text(out) -> bool:
     """A ``<Figure size ...>`` output: what showing a figure prints when nothing draws it."""
-    return bool(FIGURE_TEXT_RE.match(_text(_data(out).get("text/plain", ""))))
+    return bool(FIGURE_TEXT_RE.match(text(_data(out).get("text/plain", ""))))
 
 
 def _submitted_pictures(path: Path) -> dict[tuple[str, str], list[dict]]:
@@ -247,7 +207,7 @@ def _submitted_pictures(path: Path) -> dict[tuple[str, str], list[dict]]:
     student's submitted notebook; {} if it cannot be read (untrusted file)."""
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return {}
     cells = nb.get("cells") if isinstance(nb, dict) and isinstance(nb.get("cells"), list) else []
     found: dict[tuple[str, str], list[dict]] = {}
@@ -257,107 +217,165 @@ def _submitted_pictures(path: Path) -> dict[tuple[str, str], list[dict]]:
         outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
         pictures = [o for o in outputs if _has_image(o)]
         if pictures:
-            found[cell["id"], clean_source(cell.get("source", ""))] = pictures
+            found[cell["id"], strip_hidden_tests(cell.get("source", ""))] = pictures
     return found
 
 
-def _notebook_html(nb: dict, test_ids: dict[str, dict], submitted: dict | None = None) -> str:
-    parts = []
-    cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
-    for cell in cells:
+@cache
+def _markdown_renderer():
+    from markdown_it import MarkdownIt
+    from markupsafe import escape
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+
+    def image(self, tokens, idx, options, env):
+        token = tokens[idx]
+        src = token.attrGet("src") or ""
+        alt = "".join(t.content for t in (token.children or []))
+        match = re.match(r"^data:(image/(?:png|jpeg));base64,(.*)$", src, re.S)
+        picture = None
+        if match:
+            picture = _image(match.group(1), match.group(2), alt or "image")
+        elif src.startswith("attachment:"):
+            att = env.get("attachments", {}).get(src[len("attachment:"):])
+            if isinstance(att, dict):
+                mime = next((m for m in IMAGE_TYPES if isinstance(att.get(m), str | list)), None)
+                if mime:
+                    picture = _image(mime, att[mime], alt or "image")
+        if picture and picture["kind"] == "image":
+            return f'<img src="data:{picture["mime"]};base64,{picture["data"]}" alt="{escape(picture["alt"])}">'
+        if picture:
+            return f'<span class="dropped">{escape(picture["note"])}</span>'
+        return f'<span class="dropped">[image: {escape(visible(alt))} ({escape(visible(src))})]</span>'
+
+    md.add_render_rule("image", image)
+    return md
+
+
+def _markdown(source, attachments, budget: _Budget):
+    from markupsafe import Markup
+
+    shown, note = _shown(source, "text")
+    env = {"attachments": attachments if isinstance(attachments, dict) else {}}
+    html = _markdown_renderer().render(shown, env)
+    budget.take(len(html))
+    if note:
+        html += f'<p class="dropped">{note}</p>'
+    return Markup(html)  # noqa: S704 - markdown-it with raw HTML off; images checked above
+
+
+def _cells(nb: dict, labels: dict[str, dict], submitted: dict, budget: _Budget) -> list[dict]:
+    cells = []
+    raw_cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
+    for index, cell in enumerate(raw_cells):
         if not isinstance(cell, dict):
             continue
+        if budget.left <= 0:
+            cells.append({"kind": "cut", "note": f"({len(raw_cells) - index} more cells not shown: "
+                                                 "this page reached its size limit)"})
+            break
         kind = cell.get("cell_type")
-        source = clean_source(cell.get("source", ""))
-        meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
-        nbg = meta.get("nbgrader") if isinstance(meta.get("nbgrader"), dict) else {}
-        gid = nbg.get("grade_id") if isinstance(nbg.get("grade_id"), str) else ""
+        source = strip_hidden_tests(cell.get("source", ""))
         if kind == "markdown":
-            parts.append(f'<div class="cell markdown">{_markdown(source, cell.get("attachments"))}</div>')
-        elif kind == "code":
-            count = cell.get("execution_count")
-            prompt = f"In [{count}]:" if isinstance(count, int) else "In [ ]:"
-            label = ""
-            if gid in test_ids:
-                o = test_ids[gid]
-                verdict = ('<span class="pass">passed</span>' if o.get("passed") else
-                           '<span class="fail">failed</span>') if o else "not graded"
-                pts = f" ({_num(o.get('points'))} / {_num(o.get('max_points'))})" if o else ""
-                label = f'<div class="test-label">Test of question {_esc(gid[:-5])}: {verdict}{pts}</div>'
-            outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
-            theirs = (submitted or {}).get((cell.get("id"), source)) if not any(_has_image(o) for o in outputs) else None
-            if theirs:
-                outputs = [o for o in outputs if not _is_figure_text(o)]
-            rendered = "".join(_output(o) for o in outputs)
-            if theirs:
-                rendered += ('<p class="note">The plot as it is in your submitted notebook (the grader '
-                             "checks the data of your plots and does not redraw them):</p>")
-                rendered += "".join(_output(o) for o in theirs)
-            parts.append(f'<div class="cell code">{label}<div class="prompt">{_esc(prompt)}</div>'
-                         f'<pre class="source">{_esc(source)}</pre><div class="outputs">{rendered}</div></div>')
+            cells.append({"kind": "markdown", "html": _markdown(source, cell.get("attachments"), budget)})
         elif kind == "raw":
-            parts.append(f'<div class="cell raw"><pre>{_esc(source)}</pre></div>')
-    return "\n".join(parts)
+            shown, _ = _shown(source, "text")
+            budget.take(len(shown))
+            cells.append({"kind": "raw", "source": shown})
+        elif kind == "code":
+            cells.append(_code_cell(cell, source, labels.get(grade_id(cell) or ""), submitted, budget))
+    return cells
 
 
-def render_feedback(course: Course, assignment: Assignment, student: str, folder: Path, marker: dict) -> str:
-    """The HTML page of one graded submission in ``folder`` (see the module docstring)."""
-    outcomes = {}
-    for o in marker.get("outcomes") or []:
-        if isinstance(o, dict) and isinstance(o.get("id"), str):
-            outcomes[o["id"]] = o
-    score = sum(float(o.get("points") or 0) for o in outcomes.values()) if outcomes else marker.get("score", 0)
-    title = f"{assignment.title}: feedback for {student}"
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-        '<meta name="referrer" content="no-referrer">',
-        f"<title>{_esc(title)}</title><style>{STYLE}</style></head><body>",
-        f"<h1>{_esc(assignment.title)}</h1>",
-        f'<p>Student: <strong>{_esc(student)}</strong> &middot; assignment <code>{_esc(assignment.id)}</code></p>',
-        f'<p class="total">Total: <strong>{_num(score)} / {_num(assignment.total)}</strong></p>',
-        '<table class="questions"><thead><tr><th>Question</th><th>Points</th><th>Max</th>'
-        "<th>Result</th><th>Message</th></tr></thead><tbody>",
-    ]
+def _code_cell(cell: dict, source: str, label: dict | None, submitted: dict, budget: _Budget) -> dict:
+    count = cell.get("execution_count")
+    outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+    theirs = submitted.get((cell.get("id"), source)) if not any(_has_image(o) for o in outputs) else None
+    if theirs:
+        outputs = [o for o in outputs if not _is_figure_text(o)]
+    shown, cut = _shown(source, "source")
+    budget.take(len(shown))
+    return {
+        "kind": "code",
+        "prompt": f"In [{count}]:" if isinstance(count, int) else "In [ ]:",
+        "label": label,
+        "source": shown,
+        "source_cut": cut,
+        "outputs": [o for o in (_output(o, "output of this cell", budget) for o in outputs) if o],
+        "theirs": [o for o in (_output(o, "plot from your submitted notebook", budget) for o in theirs or []) if o],
+    }
+
+
+def _num(x) -> str:
+    return f"{float(x):g}"
+
+
+def _questions(assignment: Assignment, record: SubmissionRecord, scores: SubmissionScores | None) -> list[dict]:
+    rows = []
     for q in assignment.questions:
-        o = outcomes.get(q.id)
-        name = _esc(q.id) + (f"<br><small>{_esc(q.title)}</small>" if q.title else "")
-        if o is None:
-            out.append(f'<tr id="q-{_esc(q.id)}"><td>{name}</td><td class="num">-</td>'
-                       f'<td class="num">{_num(q.points)}</td><td>not graded</td><td></td></tr>')
-            continue
-        passed = bool(o.get("passed"))
-        result = '<span class="pass">passed</span>' if passed else '<span class="fail">failed</span>'
-        message = "" if passed else _esc(o.get("message") or "")
-        out.append(f'<tr id="q-{_esc(q.id)}"><td>{name}</td><td class="num">{_num(o.get("points"))}</td>'
-                   f'<td class="num">{_num(o.get("max_points", q.points))}</td><td>{result}</td>'
-                   f"<td>{message}</td></tr>")
-    out.append("</tbody></table>")
-    problems = [p for p in marker.get("problems") or [] if isinstance(p, str)]
-    out.append("<h2>Problems found in the submission</h2>")
-    if problems:
-        out.append("<ul>" + "".join(f"<li>{_esc(p)}</li>" for p in problems) + "</ul>")
+        o = record.outcome(q.id)
+        graded = scores.questions.get(q.id) if scores is not None else None
+        points = graded if graded is not None else (o.points if o else None)
+        rows.append({
+            "id": q.id, "title": q.title or "", "max_points": _num(q.points),
+            "points": "-" if points is None else _num(points),
+            "status": o.status if o else "not graded",
+            "message": "" if o is None or o.passed else visible(o.message, keep_newlines=True),
+            "runs": [{"label": RUN_LABELS.get(r.kind, r.kind), "passed": r.passed} for r in (o.runs if o else ())],
+        })
+    return rows
+
+
+def render_feedback(course: Course, assignment: Assignment, student: str, record: SubmissionRecord,
+                    scores: SubmissionScores | None = None) -> str:
+    """The HTML page of one graded submission (see the module docstring).
+
+    ``scores`` are the gradebook's (None: the record's points are shown).
+    """
+    folder = course.folder("autograded", student, assignment.id)
+    questions = _questions(assignment, record, scores)
+    if scores is not None and scores.total is not None:
+        total, note = scores.total, ""
     else:
-        out.append("<p>None.</p>")
+        total, note = record.score, "" if scores is None else scores.status
+    budget = _Budget()
+    notebooks = []
     for nbcfg in assignment.notebooks:
-        out.append(f"<h2>Notebook {_esc(nbcfg.filename)}</h2>")
-        path = folder / nbcfg.filename
+        entry = {"filename": visible(nbcfg.filename), "cells": [], "error": ""}
+        notebooks.append(entry)
         try:
-            nb = json.loads(path.read_text(encoding="utf-8"))
+            nb = json.loads((folder / nbcfg.filename).read_text(encoding="utf-8"))
             if not isinstance(nb, dict):
                 raise ValueError("not a notebook")
         except FileNotFoundError:
-            out.append('<p class="dropped">(no graded copy of this notebook: see the problems above)</p>')
+            entry["error"] = "(no graded copy of this notebook: see the problems above)"
             continue
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            out.append(f'<p class="dropped">(the graded notebook could not be read: {_esc(exc)})</p>')
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            entry["error"] = visible(f"(the graded notebook could not be read: {exc})")
             continue
-        test_ids = {q.test_id: outcomes.get(q.id, {}) for q in nbcfg.questions}
-        submitted = _submitted_pictures(course.root / "submitted" / student / assignment.id / nbcfg.filename)
-        out.append(_notebook_html(nb, test_ids, submitted))
-    out.append("</body></html>\n")
-    return "\n".join(out)
+        labels = {}
+        for q in nbcfg.questions:
+            row = next(r for r in questions if r["id"] == q.id)
+            o = record.outcome(q.id)
+            labels[q.test_id] = {"question": q.id, "status": o.status if o else "",
+                                 "points": row["points"] if o else None, "max_points": row["max_points"]}
+        submitted = _submitted_pictures(course.notebook_path("submitted", assignment, nbcfg, student))
+        entry["cells"] = _cells(nb, labels, submitted, budget)
+    return _template().render(
+        csp=CSP, style=STYLE, assignment={"title": visible(assignment.title), "id": assignment.id},
+        student=visible(student), total=_num(total), max_total=_num(assignment.total), total_note=note,
+        questions=questions, problems=[visible(p) for p in record.problems], notebooks=notebooks,
+        passed=PASSED,
+    )
+
+
+@cache
+def _template():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("autograder", "templates"), autoescape=select_autoescape(default=True),
+                      undefined=StrictUndefined, keep_trailing_newline=True)
+    return env.get_template("feedback.html.j2")
 
 
 # --------------------------------------------------------------------------------------
@@ -365,33 +383,11 @@ def render_feedback(course: Course, assignment: Assignment, student: str, folder
 # --------------------------------------------------------------------------------------
 def _known_students(course: Course) -> set[str]:
     known: set[str] = set()
-    for sub in ("submitted", "autograded"):
-        folder = course.root / sub
+    for step in ("submitted", "autograded"):
+        folder = course.folder(step)
         if folder.is_dir():
             known |= {p.name for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and safe_student_id(p.name)}
-    from .export import gradebook_path
-
-    path = gradebook_path(course)
-    if path is not None and path.is_file():
-        from nbgrader.api import Gradebook
-
-        from .nbgrader_adapter import db_url
-
-        with Gradebook(db_url(course), course.course.id) as gb:
-            known |= {s.id for s in gb.students if safe_student_id(s.id)}
-    return known
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return known | {s for s in known_students(course) if safe_student_id(s)}
 
 
 def write_feedback(
@@ -408,49 +404,63 @@ def write_feedback(
     assignments, students : list of str, optional
         Restrict to these (default: every assignment of course.yml, every known student).
     out_dir : Path, optional
-        Default ``course.root / "feedback"``.
+        Default ``feedback/`` in the course folder.
 
     Returns
     -------
     FeedbackResult
         The written paths (it is a list of Path), with ``.skipped`` listing each
-        selected (student, assignment) without an autograded submission, and why.
+        selected (student, assignment) without a page, and why.
 
     Raises
     ------
-    KeyError
+    NotFound
         An unknown assignment or student, named in the message.
     """
-    out_dir = Path(out_dir) if out_dir is not None else course.root / "feedback"
+    out_dir = Path(out_dir) if out_dir is not None else course.folder("feedback")
     chosen = [course.assignment(a) for a in assignments] if assignments else list(course.assignments)
     known = _known_students(course)
     if students:
         unknown = [s for s in students if s not in known]
         if unknown:
-            raise KeyError(f"unknown student(s) {', '.join(map(repr, unknown))}: not in {course.root / 'submitted'}, "
-                           f"{course.root / 'autograded'} or the gradebook")
+            raise NotFound(f"unknown student(s) {', '.join(repr(visible(s)) for s in unknown)}: not in "
+                           f"{course.folder('submitted')}, {course.folder('autograded')} or the gradebook")
         selected = list(dict.fromkeys(students))
     else:
         selected = sorted(known)
+    gradebook = read_gradebook(course) if course.gradebook_file.is_file() else None
     result = FeedbackResult()
     for student in selected:
         for a in chosen:
-            folder = course.root / "autograded" / student / a.id
-            marker_path = folder / MARKER
-            if not marker_path.is_file():
-                submitted = (course.root / "submitted" / student / a.id).is_dir()
-                reason = "submitted but not autograded yet" if submitted else "no autograded submission"
-                result.skipped.append(Skipped(student, a.id, reason))
+            page = _page(course, a, student, gradebook, result)
+            if page is None:
                 continue
-            try:
-                marker = json.loads(marker_path.read_text(encoding="utf-8"))
-                if not isinstance(marker, dict):
-                    raise ValueError("not a JSON object")
-            except (OSError, UnicodeDecodeError, ValueError) as exc:
-                result.skipped.append(Skipped(student, a.id, f"{marker_path}: unreadable ({exc})"))
-                continue
-            page = render_feedback(course, a, student, folder, marker)
             path = out_dir / student / a.id / "feedback.html"
-            _atomic_write(path, page)
+            try:
+                atomic_write_text(path, page)
+            except OSError as exc:
+                result.skipped.append(Skipped(student, a.id, f"could not be written to {path}: {exc.strerror or exc}"))
+                continue
             result.append(path)
     return result
+
+
+def _page(course: Course, a: Assignment, student: str, gradebook, result: FeedbackResult) -> str | None:
+    """The page of one submission, or None with the reason added to ``result.skipped``."""
+    folder = course.folder("autograded", student, a.id)
+    try:
+        record = SubmissionRecord.read(folder)
+    except FileNotFoundError:
+        submitted = course.folder("submitted", student, a.id).is_dir()
+        reason = "submitted but not autograded yet" if submitted else "no autograded submission"
+        result.skipped.append(Skipped(student, a.id, reason))
+        return None
+    except RecordError as exc:
+        result.skipped.append(Skipped(student, a.id, str(exc)))
+        return None
+    scores = gradebook.scores.get((student, a.id)) if gradebook is not None else None
+    try:
+        return render_feedback(course, a, student, record, scores)
+    except (MemoryError, RecursionError, ValueError) as exc:  # one untrusted notebook: this page only
+        result.skipped.append(Skipped(student, a.id, f"could not be rendered ({type(exc).__name__}: {exc})"))
+        return None

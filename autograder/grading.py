@@ -28,60 +28,28 @@ taken as it is at the test cell.
 
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 from .checks import run_question, spec_for
 from .config import Assignment, Course, Notebook
-from .sandbox.isolation import Limits
+from .nbmeta import grade_id, strip_hidden_tests
+from .results import NOT_RUN, NotebookResult, Outcome
+from .sandbox.limits import Limits
 from .sandbox.runner import Zygote, hidden_paths, make_workdir
 
-__all__ = ["QuestionOutcome", "GradedNotebook", "NotebookGrader", "strip_hidden_tests", "grade_id"]
-
-HIDDEN_RE = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
-
-
-def strip_hidden_tests(source: str) -> str:
-    """The source without its ``### BEGIN/END HIDDEN TESTS`` blocks."""
-    return HIDDEN_RE.sub("", source)
-
-
-def grade_id(cell) -> str | None:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta.get("grade_id") if isinstance(meta, dict) else None
-
-
-@dataclass
-class QuestionOutcome:
-    """The verdict on one question, as the student sees it."""
-
-    id: str
-    points: float
-    max_points: float
-    passed: bool
-    message: str = ""
+__all__ = ["GradedNotebook", "NotebookGrader"]
 
 
 @dataclass
 class GradedNotebook:
-    """A notebook after grading: cells with outputs, and per-question outcomes."""
+    """A notebook after grading: its cells with the grader's outputs, and the result."""
 
     nb: nbformat.NotebookNode
-    questions: list[QuestionOutcome] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def score(self) -> float:
-        return sum(q.points for q in self.questions)
-
-    @property
-    def max_score(self) -> float:
-        return sum(q.max_points for q in self.questions)
+    result: NotebookResult
 
 
 def _error_output(ename: str, message: str) -> dict:
@@ -126,8 +94,7 @@ class NotebookGrader:
         self.zygote_address = zygote_address
         self.data_path = Path(data_path) if data_path is not None else None
         self._zygote = zygote
-        g = course.grading
-        self.limits = Limits(memory_mb=g.memory_mb, cpu_seconds=g.notebook_timeout, max_processes=g.max_processes)
+        self.limits = Limits.from_grading(course.grading)
 
     @property
     def zygote(self) -> Zygote:
@@ -165,12 +132,11 @@ class NotebookGrader:
         g = self.course.grading
         questions = {q.test_id: q for q in notebook.questions}
         solutions = {grade_id(c): c.get("source", "") for c in nb.cells if c.get("cell_type") == "code"}
-        outcomes: dict[str, QuestionOutcome] = {}
+        outcomes: dict[str, Outcome] = {}
         problems: list[str] = []
         deadline = started + g.notebook_timeout
         stopped = ""
-        session = self.zygote.spawn(make_workdir(self._sandbox_files()), self.limits,
-                                    output_limit=g.max_output_kb * 1024)
+        session = self.zygote.spawn(make_workdir(self._sandbox_files()), self.limits)
         figures_pending: list = []
         graded_values: dict = {}  # each question's own names, as captured at its test cell
         try:
@@ -184,8 +150,8 @@ class NotebookGrader:
                     cell.outputs = [_error_output("NotRun", f"not run: {stopped}")] if question else []
                     cell.execution_count = None
                     if question:
-                        outcomes[question.id] = QuestionOutcome(question.id, 0.0, question.points, False,
-                                                                f"not run: {stopped}")
+                        outcomes[question.id] = Outcome.failed(question.id, question.points, f"not run: {stopped}",
+                                                               status=NOT_RUN)
                     continue
                 count += 1
                 code = cell.source
@@ -214,32 +180,30 @@ class NotebookGrader:
                         (o["output_type"] == "stream" and o["name"] == "stdout")]
                 message = _first_error(kept)
                 passed = not message
+                outcome = Outcome(question.id, question.points, question.points)
+                if not passed:
+                    outcome = outcome.failing(message)
                 if result.status == "ok":
-                    tol = self.course.tolerance(question)
                     values = dict(result.values)
                     for name in spec_for(assignment.id, question.id).uses:
                         if name in graded_values and name not in question.names:
                             values[name] = graded_values[name]
                     graded_values.update({n: result.values[n] for n in question.names if n in result.values})
                     verdict = run_question(
-                        assignment.id, question.id, values, figures=figures_pending,
-                        source=solutions.get(question.id, ""), rtol=tol.rtol, atol=tol.atol,
-                        data_path=self.data_path,
+                        assignment.id, question, values, tolerance=self.course.tolerance(question),
+                        figures=figures_pending, source=solutions.get(question.id, ""), data_path=self.data_path,
                     )
                     if not verdict.passed:
                         kept.append(_error_output("AssertionError", verdict.message))
-                        if passed:
-                            message = verdict.message
-                        passed = False
+                        outcome = outcome.failing(verdict.message)
                 cell.outputs = [nbformat.from_dict(o) for o in kept]
-                outcomes[question.id] = QuestionOutcome(question.id, question.points if passed else 0.0,
-                                                        question.points, passed, message)
+                outcomes[question.id] = outcome
         finally:
             session.close()
         for q in notebook.questions:
             if q.id not in outcomes:
                 msg = "the question's test cell is missing from the notebook"
-                outcomes[q.id] = QuestionOutcome(q.id, 0.0, q.points, False, msg)
+                outcomes[q.id] = Outcome.failed(q.id, q.points, msg, status=NOT_RUN)
                 problems.append(f"{q.id}: {msg}")
         ordered = [outcomes[q.id] for q in notebook.questions]
-        return GradedNotebook(nb, ordered, problems, time.monotonic() - started)
+        return GradedNotebook(nb, NotebookResult(notebook.name, ordered, problems, time.monotonic() - started))

@@ -14,30 +14,15 @@ import copy
 
 from nbformat import NotebookNode
 
+from .nbmeta import GRADING_KEYS, grade_id, is_instructor_cell, is_solution, nbgrader
+
 __all__ = ["inspect", "restore"]
 
-_KEYS = ("grade", "solution", "locked", "points", "task")
-
-
-def _meta(cell) -> dict:
-    m = cell.get("metadata", {}).get("nbgrader", {})
-    return m if isinstance(m, dict) else {}
-
-
-def _gid(cell) -> str | None:
-    gid = _meta(cell).get("grade_id")
-    return gid if isinstance(gid, str) else None
 
 
 def _instructor_cells(reference: NotebookNode) -> dict[str, NotebookNode]:
     """Cells of the reference notebook nbgrader restores: graded or locked ones."""
-    out = {}
-    for cell in reference.cells:
-        m = _meta(cell)
-        gid = _gid(cell)
-        if gid and (m.get("grade") or m.get("locked") or m.get("task")) and not m.get("solution"):
-            out[gid] = cell
-    return out
+    return {grade_id(cell): cell for cell in reference.cells if is_instructor_cell(cell)}
 
 
 def inspect(submitted: NotebookNode, released: NotebookNode) -> list[str]:
@@ -47,11 +32,11 @@ def inspect(submitted: NotebookNode, released: NotebookNode) -> list[str]:
     """
     problems = []
     ref = _instructor_cells(released)
-    ref_all = [_gid(c) for c in released.cells if _gid(c)]
+    ref_all = [grade_id(c) for c in released.cells if grade_id(c)]
     seen: dict[str, int] = {}
     order = []
     for cell in submitted.cells:
-        gid = _gid(cell)
+        gid = grade_id(cell)
         if gid is None:
             continue
         seen[gid] = seen.get(gid, 0) + 1
@@ -60,7 +45,7 @@ def inspect(submitted: NotebookNode, released: NotebookNode) -> list[str]:
             r = ref[gid]
             if cell.get("source", "") != r.get("source", ""):
                 problems.append(f"cell {gid!r} was edited; the original was used")
-            changed = [k for k in _KEYS if _meta(cell).get(k) != _meta(r).get(k)]
+            changed = [k for k in GRADING_KEYS if nbgrader(cell).get(k) != nbgrader(r).get(k)]
             if changed:
                 problems.append(f"cell {gid!r} had its grading metadata changed ({', '.join(changed)}); the original was used")
     for gid, n in seen.items():
@@ -95,21 +80,21 @@ def restore(submitted: NotebookNode, reference: NotebookNode) -> NotebookNode:
     :func:`restore` can be handed to nbgrader's sanitize step safely.
     """
     nb = copy.deepcopy(submitted)
-    known = {_gid(c) for c in reference.cells if _gid(c)}
+    known = {grade_id(c) for c in reference.cells if grade_id(c)}
     seen: set[str] = set()
     for cell in reversed(nb.cells):
         meta = cell.get("metadata", {})
         if "nbgrader" not in meta:
             continue
-        gid = _gid(cell)
+        gid = grade_id(cell)
         if gid is None or gid in seen or gid not in known:
             del meta["nbgrader"]
         if gid is not None:
             seen.add(gid)
     ref = _instructor_cells(reference)
-    answers = {_gid(c): c for c in reference.cells if _gid(c) and _meta(c).get("solution")}
+    answers = {grade_id(c): c for c in reference.cells if grade_id(c) and is_solution(c)}
     for cell in nb.cells:
-        gid = _gid(cell)
+        gid = grade_id(cell)
         if gid in ref:
             cell.source = ref[gid].source
             cell.metadata["nbgrader"] = copy.deepcopy(ref[gid].metadata["nbgrader"])
@@ -117,14 +102,14 @@ def restore(submitted: NotebookNode, reference: NotebookNode) -> NotebookNode:
                 cell.cell_type = ref[gid].cell_type
         elif gid in answers:  # the student's answer, with the instructor's grading metadata
             cell.metadata["nbgrader"] = copy.deepcopy(answers[gid].metadata["nbgrader"])
-    ref_ids = [_gid(c) for c in reference.cells]
+    ref_ids = [grade_id(c) for c in reference.cells]
     for gid, rcell in ref.items():
         if gid in seen:
             continue
         at = len(nb.cells)
         i = ref_ids.index(gid)
         prev = [g for g in ref_ids[:i] if g]
-        present = {_gid(c): k for k, c in enumerate(nb.cells) if _gid(c)}
+        present = {grade_id(c): k for k, c in enumerate(nb.cells) if grade_id(c)}
         for g in reversed(prev):
             if g in present:
                 at = present[g] + 1

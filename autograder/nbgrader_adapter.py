@@ -152,7 +152,7 @@ def shared_gradebook(gb: Gradebook, url: str):
 
 
 def db_url(course: Course) -> str:
-    return f"sqlite:///{(course.root / 'gradebook.db').resolve()}"
+    return f"sqlite:///{course.gradebook_file.resolve()}"
 
 
 _GRADERS: dict = {}
@@ -201,7 +201,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         finally:
             if not self.warm:
                 grader.close()  # the next notebook starts a fresh interpreter
-        for problem in graded.problems:
+        for problem in graded.result.problems:
             self.log.warning("%s/%s: %s", info.get("student", "?"), notebook.name, problem)
         return graded.nb, resources
 
@@ -242,7 +242,7 @@ def configure(c: Config, course_root: Path | str) -> Config:
     c.CourseDirectory.course_id = course.course.id
     c.CourseDirectory.db_url = db_url(course)
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
-    exchange = course.root / ".course" / "exchange"  # unused (no JupyterHub exchange), but nbgrader checks it
+    exchange = course.state_dir / "exchange"  # unused (no JupyterHub exchange), but nbgrader checks it
     exchange.mkdir(parents=True, exist_ok=True)
     c.Exchange.root = str(exchange)
     c.OverwriteCells.add_missing_cells = True

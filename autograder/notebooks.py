@@ -8,7 +8,13 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["read_notebook"]
+from .errors import BadInput
+
+__all__ = ["read_notebook", "NotebookError"]
+
+
+class NotebookError(BadInput):
+    """A submitted notebook cannot be used (the message says why, in plain words)."""
 
 
 def read_notebook(path: Path, *, within: Path | None = None) -> nbformat.NotebookNode:
@@ -21,30 +27,30 @@ def read_notebook(path: Path, *, within: Path | None = None) -> nbformat.Noteboo
     their own work behind links when running ``course check``.
     """
     if path.is_symlink():
-        raise ValueError(f"{path.name} is a symbolic link, not a notebook file")
+        raise NotebookError(f"{path.name} is a symbolic link, not a notebook file")
     if within is not None:
         base = Path(within)
         try:
             rel = Path(path).relative_to(base)
         except ValueError:
-            raise ValueError(f"{path} is not inside {base}") from None
+            raise NotebookError(f"{path} is not inside {base}") from None
         if Path(os.path.realpath(path)) != Path(os.path.realpath(base)) / rel:
-            raise ValueError(f"{path.name} is reached through a symbolic link, not a folder of its own")
+            raise NotebookError(f"{path.name} is reached through a symbolic link, not a folder of its own")
     if not path.is_file():
-        raise ValueError(f"{path.name} is missing")
+        raise NotebookError(f"{path.name} is missing")
     raw = path.read_bytes()
     if not raw.strip():
-        raise ValueError(f"{path.name} is empty (0 bytes)")
+        raise NotebookError(f"{path.name} is empty (0 bytes)")
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path.name} is not valid JSON ({exc})") from None
+        raise NotebookError(f"{path.name} is not valid JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("nbformat") != 4:
         version = data.get("nbformat") if isinstance(data, dict) else None
-        raise ValueError(f"{path.name} is not an nbformat 4 notebook (nbformat={version!r})")
+        raise NotebookError(f"{path.name} is not an nbformat 4 notebook (nbformat={version!r})")
     try:
         nb = nbformat.reads(raw.decode("utf-8"), as_version=4)  # also rejoins multi-line sources
         nbformat.validate(nb)
     except Exception as exc:  # nbformat.ValidationError and friends
-        raise ValueError(f"{path.name} is not a valid notebook: {str(exc).splitlines()[0]}") from None
+        raise NotebookError(f"{path.name} is not a valid notebook: {str(exc).splitlines()[0]}") from None
     return nb

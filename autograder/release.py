@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import Course
+from .errors import UserError
 
 __all__ = ["ReleaseError", "release"]
 
 
-class ReleaseError(RuntimeError):
+class ReleaseError(UserError, RuntimeError):
     """The course is inconsistent, or nbgrader refused to generate an assignment."""
 
 

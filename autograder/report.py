@@ -1,7 +1,7 @@
 """``course report``: how the class did, for the instructor.
 
 :func:`class_report` reads nbgrader's gradebook (through
-:func:`autograder.export.read_gradebook`) and writes, under ``reports/`` by default:
+:func:`autograder.gradebook.read_gradebook`) and writes, under ``reports/`` by default:
 
 * ``totals.png``: one histogram of submission totals per assignment (one subplot each,
   course order, x axis from 0 to the assignment's maximum);
@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Course
-from .export import GRADED, MISSING, NEEDS_MANUAL, NOT_GRADED, _atomic_write, read_gradebook
+from .fileio import atomic_write_bytes, atomic_write_text
+from .gradebook import GRADED, MISSING, NEEDS_MANUAL, NOT_GRADED, read_gradebook
 
 __all__ = ["QuestionStats", "ClassReport", "class_report", "COLUMNS"]
 
@@ -144,15 +145,50 @@ def _histograms(course: Course, totals: dict[str, list[float]]):
     return fig
 
 
+def _questions_csv(course: Course, report: ClassReport, out_dir: Path) -> Path:
+    """``questions.csv``: one row per question (see the module docstring)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in report.rows:
+        writer.writerow(r.as_row())
+    path = out_dir / "questions.csv"
+    atomic_write_text(path, buf.getvalue())
+    report.csv_path = path
+    return path
+
+
+def _totals_png(course: Course, report: ClassReport, out_dir: Path) -> Path | None:
+    """``totals.png``: a histogram of totals per assignment (None when nothing is graded)."""
+    if not any(report.totals.values()):
+        report.message = (f"no graded submissions in the gradebook ({report.students} students): "
+                          "nothing to plot; questions.csv has counts of 0")
+        return None
+    fig = _histograms(course, report.totals)
+    path = out_dir / "totals.png"
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    atomic_write_bytes(path, buf.getvalue())
+    report.png_path, report.figure = path, fig
+    return path
+
+
+#: What ``course report`` writes, in order: name -> writer(course, report, out_dir),
+#: which returns the path written (or None) and may set fields of the report.  A new
+#: output is one more function here.
+OUTPUTS = {"questions.csv": _questions_csv, "totals.png": _totals_png}
+
+
 def class_report(course: Course, *, out_dir: Path | None = None) -> ClassReport:
-    """Write ``totals.png`` and ``questions.csv`` to ``out_dir`` (default ``reports/``).
+    """Compute the class statistics and write every output of :data:`OUTPUTS` to
+    ``out_dir`` (default ``reports/``).
 
     Raises
     ------
-    FileNotFoundError
+    NoGradebook
         The course has no gradebook yet.
     """
-    out_dir = Path(out_dir) if out_dir is not None else course.root / "reports"
+    out_dir = Path(out_dir) if out_dir is not None else course.reports_dir
     data = read_gradebook(course)
     rows: list[QuestionStats] = []
     totals: dict[str, list[float]] = {}
@@ -174,26 +210,8 @@ def class_report(course: Course, *, out_dir: Path | None = None) -> ClassReport:
             for r in stats:
                 r.hardest = r.pass_rate == min(rated)
         rows += stats
-    csv_path = out_dir / "questions.csv"
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow(r.as_row())
-    _atomic_write(csv_path, buf.getvalue())
-    report = ClassReport(rows, totals, csv_path, None, students=len(data.students))
-    if not any(totals.values()):
-        report.message = (f"no graded submissions in the gradebook ({len(data.students)} students): "
-                          "nothing to plot; questions.csv has counts of 0")
-        return report
-    fig = _histograms(course, totals)
-    png_path = out_dir / "totals.png"
-    tmp = png_path.with_name(f".{png_path.name}.partial")
-    try:
-        fig.savefig(tmp, format="png", dpi=100)
-        tmp.replace(png_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    report.png_path = png_path
-    report.figure = fig
+    report = ClassReport(rows, totals, out_dir / "questions.csv", None, students=len(data.students))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for write in OUTPUTS.values():
+        write(course, report, out_dir)
     return report

@@ -18,51 +18,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Assignment, Course, Notebook
+from .errors import NotFound
+from .results import NotebookResult
 
 __all__ = ["CheckReport", "find_notebook", "check_notebook"]
 
 
 @dataclass
 class CheckReport:
-    """Per-question verdicts for one notebook."""
+    """Per-question verdicts for one notebook: a :class:`NotebookResult` and where it came from."""
 
     path: Path
     assignment: str
-    notebook: str
-    rows: list = field(default_factory=list)  # QuestionOutcome
+    result: NotebookResult
     problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def score(self) -> float:
-        return sum(r.points for r in self.rows)
-
-    @property
-    def max_score(self) -> float:
-        return sum(r.max_points for r in self.rows)
 
     @property
     def full_marks(self) -> bool:
-        return bool(self.rows) and all(r.passed for r in self.rows)
+        return self.result.full_marks
 
     def table(self):
         from rich.table import Table
+        from rich.text import Text
 
-        t = Table(title=f"{self.assignment}/{self.notebook}: {self.score:g} / {self.max_score:g}", title_justify="left")
+        r = self.result
+        t = Table(title=Text(f"{self.assignment}/{r.notebook}: {r.score:g} / {r.max_score:g}"), title_justify="left")
         t.add_column("question")
         t.add_column("points", justify="right")
         t.add_column("result")
         t.add_column("message", overflow="fold")
-        for r in self.rows:
-            verdict = "[green]pass[/]" if r.passed else "[red]fail[/]"
-            t.add_row(r.id, f"{r.points:g}/{r.max_points:g}", verdict, _escape(r.message))
+        for o in r.outcomes:
+            verdict = Text("pass", style="green") if o.passed else Text(o.status if o.status != "failed" else "fail",
+                                                                        style="red")
+            t.add_row(Text(o.question), f"{o.points:g}/{o.max_points:g}", verdict, Text(o.message))
         return t
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def find_notebook(course: Course, path: Path, assignment_id: str | None = None) -> tuple[Assignment, Notebook]:
@@ -76,8 +65,8 @@ def find_notebook(course: Course, path: Path, assignment_id: str | None = None) 
         return matches[0]
     names = ", ".join(f"{nb.filename} ({a.id})" for a in course.assignments for nb in a.notebooks)
     if not matches:
-        raise KeyError(f"{Path(path).name} is not a notebook of this course (known: {names}); pass --assignment if you renamed it")
-    raise KeyError(f"{Path(path).name} matches several assignments; pass --assignment")
+        raise NotFound(f"{Path(path).name} is not a notebook of this course (known: {names}); pass --assignment if you renamed it")
+    raise NotFound(f"{Path(path).name} matches several assignments; pass --assignment")
 
 
 def _quietly(func, *args) -> None:
@@ -124,4 +113,4 @@ def check_notebook(course: Course, path: Path, *, assignment_id: str | None = No
     finally:
         if zygote is not None:
             zygote.close()
-    return CheckReport(Path(path), assignment.id, nbcfg.name, graded.questions, problems + graded.problems, graded.seconds)
+    return CheckReport(Path(path), assignment.id, graded.result, problems + graded.result.problems)

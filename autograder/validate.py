@@ -12,13 +12,9 @@ from __future__ import annotations
 import nbformat
 
 from .config import Course
+from .nbmeta import grade_id, has_hidden_tests, nbgrader
 
 __all__ = ["validate_course"]
-
-
-def _nbg(cell) -> dict:
-    m = cell.get("metadata", {}).get("nbgrader", {})
-    return m if isinstance(m, dict) else {}
 
 
 def validate_course(course: Course) -> list[str]:
@@ -39,7 +35,7 @@ def validate_course(course: Course) -> list[str]:
                 continue
             cells: dict[str, list] = {}
             for cell in nb.cells:
-                gid = _nbg(cell).get("grade_id")
+                gid = grade_id(cell)
                 if gid:
                     cells.setdefault(gid, []).append(cell)
             for gid, found in cells.items():
@@ -47,24 +43,24 @@ def validate_course(course: Course) -> list[str]:
                     problems.append(f"{rel}: grade id {gid!r} is used by {len(found)} cells")
             declared = {q.id for q in nbcfg.questions} | {q.test_id for q in nbcfg.questions}
             for gid, found in cells.items():
-                if _nbg(found[0]).get("grade") and gid not in declared:
+                if nbgrader(found[0]).get("grade") and gid not in declared:
                     problems.append(f"{rel}: graded cell {gid!r} is not declared in course.yml")
             for q in nbcfg.questions:
                 sol = cells.get(q.id, [None])[0]
                 test = cells.get(q.test_id, [None])[0]
-                if sol is None or not _nbg(sol).get("solution") or sol.cell_type != "code":
+                if sol is None or not nbgrader(sol).get("solution") or sol.cell_type != "code":
                     problems.append(f"{rel}: question {q.id!r} has no code solution cell with grade_id {q.id!r}")
                 elif "### BEGIN SOLUTION" not in sol.source:
                     problems.append(f"{rel}: solution cell {q.id!r} has no '### BEGIN SOLUTION' block")
                 if test is None or test.cell_type != "code":
                     problems.append(f"{rel}: question {q.id!r} has no code test cell with grade_id {q.test_id!r}")
                     continue
-                m = _nbg(test)
+                m = nbgrader(test)
                 if not m.get("grade") or not m.get("locked") or m.get("solution"):
                     problems.append(f"{rel}: test cell {q.test_id!r} must be graded, locked and not a solution")
                 if float(m.get("points", -1)) != q.points:
                     problems.append(f"{rel}: test cell {q.test_id!r} is worth {m.get('points')} points; course.yml says {q.points:g}")
-                if "### BEGIN HIDDEN TESTS" not in test.source:
+                if not has_hidden_tests(test.source):
                     problems.append(f"{rel}: test cell {q.test_id!r} has no hidden-tests block")
                 if sol is not None and test is not None and nb.cells.index(sol) > nb.cells.index(test):
                     problems.append(f"{rel}: test cell {q.test_id!r} comes before its solution cell")

@@ -56,7 +56,8 @@ DATA = DATA_DIR / "3c120_stis.fits.gz"
 
 from autograder import integrity  # noqa: E402
 from autograder.config import load_course  # noqa: E402
-from autograder.grading import GradedNotebook, NotebookGrader, grade_id  # noqa: E402
+from autograder.grading import GradedNotebook, NotebookGrader  # noqa: E402
+from autograder.nbmeta import grade_id  # noqa: E402
 from autograder.notebooks import read_notebook  # noqa: E402
 from autograder.sandbox.isolation import can_isolate  # noqa: E402
 _env = dict(os.environ)
@@ -585,8 +586,8 @@ def _invariants(graded: GradedNotebook) -> None:
     test cells gives the grader's verdicts; test cells show no partial credit or stderr."""
     from nbgrader.utils import determine_grade
 
-    assert graded.max_score == 16
-    by_test = {q.id + "-test": q for q in graded.questions}
+    assert graded.result.max_score == 16
+    by_test = {q.question + "-test": q for q in graded.result.outcomes}
     seen = set()
     for cell in graded.nb.cells:
         gid = grade_id(cell)
@@ -599,11 +600,11 @@ def _invariants(graded: GradedNotebook) -> None:
 
 
 def lost(graded: GradedNotebook) -> set[str]:
-    return {q.id for q in graded.questions if not q.passed}
+    return {q.question for q in graded.result.outcomes if not q.passed}
 
 
 def message(graded: GradedNotebook, qid: str) -> str:
-    return next(q.message for q in graded.questions if q.id == qid)
+    return next(q.message for q in graded.result.outcomes if q.question == qid)
 
 
 def marker_processes(marker: str = MARKER) -> list[int]:
@@ -657,11 +658,11 @@ def score_of(lost_ids: set[str], course) -> float:
 # ======================================================================================= tests
 def test_right_and_wrong_baselines(grader, released):
     right, _ = grade(grader, submission(released), released)
-    assert lost(right) == set() and right.score == 16 and right.problems == []
+    assert lost(right) == set() and right.result.score == 16 and right.result.problems == []
     wrong, _ = grade(grader, submission(released, replace=WRONG), released)
-    assert lost(wrong) == WRONG_LOST and wrong.score == 11
+    assert lost(wrong) == WRONG_LOST and wrong.result.score == 11
     assert "should be in Angstrom" in message(wrong, "wavelength")  # this one also fails a visible check
-    RESULTS["normal-right"], RESULTS["normal-partial"] = right.score, wrong.score
+    RESULTS["normal-right"], RESULTS["normal-partial"] = right.result.score, wrong.result.score
 
 
 @pytest.mark.parametrize("answers", ["wrong", "right"])
@@ -673,9 +674,9 @@ def test_overriding_the_comparisons_gains_nothing(grader, released, kind, answer
     nb = submission(released, replace=replace, append={"read-data": OVERRIDES[kind]})
     graded, _ = grade(grader, nb, released)
     expected = WRONG_LOST if answers == "wrong" else set()
-    assert lost(graded) == expected, [(q.id, q.message) for q in graded.questions if not q.passed]
-    assert graded.score == (11 if answers == "wrong" else 16)
-    assert graded.problems == []
+    assert lost(graded) == expected, [(q.question, q.message) for q in graded.result.outcomes if not q.passed]
+    assert graded.result.score == (11 if answers == "wrong" else 16)
+    assert graded.result.problems == []
 
 
 @pytest.mark.parametrize("name", list(PROCESS))
@@ -684,13 +685,13 @@ def test_ending_or_stalling_the_process(grader, released, name):
     started = time.monotonic()
     graded, _ = grade(grader, submission(released, prepend={"source-rows": code}), released)
     elapsed = time.monotonic() - started
-    assert lost(graded) == expected, [(q.id, q.message) for q in graded.questions if not q.passed]
-    assert graded.score == 16 - sum(q.max_points for q in graded.questions if q.id in expected)
+    assert lost(graded) == expected, [(q.question, q.message) for q in graded.result.outcomes if not q.passed]
+    assert graded.result.score == 16 - sum(q.max_points for q in graded.result.outcomes if q.question in expected)
     if problem is None:
-        assert graded.problems == []
+        assert graded.result.problems == []
     else:
-        assert len(graded.problems) == 1 and problem in graded.problems[0]
-        assert "stopped at cell" in graded.problems[0]
+        assert len(graded.result.problems) == 1 and problem in graded.result.problems[0]
+        assert "stopped at cell" in graded.result.problems[0]
         for q in expected - {"source-rows"}:  # a clear reason on every question that did not run
             assert message(graded, q).startswith("not run: the notebook stopped at cell")
     if expected:
@@ -701,33 +702,33 @@ def test_ending_or_stalling_the_process(grader, released, name):
     if name == "huge-allocation":
         sol = _cells(graded.nb)["source-rows"]
         assert any(o.output_type == "error" and o.ename == "MemoryError" for o in sol.outputs)
-    RESULTS[name] = graded.score
+    RESULTS[name] = graded.result.score
 
 
 def test_fork_bomb_is_bounded_and_leaves_nothing_running(grader, released, course):
     graded, _ = grade(grader, submission(released, append={"source-rows": FORK_BOMB}), released)
-    assert lost(graded) == set() and graded.score == 16
+    assert lost(graded) == set() and graded.result.score == 16
     out = cell_text(_cells(graded.nb)["source-rows"])
     forked, why = out.split("FORKED", 1)[1].split()[:2]
     assert int(forked) < course.grading.max_processes and why == "BlockingIOError"
     assert wait_no_marker_processes() == []
-    RESULTS["fork-bomb"] = graded.score
+    RESULTS["fork-bomb"] = graded.result.score
 
 
 @pytest.mark.parametrize("name", list(GARBAGE))
 def test_a_kernel_sending_garbage_ends_its_notebook_not_the_grader(grader, released, name):
     graded, _ = grade(grader, submission(released, prepend={"source-rows": garbage_code(name)}), released)
     assert lost(graded) == after("source-rows")
-    assert len(graded.problems) == 1
-    assert "sent something the grader did not ask for" in graded.problems[0]
-    RESULTS[f"garbage-{name}"] = graded.score
+    assert len(graded.result.problems) == 1
+    assert "sent something the grader did not ask for" in graded.result.problems[0]
+    RESULTS[f"garbage-{name}"] = graded.result.score
 
 
 def test_a_kernel_lying_about_figures_and_captures(grader, released):
     graded, _ = grade(grader, submission(released, append={"read-data": LYING_FIGURES}), released)
     assert lost(graded) == {"wavelength"}  # the only question graded from a figure
     assert "no line of the figures" in message(graded, "wavelength")
-    RESULTS["lying-figures"] = graded.score
+    RESULTS["lying-figures"] = graded.result.score
 
 
 def test_enormous_outputs_are_cut_and_grading_goes_on(grader, released, course):
@@ -738,7 +739,7 @@ def test_enormous_outputs_are_cut_and_grading_goes_on(grader, released, course):
 
     started = time.monotonic()
     graded, _ = grade(grader, submission(released, mutate=add_floods), released)
-    assert lost(graded) == set() and graded.score == 16 and graded.problems == []
+    assert lost(graded) == set() and graded.result.score == 16 and graded.result.problems == []
     limit = course.grading.max_output_kb * 1024
     at = graded.nb.cells.index(_cells(graded.nb)["setup"]) + 1
     for cell in graded.nb.cells[at:at + len(FLOODS)]:
@@ -749,17 +750,17 @@ def test_enormous_outputs_are_cut_and_grading_goes_on(grader, released, course):
         assert "truncated" in cell_text(cell) or errors, cell.source[:40]
     assert len(nbformat.writes(graded.nb)) < 40 * 2**20
     assert time.monotonic() - started < 60
-    RESULTS["floods"] = graded.score
+    RESULTS["floods"] = graded.result.score
 
 
 @pytest.mark.parametrize("name", list(VALUES))
 def test_answers_that_are_not_plain_data(grader, released, name):
     replace, expected, words = VALUES[name]
     graded, _ = grade(grader, submission(released, replace=replace), released)
-    assert lost(graded) == expected, [(q.id, q.message) for q in graded.questions if not q.passed]
+    assert lost(graded) == expected, [(q.question, q.message) for q in graded.result.outcomes if not q.passed]
     msg = message(graded, min(expected, key=ORDER.index))
     assert any(w in msg for w in words), msg
-    RESULTS[name] = graded.score
+    RESULTS[name] = graded.result.score
 
 
 @pytest.mark.parametrize("name", list(TAMPER))
@@ -768,11 +769,11 @@ def test_tampering_with_the_instructors_cells(grader, released, name):
     nb = submission(released, replace=WRONG if wrong else None, mutate=mutate)
     graded, problems = grade(grader, nb, released)
     assert lost(graded) == expected
-    assert graded.score == 16 - sum(q.max_points for q in graded.questions if q.id in expected)
+    assert graded.result.score == 16 - sum(q.max_points for q in graded.result.outcomes if q.question in expected)
     report = "\n".join(problems)
     for words in reported:
         assert words in report, report
-    RESULTS[name] = graded.score
+    RESULTS[name] = graded.result.score
 
 
 @pytest.mark.parametrize("name", ["empty", "whitespace", "malformed-json", "binary", "json-list", "nbformat-3",
@@ -965,7 +966,7 @@ def test_the_course_and_the_machine_are_out_of_reach(grader, released, loopback_
     nb = submission(released, mutate=lambda nb: nb.cells.append(_code_cell(code)))
     before = {p: p.stat().st_mtime_ns for p in (ROOT / "course.yml", ROOT / "source" / ASSIGNMENT / "extraction.ipynb")}
     graded, _ = grade(grader, nb, released)
-    assert graded.score == 16
+    assert graded.result.score == 16
     r = _probe_result(graded)
     _assert_sealed(r, accepted)
     assert all(v.startswith("ERR:") for v in r["unix"].values()), r["unix"]  # both: the course folder is hidden too
@@ -973,7 +974,7 @@ def test_the_course_and_the_machine_are_out_of_reach(grader, released, loopback_
     assert not (ROOT / "pwned.txt").exists() and not Path(f"/run/lock/{MARKER}").exists()
     assert not (DATA_DIR / MARKER).exists()
     assert before == {p: p.stat().st_mtime_ns for p in before}
-    RESULTS["probe"] = graded.score
+    RESULTS["probe"] = graded.result.score
 
 
 DETACHED = f"""
@@ -1026,7 +1027,7 @@ def test_late_entries_other_students_and_detached_processes(outside, outside_gra
 
     before = snapshot(outside)
     graded, _ = grade(outside_grader, submission(released, mutate=add), released)
-    assert graded.score == 16
+    assert graded.result.score == 16
     assert "DETACHED started" in "".join(cell_text(c) for c in graded.nb.cells if c.cell_type == "code")
     r = _probe_result(graded)
     _assert_sealed(r, accepted)
@@ -1044,7 +1045,7 @@ def test_late_entries_other_students_and_detached_processes(outside, outside_gra
     assert snapshot(outside) == before
     for t in targets[5:]:
         assert not t.exists(), t
-    RESULTS["detached"] = graded.score
+    RESULTS["detached"] = graded.result.score
 
 
 def test_the_sandbox_gets_only_trusted_files(grader):
@@ -1152,7 +1153,7 @@ def test_autograde_batch_with_everything_hostile(outside, released, loopback_ser
     alone = {}
     with NotebookGrader(course, data_path=DATA) as g:
         for name in ("normal-right", "normal-partial"):
-            alone[name] = grade(g, cases[name][0], released)[0].score
+            alone[name] = grade(g, cases[name][0], released)[0].result.score
 
     started = time.monotonic()
     results = {r.student: r for r in autograde(course, assignments=[ASSIGNMENT], jobs=2)}
@@ -1166,7 +1167,7 @@ def test_autograde_batch_with_everything_hostile(outside, released, loopback_ser
     for name in NBGRADER_SANITIZE_CRASH:  # the documented limitation, until autograde restores first
         assert got.pop(name) == 0.0 and expected.pop(name) > 0
         assert any("its questions score 0" in p for p in results[name].problems), results[name].problems
-    assert got == expected
+    assert got == expected, {s: results[s].problems for s in got if got[s] != expected.get(s)}
     assert got["normal-right"] == alone["normal-right"] == 16.0
     assert got["normal-partial"] == alone["normal-partial"] == 11.0
     for name, score in RESULTS.items():  # same verdict as graded alone earlier in this module

@@ -10,7 +10,8 @@ import sys
 import nbformat
 import pytest
 
-from autograder.autograde import MARKER, autograde
+from autograder.autograde import autograde
+from autograder.results import SubmissionRecord
 from autograder.config import load_course
 
 from .conftest import ROOT, copy_course, needs_data
@@ -94,7 +95,7 @@ def test_rerun_is_idempotent_and_resumes(graded_course):
     assert {r.status for r in again.values()} == {"skipped"}
     assert {s: r.score for s, r in again.items()} == {s: r.score for s, r in first.items()}
     # an interrupted batch: one submission has no done-marker -> only it is graded again
-    (root / "autograded" / "partial" / ASSIGNMENT / MARKER).unlink()
+    (root / "autograded" / "partial" / ASSIGNMENT / SubmissionRecord.FILENAME).unlink()
     resumed = {r.student: r for r in autograde(course, jobs=1)}
     assert resumed["partial"].status == "graded" and resumed["partial"].score == first["partial"].score
     assert {s for s, r in resumed.items() if r.status == "graded"} == {"partial"}

@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
 
 from autograder.checks import run_question, spec_for  # noqa: E402
 from autograder.config import load_course  # noqa: E402
-from autograder.grading import strip_hidden_tests  # noqa: E402
+from autograder.nbmeta import strip_hidden_tests  # noqa: E402
 from autograder.sandbox.capture import local_figures, local_value  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("COURSE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -56,8 +56,7 @@ def grade(aid: str, qid: str, ns: dict, *, source: str = "", figures=None, data_
     q = _question(aid, qid)
     names = dict.fromkeys([*q.names, *spec_for(aid, qid).uses])
     values = {n: local_value(n, ns) for n in names}
-    tol = COURSE.tolerance(q)
-    return run_question(aid, qid, values, figures=figures, source=source, rtol=tol.rtol, atol=tol.atol,
+    return run_question(aid, q, values, tolerance=COURSE.tolerance(q), figures=figures, source=source,
                         data_path=data_path)
 
 

@@ -83,8 +83,7 @@ def grade(questions, qid, ns, figures=None, source=""):
     q, tol = questions[qid]
     names = list(q.names) + [n for n in spec_for(ASSIGNMENT, qid).uses if n not in q.names]
     values = {n: local_value(n, ns) for n in names}
-    return run_question(ASSIGNMENT, qid, values, figures=figures or [], source=source,
-                        rtol=tol.rtol, atol=tol.atol, data_path=DATA)
+    return run_question(ASSIGNMENT, q, values, tolerance=tol, figures=figures or [], source=source, data_path=DATA)
 
 
 def spectrum_figure(x, y):

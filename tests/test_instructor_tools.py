@@ -25,12 +25,12 @@ import pytest
 import yaml
 
 from autograder import collect as collect_mod
-from autograder.autograde import MARKER
 from autograder.collect import CollectError, collect
 from autograder.config import parse_course
 from autograder.export import export_grades
 from autograder.feedback import write_feedback
 from autograder.report import class_report
+from autograder.results import Outcome, SubmissionRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -442,16 +442,10 @@ def write_graded_submission(course) -> None:
     folder = course.root / "autograded/alice/intro"
     folder.mkdir(parents=True)
     nbformat.write(nb, folder / "arrays.ipynb")
-    (folder / MARKER).write_text(json.dumps({
-        "fingerprint": "x", "score": 2.0, "max_score": 5.0,
-        "questions": {"make-array": 2.0, "slice-it": 0.0},
-        "outcomes": [
-            {"id": "make-array", "points": 2.0, "max_points": 2.0, "passed": True, "message": ""},
-            {"id": "slice-it", "points": 0.0, "max_points": 3.0, "passed": False,
-             "message": "b should hold the first 3 elements <i>see slicing</i>"},
-        ],
-        "problems": ["arrays: cell 'slice-it-test' was edited; the original was used <script>p</script>"],
-    }))
+    SubmissionRecord("alice", "intro", "x", "y", [
+        Outcome("make-array", 2.0, 2.0),
+        Outcome.failed("slice-it", 3.0, "b should hold the first 3 elements <i>see slicing</i>"),
+    ], ["arrays: cell 'slice-it-test' was edited; the original was used <script>p</script>"]).write(folder)
     (course.root / "submitted/bob/intro").mkdir(parents=True)
 
 
@@ -467,10 +461,11 @@ def test_feedback_html_is_complete_and_safe(graded_course):
     text = page.read_text()
     lower = text.lower()
 
-    # header, totals, per-question table and messages, problems
-    assert "Intro &lt;arrays&gt; &amp; co" in text and "Total: <strong>2 / 5</strong>" in text
+    # header, totals (the gradebook's: a grader gave slice-it its 3 points by hand), the
+    # per-question table with the autograder's messages, problems
+    assert "Intro &lt;arrays&gt; &amp; co" in text and "Total: <strong>5 / 5</strong>" in text
     row = re.search(r'<tr id="q-slice-it">(.*?)</tr>', text, re.S).group(1)
-    assert ">0<" in row and ">3<" in row and "failed" in row
+    assert row.count(">3<") == 2 and "failed" in row
     assert "b should hold the first 3 elements &lt;i&gt;see slicing&lt;/i&gt;" in row
     row = re.search(r'<tr id="q-make-array">(.*?)</tr>', text, re.S).group(1)
     assert ">2<" in row and "passed" in row
@@ -490,8 +485,8 @@ def test_feedback_html_is_complete_and_safe(graded_course):
     assert "<script" not in lower and "javascript:" not in lower.replace("[click](javascript:", "")
     assert "onerror=" not in lower.replace("onerror=alert(3)&gt;", "") and "<b onmouseover" not in lower
     assert "<p>&lt;script&gt;alert('md')&lt;/script&gt;</p>" in text
-    assert "alert(&#x27;html&#x27;)" not in text and "alert('js')" not in text
-    assert "not shown" in text and "&#x27;safe &lt;text&gt;&#x27;" in text
+    assert "alert(&#39;html&#39;)" not in text and "alert('js')" not in text
+    assert "not shown" in text and "&#39;safe &lt;text&gt;&#39;" in text
     assert "http://tracker.example/p.png" not in re.findall(r'src="([^"]*)"', text)
     assert "\x1b" not in text and "<table>" in text
     assert "Content-Security-Policy" in text
@@ -558,7 +553,7 @@ def test_feedback_unknown_names(graded_course):
 
 
 def test_clean_source_follows_nbgrader_rule():
-    from autograder.feedback import clean_source
+    from autograder.nbmeta import strip_hidden_tests as clean_source
 
     assert clean_source("a\n" + hidden("x = 1") + "b\n") == "a\nb\n"
     assert clean_source(["a\n", "  ## BEGIN HIDDEN TESTS\n", "y\n", "## END HIDDEN TESTS\n", "c"]) == "a\nc"

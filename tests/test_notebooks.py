@@ -11,7 +11,6 @@ from click.testing import CliRunner
 
 from autograder import integrity
 from autograder.cli import main
-from autograder.grading import HIDDEN_RE
 
 from .conftest import ROOT, copy_course, needs_data
 
@@ -32,9 +31,9 @@ def _grade(grader, course, path, assignment_id):
 @pytest.mark.parametrize(("assignment", "name"), NOTEBOOKS)
 def test_source_notebook_scores_full_marks(grader, course, assignment, name):
     graded = _grade(grader, course, ROOT / "source" / assignment / f"{name}.ipynb", assignment)
-    assert [(q.id, q.message) for q in graded.questions if not q.passed] == []
-    assert graded.score == course.assignment(assignment).total
-    assert graded.problems == []
+    assert [(q.question, q.message) for q in graded.result.outcomes if not q.passed] == []
+    assert graded.result.score == course.assignment(assignment).total
+    assert graded.result.problems == []
 
 
 @needs_data
@@ -42,14 +41,15 @@ def test_source_notebook_scores_full_marks(grader, course, assignment, name):
 @pytest.mark.parametrize(("assignment", "name"), NOTEBOOKS)
 def test_release_notebook_scores_zero_without_crashing(grader, course, assignment, name):
     graded = _grade(grader, course, ROOT / "release" / assignment / f"{name}.ipynb", assignment)
-    assert graded.score == 0
-    assert len(graded.questions) == len(course.assignment(assignment).questions)
+    assert graded.result.score == 0
+    assert len(graded.result.outcomes) == len(course.assignment(assignment).questions)
     # every question failed for a reason the student can read, and the notebook ran to the end
-    assert all(q.message for q in graded.questions)
-    assert not any("stopped" in p for p in graded.problems)
+    assert all(q.message for q in graded.result.outcomes)
+    assert not any("stopped" in p for p in graded.result.problems)
 
 
 SOLUTION_RE = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+HIDDEN_RE = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
 
 
 def _solution_lines(source_nb) -> set[str]:
@@ -159,7 +159,7 @@ def test_valid_alternatives_and_warnings_keep_full_marks(grader, course, grade_i
     nb = _with_answer(path, grade_id, transform)
     assert nb != nbformat.read(path, as_version=4)
     graded = grader.grade(integrity.restore(nb, nbformat.read(path, as_version=4)), a, a.notebooks[0])
-    assert [(q.id, q.message) for q in graded.questions if not q.passed] == []
+    assert [(q.question, q.message) for q in graded.result.outcomes if not q.passed] == []
     if grade_id == "read-data":
         cell = next(c for c in graded.nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "read-data")
         assert any(o.get("name") == "stderr" for o in cell.outputs)  # the warning was shown, and cost nothing
@@ -188,7 +188,7 @@ def test_plot_setting_changes_pictures_never_scores(course, data_file):
             undrawn = bare.grade(nbformat.from_dict(nb), a, nbcfg)
             assert images(drawn.nb) and set(images(drawn.nb)) == {"image/jpeg"}
             assert images(undrawn.nb) == []
-            assert [q.points for q in drawn.questions] == [q.points for q in undrawn.questions]
+            assert [q.points for q in drawn.result.outcomes] == [q.points for q in undrawn.result.outcomes]
 
 
 def test_plot_setting_is_validated(tmp_path):

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from autograder.sandbox.isolation import Limits
+from autograder.sandbox.limits import Limits
 from autograder.sandbox.runner import Zygote, hidden_paths, make_workdir
 
 from .conftest import ROOT
 
-LIMITS = Limits(memory_mb=2048, cpu_seconds=60, max_processes=16)
+LIMITS = Limits(memory_mb=2048, notebook_timeout=60, max_processes=16)
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox runs on Linux")
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import logging
 import traceback
 
-from ._api import CheckContext, CheckFailed, CheckResult, CheckSpec, FigureData, Value, check, registry
+from ..config import Question, Tolerance
+from ..results import Outcome
+from ..values import FigureData, Value
+from ._api import CheckContext, CheckFailed, CheckSpec, check, registry
 
-__all__ = ["CheckContext", "CheckFailed", "CheckResult", "CheckSpec", "FigureData", "Value", "check",
-           "registry", "spec_for", "run_question", "prepare"]
+__all__ = ["CheckContext", "CheckFailed", "CheckSpec", "FigureData", "Value", "check",
+           "registry", "spec_for", "run_question", "prepare", "UNCHECKABLE"]
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +46,14 @@ def prepare(assignment_id: str, data_path) -> None:
 
 def run_question(
     assignment_id: str,
-    question_id: str,
+    question: Question,
     values: dict[str, Value],
     *,
+    tolerance: Tolerance,
     figures: list[FigureData] | None = None,
     source: str = "",
-    rtol: float,
-    atol: float,
     data_path=None,
-) -> CheckResult:
+) -> Outcome:
     """Run one question's hidden check on captured values and return the verdict.
 
     A :class:`CheckFailed` is the student's mistake (its message is shown to them).
@@ -60,21 +62,25 @@ def run_question(
     """
     from ._reference import get_reference
 
-    spec = spec_for(assignment_id, question_id)
+    spec = spec_for(assignment_id, question.id)
     ctx = CheckContext(
-        question=question_id,
+        question=question.id,
         values=values,
         figures=list(figures or []),
         source=source,
-        rtol=rtol,
-        atol=atol,
+        rtol=tolerance.rtol,
+        atol=tolerance.atol,
         reference=get_reference(assignment_id, data_path),
     )
     try:
         spec.func(ctx)
     except CheckFailed as exc:
-        return CheckResult(question_id, False, str(exc))
+        return Outcome.failed(question.id, question.points, str(exc))
     except Exception:
-        log.warning("check %s/%s raised:\n%s", assignment_id, question_id, traceback.format_exc())
-        return CheckResult(question_id, False, "your answer could not be checked (it is not in the form this question asks for)")
-    return CheckResult(question_id, True, "")
+        log.warning("check %s/%s raised:\n%s", assignment_id, question.id, traceback.format_exc())
+        return Outcome.failed(question.id, question.points, UNCHECKABLE)
+    return Outcome(question.id, question.points, question.points)
+
+
+#: The message of a question whose values broke an assumption of its check.
+UNCHECKABLE = "your answer could not be checked (it is not in the form this question asks for)"

@@ -24,19 +24,15 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from ..values import FigureData, Value
+
 __all__ = [
     "CheckFailed",
-    "Value",
-    "LineData",
-    "ImageData",
-    "AxesData",
-    "FigureData",
     "CheckContext",
-    "CheckResult",
     "CheckSpec",
     "check",
     "registry",
@@ -45,78 +41,6 @@ __all__ = [
 
 class CheckFailed(AssertionError):
     """Raised by a check; its message is shown to the student."""
-
-
-# ---------------------------------------------------------------------------------
-# What is captured from the student's kernel (built by trusted code from plain bytes)
-# ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Value:
-    """A student's variable as captured out of the kernel.
-
-    Attributes
-    ----------
-    name : str
-        Variable name in the notebook.
-    status : {"ok", "missing", "unsupported"}
-        ``missing``: the name was not defined; ``unsupported``: not a plain number,
-        list/tuple of numbers or ``numpy.ndarray`` (a subclass such as a masked array,
-        an object with a custom ``__eq__``, a generator, ...).
-    pytype : str
-        The exact type of the object in the kernel (``"numpy.ndarray"``, ``"list"``,
-        ``"float"``, ``"numpy.ma.MaskedArray"``...).
-    array : numpy.ndarray or None
-        For ``ok``: a plain ndarray decoded without pickle (scalars are 0-d arrays).
-        Its dtype (byte order included) is the student's.
-    buffer : tuple of int or None
-        For ndarrays: the address range ``(lo, hi)`` of memory the array spans in the
-        kernel, to tell views from copies.
-    owndata : bool or None
-        For ndarrays: whether the array owns its memory.
-    detail : str
-        Why a value is unsupported.
-    """
-
-    name: str
-    status: Literal["ok", "missing", "unsupported"]
-    pytype: str = ""
-    array: np.ndarray | None = None
-    buffer: tuple[int, int] | None = None
-    owndata: bool | None = None
-    detail: str = ""
-
-    def shares_memory_with(self, other: Value) -> bool:
-        """Whether the two arrays' memory ranges in the kernel overlap."""
-        if self.buffer is None or other.buffer is None:
-            return False
-        (a0, a1), (b0, b1) = self.buffer, other.buffer
-        return a0 < b1 and b0 < a1
-
-
-@dataclass(frozen=True)
-class LineData:
-    x: np.ndarray
-    y: np.ndarray
-
-
-@dataclass(frozen=True)
-class ImageData:
-    array: np.ndarray
-    origin: str
-
-
-@dataclass(frozen=True)
-class AxesData:
-    lines: tuple[LineData, ...] = ()
-    images: tuple[ImageData, ...] = ()
-    title: str = ""
-    xlabel: str = ""
-    ylabel: str = ""
-
-
-@dataclass(frozen=True)
-class FigureData:
-    axes: tuple[AxesData, ...] = ()
 
 
 # ---------------------------------------------------------------------------------
@@ -289,15 +213,6 @@ class CheckContext:
             return False
         loops = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
         return any(isinstance(node, loops) for node in ast.walk(tree))
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The grader's verdict on one question."""
-
-    question: str
-    passed: bool
-    message: str = ""
 
 
 @dataclass(frozen=True)

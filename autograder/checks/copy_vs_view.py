@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._api import CheckContext, Value, check
+from ..values import Value
+from ._api import CheckContext, check
 
 ASSIGNMENT = "copy-vs-view"
 

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._api import CheckContext, CheckFailed, Value, check
+from ..values import Value
+from ._api import CheckContext, CheckFailed, check
 
 ASSIGNMENT = "longslit-extraction"
 USES_EXTRACTION = True  # compared with reference_solution.extract (see checks.prepare)
@@ -340,7 +341,12 @@ def cosmic_rays(ctx: CheckContext) -> None:
       ``img_sm`` where ``bad``, ``img`` where not, all from the student's own arrays;
       or equal to the reference ``img_cr``.
     """
-    from reference_solution import clean_cosmic_rays, cosmic_ray_mask, median_smooth, noise_sigma
+    from reference_solution import (
+        clean_cosmic_rays,
+        cosmic_ray_mask,
+        median_smooth,
+        noise_sigma,
+    )
 
     ref = _ref(ctx)
     img = _own(ctx, "img", SHAPE)
@@ -481,7 +487,11 @@ def background(ctx: CheckContext) -> None:
     * img_bkg: float (512, 511) equal to the student's own ``img_cr - bkg``, or the
       reference ``img_bkg``.  Hint for the reversed subtraction.
     """
-    from reference_solution import background_image, background_rows, subtract_background
+    from reference_solution import (
+        background_image,
+        background_rows,
+        subtract_background,
+    )
 
     ref = _ref(ctx)
     rows = _row_set(ctx)

@@ -9,7 +9,7 @@ Two halves with one wire format:
   answer".
 * :func:`decode_value` / :func:`decode_figures` run **in the grader's process**
   (trusted).  They accept only plain numeric ``.npy`` data (``allow_pickle=False``),
-  enforce size limits and produce :class:`~autograder.checks._api.Value` objects.
+  enforce size limits and produce :class:`~autograder.values.Value` objects.
   An object with a custom ``__eq__``, an ndarray subclass (masked arrays!), a lazy
   proxy or anything else that is not a plain number/list/ndarray arrives as
   ``unsupported`` and earns nothing.
@@ -130,7 +130,7 @@ def _load_npy(data: bytes) -> np.ndarray:
 
 def decode_value(head: Any, data: bytes):
     """Build a trusted :class:`Value` from what the kernel sent; never raises."""
-    from ..checks._api import Value
+    from ..values import Value
 
     if not isinstance(head, dict) or not isinstance(head.get("name"), str):
         return None
@@ -171,7 +171,7 @@ def decode_figures(figs: Any, blobs: list[bytes]):
     axes per figure and :data:`MAX_ARTISTS` lines/images per axes are read, so a reply
     naming one large blob a million times costs the grader one decode.
     """
-    from ..checks._api import AxesData, FigureData, ImageData, LineData
+    from ..values import AxesData, FigureData, ImageData, LineData
 
     decoded: dict[int, np.ndarray] = {}
     empty = np.zeros(0)

@@ -33,7 +33,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Limits", "Isolation", "can_isolate", "apply_limits", "no_new_privileges"]
+from .limits import Limits
+
+__all__ = ["Isolation", "can_isolate", "apply_limits", "no_new_privileges"]
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
@@ -55,17 +57,6 @@ PR_SET_NO_NEW_PRIVS = 38
 _MOUNT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": MS_NOATIME,
                 "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME, "strictatime": MS_STRICTATIME}
 
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits for one student process (from course.yml's ``grading``)."""
-
-    memory_mb: int = 3072
-    cpu_seconds: float = 300.0
-    max_processes: int = 32
-    file_size_mb: int = 256
-    open_files: int = 256
 
 
 @dataclass(frozen=True)
@@ -276,7 +267,7 @@ def apply_limits(limits: Limits, *, extra_address_space: int = 0, nproc: bool) -
         resource.setrlimit(which, (value, value))
 
     cap(resource.RLIMIT_AS, extra_address_space + limits.memory_mb * 2**20)
-    cap(resource.RLIMIT_CPU, int(limits.cpu_seconds) + 5)
+    cap(resource.RLIMIT_CPU, int(limits.notebook_timeout) + 5)
     cap(resource.RLIMIT_FSIZE, limits.file_size_mb * 2**20)
     cap(resource.RLIMIT_NOFILE, limits.open_files)
     cap(resource.RLIMIT_CORE, 0)

@@ -20,39 +20,38 @@ import socket
 import sys
 import warnings
 
-# one BLAS thread per student process: several run side by side on the grading machine
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
-
-from . import capture, isolation  # noqa: E402
-from .wire import ProtocolError, recv_frame, send_frame  # noqa: E402
+from . import capture, isolation
+from .limits import Limits
+from .wire import ProtocolError, recv_frame, send_frame
 
 _ALLOWED_MIME = ("text/plain", "image/png", "image/jpeg")
-_MAX_IMAGE = 4 * 2**20
-_MAX_IMAGES_TOTAL = 12 * 2**20  # below the grader's own cap (runner._IMAGE_BUDGET)
-_MAX_OUTPUTS = 400  # below the grader's own cap (runner._MAX_OUTPUTS)
-_MAX_ERRORS = 10  # error outputs kept per cell (runner keeps as many)
 
 
 class _Collector:
     """Outputs of the cell being run, in nbformat form, with a cap on what one cell shows.
 
-    Printed text and the text of displayed objects share one budget (``limit``
-    characters); images share ``_MAX_IMAGES_TOTAL`` bytes; at most ``_MAX_OUTPUTS``
-    outputs are kept.  Past a cap, one "output truncated" note is added and further
-    output is dropped, so a cell that prints or displays without end is cut short
-    instead of producing a reply too large to send (which would end the notebook).
+    The caps are the sandbox's :class:`~autograder.sandbox.limits.Limits`: printed text
+    and the text of displayed objects share one budget (``max_output_kb``), images share
+    ``max_images_kb`` (each at most ``max_image_kb``), at most ``max_outputs`` outputs and
+    ``max_errors`` errors are kept.  Past a cap, one "output truncated" note is added and
+    further output is dropped, so a cell that prints or displays without end is cut
+    short instead of producing a reply too large to send (which would end the notebook).
     """
 
-    def __init__(self) -> None:
-        self.outputs: list[dict] = []
-        self.limit = 256 * 1024
-        self.printed = 0
-        self.images = 0
-        self.truncated = False
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.configure(limits or Limits())
+        self.begin()
 
-    def begin(self, limit: int) -> None:
-        self.outputs, self.limit, self.printed, self.images, self.truncated = [], limit, 0, 0, False
+    def configure(self, limits: Limits) -> None:
+        self.limit = limits.output_chars
+        self.max_image = limits.max_image_kb * 1024
+        self.max_images = limits.max_images_kb * 1024
+        self.max_outputs = limits.max_outputs
+        self.max_errors = limits.max_errors
+
+    def begin(self) -> None:
+        self.outputs: list[dict] = []
+        self.printed, self.images, self.truncated = 0, 0, False
 
     def _truncate(self) -> None:
         if not self.truncated:
@@ -70,7 +69,7 @@ class _Collector:
         if text:
             if self.outputs and self.outputs[-1].get("output_type") == "stream" and self.outputs[-1]["name"] == name:
                 self.outputs[-1]["text"] += text
-            elif len(self.outputs) < _MAX_OUTPUTS:
+            elif len(self.outputs) < self.max_outputs:
                 self.outputs.append({"output_type": "stream", "name": name, "text": text})
             else:
                 cut = True
@@ -80,7 +79,7 @@ class _Collector:
     def data(self, output_type: str, data: dict, count: int | None = None) -> None:
         if self.truncated:
             return
-        if len(self.outputs) >= _MAX_OUTPUTS:
+        if len(self.outputs) >= self.max_outputs:
             self._truncate()
             return
         clean = {}
@@ -93,9 +92,9 @@ class _Collector:
                         self._truncate()
                         return
                     self.printed += len(value)
-                elif not isinstance(value, str) or len(value) > _MAX_IMAGE:
+                elif not isinstance(value, str) or len(value) > self.max_image:
                     continue
-                elif self.images + len(value) > _MAX_IMAGES_TOTAL:
+                elif self.images + len(value) > self.max_images:
                     self._truncate()
                     return
                 else:
@@ -109,7 +108,7 @@ class _Collector:
         self.outputs.append(out)
 
     def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
-        if sum(o["output_type"] == "error" for o in self.outputs) >= _MAX_ERRORS:
+        if sum(o["output_type"] == "error" for o in self.outputs) >= self.max_errors:
             return  # the first errors tell the story; a loop of showtraceback() adds nothing
         self.outputs.append(
             {
@@ -394,7 +393,7 @@ def _warm_up(shell, figures: _Figures, *, draw: bool) -> None:
             if hasattr(sys, name):
                 delattr(sys, name)
     figures.pending = {}
-    _out.begin(256 * 1024)
+    _out.begin()
 
 
 # ---------------------------------------------------------------------------------
@@ -437,7 +436,8 @@ def _may_keep(path: str, hidden: tuple[str, ...]) -> bool:
 
 def _become_student(sess: socket.socket, req: dict) -> None:
     """In the forked child: isolate, then serve cells until told to stop."""
-    limits = isolation.Limits(**req["limits"])
+    limits = Limits.from_json(req["limits"])
+    _out.configure(limits)
     iso = isolation.Isolation(
         workdir=req["workdir"],
         limits=limits,
@@ -524,7 +524,7 @@ def _serve(sess: socket.socket) -> None:
             reply["figures"] = figs
             reply["figure_blob_offset"] = offset
             blobs += fblobs
-        _out.begin(int(req.get("output_limit", 256 * 1024)))
+        _out.begin()
         try:
             result = shell.run_cell(str(req.get("code", "")), store_history=True)
             err = result.error_before_exec or result.error_in_exec

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import capture
-from .isolation import Isolation, Limits, can_isolate
+from .isolation import Isolation, can_isolate
+from .limits import MAX_FRAME_BYTES, Limits
 from .wire import ProtocolError, recv_frame, send_frame
 
 __all__ = ["CellOutcome", "Session", "Zygote", "SandboxError", "hidden_paths", "make_workdir"]
@@ -115,23 +116,23 @@ def _next_uid() -> int:
 class Session:
     """One isolated student process running one notebook's cells in order."""
 
-    def __init__(self, sock: socket.socket, pid: int, workdir: Path, output_limit: int):
+    def __init__(self, sock: socket.socket, pid: int, workdir: Path, limits: Limits):
         self._sock = sock
         self.pid = pid
         self.workdir = workdir
-        self.output_limit = output_limit
+        self.limits = limits
         self.alive = True
 
     def run(self, code: str, *, capture_names: list[str] | None = None, timeout: float, cell: int = 0) -> CellOutcome:
         if not self.alive:
             return CellOutcome("died", detail="the notebook's process had already ended")
         start = time.monotonic()
-        req = {"op": "run", "cell": cell, "code": code, "capture": capture_names, "output_limit": self.output_limit}
+        req = {"op": "run", "cell": cell, "code": code, "capture": capture_names}
         try:
             self._sock.settimeout(max(timeout, 0.001))
             send_frame(self._sock, req)
             # the deadline covers the whole reply: a process trickling bytes is stopped too
-            head, blobs = recv_frame(self._sock, max_bytes=1 << 30, deadline=start + max(timeout, 0.001))
+            head, blobs = recv_frame(self._sock, max_bytes=MAX_FRAME_BYTES, deadline=start + max(timeout, 0.001))
         except TimeoutError:
             self.kill()
             return CellOutcome("timeout", detail=f"the cell ran longer than {timeout:.0f} s and was stopped",
@@ -157,7 +158,7 @@ class Session:
 
     def _decode(self, head: dict, blobs: list[bytes], capture_names: list[str] | None):
         """Outputs, captured values and figures of a reply (untrusted; may raise on garbage)."""
-        outputs = _clean_outputs(head.get("outputs"), text_budget=2 * self.output_limit + 64 * 1024)
+        outputs = _clean_outputs(head.get("outputs"), self.limits)
         values = {}
         figures = []
         if capture_names is not None:
@@ -211,32 +212,25 @@ def _death_reason(exc: BaseException) -> str:
 
 
 _FORGED = "the notebook's process sent something the grader did not ask for (a reply it could not read)"
-_TEXT_LIMIT = 512 * 1024
-#: What one cell's outputs may hold in all, whatever the kernel claims: text (streams
-#: and text/plain) within the ``text_budget`` given, images within this many bytes,
-#: and at most this many outputs (a well-behaved kernel stays far below: it caps the
-#: text it collects, see ``kernel._Collector``).
-_IMAGE_BUDGET = 16 * 2**20
-_MAX_OUTPUTS = 500
-_MAX_ERRORS = 10
 
 
-def _clean_outputs(outputs, *, text_budget: int = 2 * _TEXT_LIMIT) -> list[dict]:
+def _clean_outputs(outputs, limits: Limits) -> list[dict]:
     """Keep only well-formed nbformat outputs of the allowed kinds (untrusted input).
 
-    The first ``_MAX_ERRORS`` error outputs are always kept (an error decides a test
-    cell's score); other outputs beyond the cell's budgets are dropped, with one note
-    saying so.
+    What one cell's outputs may hold in all, whatever the student's process claims, is
+    a margin above what a well-behaved kernel sends (``Limits.reply_*``).  The first
+    ``max_errors`` error outputs are always kept (an error decides a test cell's
+    score); other outputs beyond the budgets are dropped, with one note saying so.
     """
     clean: list[dict] = []
-    text_left, image_left, dropped, errors = text_budget, _IMAGE_BUDGET, False, 0
+    text_left, image_left, dropped, errors = limits.reply_text_chars, limits.reply_image_bytes, False, 0
     for out in outputs if isinstance(outputs, list) else []:
         if not isinstance(out, dict):
             continue
         kind = out.get("output_type")
         if kind == "error":
             errors += 1
-            if errors > _MAX_ERRORS:
+            if errors > limits.max_errors:
                 continue
             tb = out.get("traceback")
             clean.append(
@@ -248,11 +242,11 @@ def _clean_outputs(outputs, *, text_budget: int = 2 * _TEXT_LIMIT) -> list[dict]
                 }
             )
             continue
-        if len(clean) >= _MAX_OUTPUTS:
+        if len(clean) >= limits.reply_outputs:
             dropped = True
             continue
         if kind == "stream" and out.get("name") in ("stdout", "stderr"):
-            text = str(out.get("text", ""))[: min(_TEXT_LIMIT, max(text_left, 0))]
+            text = str(out.get("text", ""))[: max(text_left, 0)]
             dropped |= len(text) < len(str(out.get("text", "")))
             text_left -= len(text)
             if text:
@@ -401,7 +395,7 @@ class Zygote:
             return self._control is not None
         return self._proc is not None and self._proc.poll() is None
 
-    def spawn(self, workdir: Path, limits: Limits, *, output_limit: int = 256 * 1024) -> Session:
+    def spawn(self, workdir: Path, limits: Limits) -> Session:
         """Fork a fresh isolated student process working in ``workdir``.
 
         If the shared warm process this one uses is gone, the request is made again to
@@ -420,7 +414,7 @@ class Zygote:
         if head.get("op") != "started" or type(head.get("pid")) is not int:
             a.close()
             raise SandboxError("a student process could not be started")
-        return Session(a, head["pid"], workdir, output_limit)
+        return Session(a, head["pid"], workdir, limits)
 
     def _request(self, workdir: Path, limits: Limits) -> socket.socket:
         """Ask the warm process for a student process; its session socket."""
@@ -439,7 +433,7 @@ class Zygote:
                             namespaces=self.isolate)
             req = {
                 "workdir": iso.workdir,
-                "limits": limits.__dict__,
+                "limits": limits.to_json(),
                 "uid": iso.uid,
                 "hide": list(iso.hide),
                 "namespaces": iso.namespaces,

@@ -1,0 +1,296 @@
+"""The instructor's side of ``course autograde``: what to grade, and the gradebook.
+
+Runs in the instructor's process only, which alone writes the gradebook and the
+course's folders.  For each submission of ``submitted/<student>/<assignment>/``:
+
+1. :func:`plan` skips it when its :class:`~autograder.results.SubmissionRecord` says
+   it was graded from the same files under the same settings (:func:`settings_of`);
+2. :func:`prepare` records it in the gradebook and runs nbgrader's sanitize step on
+   each notebook (the instructor's cells put back from the gradebook), yielding one
+   job per notebook for the executor;
+3. :func:`finish` runs nbgrader's post-execution steps on the graded notebooks (one
+   transaction per notebook), writes them with the record into a fresh folder, and
+   swaps that folder into ``autograded/<student>/<assignment>/`` in one step.
+
+A submission is marked done only after its grades are committed, so an interrupted
+batch resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import nbformat
+
+from ..config import Assignment, Course
+from ..errors import NotFound
+from ..fileio import replace_dir
+from ..notebooks import read_notebook
+from ..results import Outcome, RecordError, SubmissionRecord
+
+__all__ = ["Submission", "SubmissionResult", "find_submissions", "plan", "prepare", "finish", "settings_of",
+           "Pending"]
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One student's submission of one assignment, in ``submitted/``."""
+
+    student: str
+    assignment: str
+    folder: Path
+
+
+@dataclass
+class SubmissionResult:
+    """The outcome of grading one submission, for the command's summary.
+
+    ``status``: ``graded``, ``skipped`` (graded before from the same files and
+    settings; its scores are the gradebook's) or ``failed`` (``error`` says why).
+    """
+
+    student: str
+    assignment: str
+    status: str
+    score: float = 0.0
+    max_score: float = 0.0
+    questions: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+
+
+def find_submissions(course: Course, assignments: list[str] | None = None,
+                     students: list[str] | None = None) -> list[Submission]:
+    """Submissions in ``submitted/<student>/<assignment>/``, filtered.
+
+    Raises NotFound naming an unknown assignment or student.
+    """
+    root = course.folder("submitted")
+    wanted = [course.assignment(a).id for a in assignments] if assignments else [a.id for a in course.assignments]
+    present = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if students:
+        unknown = [s for s in students if s not in present]
+        if unknown:
+            raise NotFound(f"no submissions from student(s) {', '.join(unknown)} in {root}")
+        present = [s for s in present if s in students]
+    return [Submission(s, a, course.folder("submitted", s, a)) for s in present for a in wanted
+            if course.folder("submitted", s, a).is_dir()]
+
+
+def fingerprint(folder: Path) -> str:
+    """A digest of the files of a submission folder (links are not followed)."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def settings_of(course: Course, assignment: Assignment) -> str:
+    """A digest of everything a grade of ``assignment`` depends on besides the
+    submission: course.yml's grading limits, tolerances and the assignment's questions,
+    its source notebooks, the data file, and the code of the checks and the reference."""
+    return _settings(course.root, json.dumps([course.grading.model_dump(), course.tolerances.model_dump(),
+                                              assignment.model_dump(), course.data.model_dump()],
+                                             sort_keys=True, default=str),
+                     tuple(str(course.source_notebook(assignment, nb)) for nb in assignment.notebooks))
+
+
+@cache
+def _settings(root: Path, text: str, notebooks: tuple[str, ...]) -> str:
+    import reference_solution
+
+    from .. import checks
+
+    h = hashlib.sha256(text.encode())
+    for folder in (Path(checks.__file__).parent, Path(reference_solution.__file__).parent):
+        for path in sorted(folder.glob("*.py")):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    for nb in notebooks:
+        h.update(Path(nb).read_bytes())
+    return h.hexdigest()
+
+
+def plan(course: Course, subs: list[Submission], *, force: bool, gb) -> tuple[list[tuple[Submission, str]],
+                                                                               list[SubmissionResult]]:
+    """Split ``subs`` into those to grade (with their fingerprints) and the results of
+    those to skip (graded before from the same files under the same settings)."""
+    todo, skipped = [], []
+    for sub in subs:
+        fp = fingerprint(sub.folder)
+        if not force:
+            try:
+                record = SubmissionRecord.read(course.folder("autograded", sub.student, sub.assignment))
+            except (FileNotFoundError, RecordError):
+                record = None
+            if (record is not None and record.fingerprint == fp
+                    and record.settings == settings_of(course, course.assignment(sub.assignment))):
+                skipped.append(_from_gradebook(gb, sub, record))
+                continue
+        todo.append((sub, fp))
+    return todo, skipped
+
+
+def _from_gradebook(gb, sub: Submission, record: SubmissionRecord) -> SubmissionResult:
+    """The result of a skipped submission, with its scores as the gradebook has them now."""
+    from nbgrader.api import MissingEntry
+
+    questions = {o.question: o.points for o in record.outcomes}
+    try:
+        graded = {g.name: g for nb in gb.find_submission(sub.assignment, sub.student).notebooks for g in nb.grades}
+    except MissingEntry:
+        graded = {}
+    for qid in questions:
+        g = graded.get(f"{qid}-test")
+        if g is not None and g.score is not None:
+            questions[qid] = float(g.score)
+    return SubmissionResult(sub.student, sub.assignment, "skipped", sum(questions.values()), record.max_score,
+                            questions, list(record.problems))
+
+
+class Pending:
+    """One submission while its notebooks are being graded."""
+
+    def __init__(self, sub: Submission, notebooks: list[str], fp: str, settings: str):
+        self.sub = sub
+        self.waiting = set(notebooks)
+        self.graded: dict[str, nbformat.NotebookNode] = {}
+        self.outcomes: dict[str, list[Outcome]] = {}
+        self.problems: list[str] = []
+        self.fingerprint = fp
+        self.settings = settings
+        self.started = time.monotonic()
+        self.error = ""
+
+    def done(self, name: str, out) -> None:
+        """Take a notebook's result from the executor (grade_job's dict or an exception)."""
+        if isinstance(out, BaseException):
+            self.error = self.error or f"{name}: grading failed: {type(out).__name__}: {out}"
+        elif out is not None:
+            self.graded[name] = nbformat.from_dict(json.loads(out["nb"]))
+            self.outcomes[name] = [Outcome.from_json(o) for o in out["result"]["outcomes"]]
+            self.problems += [f"{name}: {p}" for p in out["result"]["problems"]]
+        self.waiting.discard(name)
+
+
+def prepare(course: Course, config, gb, todo: list[tuple[Submission, str]], data_path: Path):
+    """Yield ``(pending, notebook name, grade_job args or None)`` for every notebook.
+
+    A notebook that cannot be graded at all (unreadable, refused by nbgrader) scores 0
+    here and comes with None args; a submission that cannot even be recorded comes
+    once, with name None.
+    """
+    from .. import integrity, nbgrader_adapter
+
+    @cache
+    def instructor(assignment_id: str, notebook: str):
+        """The source and release notebooks, read once per batch."""
+        a = course.assignment(assignment_id)
+        nbcfg = a.notebook(notebook)
+        return (nbformat.read(course.source_notebook(a, nbcfg), as_version=4),
+                nbformat.read(course.release_notebook(a, nbcfg), as_version=4))
+
+    for sub, fp in todo:
+        assignment = course.assignment(sub.assignment)
+        pending = Pending(sub, [nb.name for nb in assignment.notebooks], fp, settings_of(course, assignment))
+        try:
+            _register(gb, sub)
+        except Exception as exc:  # noqa: BLE001 - reported on this submission; the batch goes on
+            pending.error = f"could not record the submission: {exc}"
+            pending.waiting.clear()
+            yield pending, None, None
+            continue
+        for nbcfg in assignment.notebooks:
+            try:
+                nb = read_notebook(sub.folder / nbcfg.filename, within=course.folder("submitted"))
+                source, released = instructor(assignment.id, nbcfg.name)
+                pending.problems += [f"{nbcfg.name}: {p}" for p in integrity.inspect(nb, released)]
+                # the instructor's cells first: nbgrader's sanitize step crashes on some
+                # tampering (duplicated or unknown grade ids, a graded solution cell...)
+                nb = integrity.restore(nb, source)
+                nb = nbgrader_adapter.sanitize(course, config, nb, sub.assignment, nbcfg.name, sub.student)
+            except Exception as exc:  # noqa: BLE001 - unreadable (NotebookError) or refused by nbgrader
+                reason = str(exc) if isinstance(exc, ValueError) else f"could not be prepared for grading ({exc})"
+                pending.problems.append(f"{nbcfg.name}: {reason}; its questions score 0")
+                _zero_notebook(gb, sub, nbcfg.name)
+                pending.outcomes[nbcfg.name] = [Outcome.failed(q.id, q.points, reason) for q in nbcfg.questions]
+                yield pending, nbcfg.name, None
+                continue
+            yield pending, nbcfg.name, (str(course.root), str(data_path), sub.assignment, nbcfg.name, json.dumps(nb))
+
+
+def _register(gb, sub: Submission) -> None:
+    from nbgrader.utils import parse_utc
+
+    gb.update_or_create_student(sub.student)
+    timestamp = None
+    ts_file = sub.folder / "timestamp.txt"
+    if ts_file.is_file():
+        try:
+            timestamp = parse_utc(ts_file.read_text().strip())
+        except Exception:  # noqa: BLE001 - an unreadable time is no time
+            timestamp = None
+    if timestamp is not None:
+        gb.update_or_create_submission(sub.assignment, sub.student, timestamp=timestamp)
+    else:
+        gb.update_or_create_submission(sub.assignment, sub.student)
+
+
+def _zero_notebook(gb, sub: Submission, notebook: str) -> None:
+    """Score every grade of an unusable or missing notebook 0 (as nbgrader does for missing ones)."""
+    nb = gb.find_submission_notebook(notebook, sub.assignment, sub.student)
+    for grade in nb.grades:
+        grade.auto_score = 0
+        grade.needs_manual_grade = False
+    gb.db.commit()
+
+
+def finish(course: Course, config, pending: Pending) -> SubmissionResult:
+    """Save the grades of a fully graded submission and write ``autograded/``; its result."""
+    from .. import nbgrader_adapter
+
+    sub = pending.sub
+    assignment = course.assignment(sub.assignment)
+    result = SubmissionResult(sub.student, sub.assignment, "graded", problems=pending.problems)
+    out_dir = course.folder("autograded", sub.student, sub.assignment)
+    tmp = None
+    try:
+        if pending.error:
+            raise RuntimeError(pending.error)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{sub.assignment}.", suffix=".partial", dir=out_dir.parent))
+        ts = sub.folder / "timestamp.txt"
+        if ts.is_file():
+            shutil.copyfile(ts, tmp / "timestamp.txt")
+        for name, nb in pending.graded.items():
+            nb = nbgrader_adapter.finish(course, config, nb, sub.assignment, name, sub.student)
+            nbformat.write(nb, tmp / f"{name}.ipynb")
+        outcomes = [o for nb in assignment.notebooks for o in pending.outcomes.get(nb.name, [])]
+        record = SubmissionRecord(sub.student, sub.assignment, pending.fingerprint, pending.settings,
+                                  outcomes, pending.problems)
+        record.write(tmp)
+        replace_dir(tmp, out_dir)
+        tmp = None
+        result.questions = {o.question: o.points for o in outcomes}
+        result.score, result.max_score = record.score, record.max_score
+        result.seconds = time.monotonic() - pending.started
+    except Exception as exc:  # noqa: BLE001 - reported on this submission; the batch goes on
+        result.status = "failed"
+        result.error = str(exc) or traceback.format_exc(limit=2)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    pending.graded.clear()  # written out: the notebooks need not stay in memory
+    return result
+

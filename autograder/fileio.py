@@ -1,0 +1,132 @@
+"""Reading and writing the course's files safely: the helpers every command shares.
+
+* Writes are atomic: a file is written to a temporary name in its folder and renamed
+  over the old one, so a reader (or a crash) never sees half a file, and a folder is
+  swapped into place whole (:func:`replace_dir`), never deleted first.
+* Reads of files that come from students (:func:`read_untrusted`) never follow a
+  symbolic link, never block on a FIFO or a device, check what they opened is a
+  regular file, and read at most a given number of bytes, all on one file descriptor,
+  so nothing can be swapped in between the check and the read.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_write_text", "atomic_write_bytes", "replace_dir", "read_untrusted", "TooLarge", "NotRegular"]
+
+
+class TooLarge(ValueError):
+    """A file is larger than the caller accepts."""
+
+
+class NotRegular(ValueError):
+    """A path is a symbolic link, a folder, a FIFO or a device, not a regular file."""
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mtime: float | None = None) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
+
+    ``mtime`` sets the file's modification time before it appears under its name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if mtime is not None:
+            os.utime(tmp, (mtime, mtime))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """:func:`atomic_write_bytes` of ``text`` in UTF-8 (newlines as given)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_libc = None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
+    system cannot."""
+    global _libc
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = _libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+def replace_dir(new: Path, dest: Path) -> None:
+    """Put folder ``new`` in the place of ``dest`` (which may not exist) in one step.
+
+    Where the system can swap two paths atomically the old folder is swapped out and
+    then removed; elsewhere it is renamed aside first, so that at every moment either
+    the old or the new folder is complete (never neither, if the rename fails).
+    """
+    new, dest = Path(new), Path(dest)
+    if not dest.exists():
+        new.rename(dest)
+        return
+    if _exchange(new, dest):
+        shutil.rmtree(new, ignore_errors=True)  # ``new`` now names the old folder
+        return
+    aside = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    dest.rename(aside)
+    try:
+        new.rename(dest)
+    except BaseException:
+        aside.rename(dest)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def read_untrusted(path: Path, *, max_bytes: int, dir_fd: int | None = None) -> bytes:
+    """The bytes of the regular file ``path`` (at most ``max_bytes``), read safely.
+
+    Opened with ``O_NOFOLLOW | O_NONBLOCK`` (a symbolic link is refused, a FIFO does not
+    block), checked with ``fstat`` to be a regular file, and read from that same
+    descriptor.  Raises NotRegular, TooLarge or OSError.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegular(f"{Path(path).name} is a symbolic link") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegular(f"{Path(path).name} is not a regular file")
+        if st.st_size > max_bytes:
+            raise TooLarge(f"{Path(path).name} is larger than {max_bytes / 2**20:g} MB")
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                raise TooLarge(f"{Path(path).name} is larger than {max_bytes / 2**20:g} MB")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

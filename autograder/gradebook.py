@@ -1,0 +1,125 @@
+"""The gradebook as the course reads it: every score, from nbgrader's database.
+
+nbgrader's gradebook is the single truth for scores.  A question's score is the
+``score`` of its ``<question>-test`` grade: the manual score if a grader gave one in
+the formgrader, else the autograder's, plus any extra credit.  ``course export``,
+``course report`` and ``course feedback`` all read scores through
+:func:`read_gradebook`.
+
+Statuses of one student's assignment:
+
+* ``graded``: every question has a score;
+* ``missing``: the gradebook has no submission of it from the student;
+* ``not graded``: submitted, but some question has neither an autograder nor a manual
+  score yet (those scores are None);
+* ``needs manual grading``: scored, but nbgrader flags a grade for a human and none
+  was given yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import Course
+from .errors import UserError
+
+__all__ = ["GRADED", "MISSING", "NOT_GRADED", "NEEDS_MANUAL", "SubmissionScores", "GradebookScores",
+           "NoGradebook", "read_gradebook", "known_students"]
+
+GRADED = "graded"
+MISSING = "missing"
+NOT_GRADED = "not graded"
+NEEDS_MANUAL = "needs manual grading"
+
+
+class NoGradebook(UserError, FileNotFoundError):
+    """The course has no gradebook yet."""
+
+
+@dataclass
+class SubmissionScores:
+    """One student's scores on one assignment, as the gradebook holds them."""
+
+    student: str
+    assignment: str
+    status: str
+    questions: dict[str, float | None] = field(default_factory=dict)  # question id -> score (None: no score)
+
+    @property
+    def total(self) -> float | None:
+        """The assignment's total, or None when it is missing or not graded."""
+        if self.status in (MISSING, NOT_GRADED):
+            return None
+        return sum(v for v in self.questions.values() if v is not None)
+
+
+@dataclass
+class GradebookScores:
+    """Every student of the gradebook and every (student, assignment) of course.yml."""
+
+    students: list[str]
+    scores: dict[tuple[str, str], SubmissionScores]
+
+    def get(self, student: str, assignment: str) -> SubmissionScores:
+        return self.scores[(student, assignment)]
+
+
+def _open(course: Course):
+    from nbgrader.api import Gradebook
+
+    from .nbgrader_adapter import db_url
+
+    if not course.gradebook_file.is_file():
+        raise NoGradebook(f"{course.gradebook_file}: no gradebook yet; run `course release` and "
+                          "`course autograde` first")
+    return Gradebook(db_url(course), course.course.id)
+
+
+def read_gradebook(course: Course) -> GradebookScores:
+    """Every score of the course's assignments (see the module docstring).
+
+    Raises
+    ------
+    NoGradebook
+        The gradebook file does not exist (nothing released or graded yet).
+    """
+    from nbgrader.api import MissingEntry
+
+    scores: dict[tuple[str, str], SubmissionScores] = {}
+    with _open(course) as gb:
+        students = sorted(s.id for s in gb.students)
+        for a in course.assignments:
+            try:
+                gb.find_assignment(a.id)
+                submissions = {sub.student.id: sub for sub in gb.assignment_submissions(a.id)}
+            except MissingEntry:  # not released yet: nobody can have submitted it
+                submissions = {}
+            for student in students:
+                sub = submissions.get(student)
+                if sub is None:
+                    scores[(student, a.id)] = SubmissionScores(student, a.id, MISSING,
+                                                               {q.id: None for q in a.questions})
+                    continue
+                grades = {g.name: g for nb in sub.notebooks for g in nb.grades}
+                questions: dict[str, float | None] = {}
+                status = GRADED
+                for q in a.questions:
+                    g = grades.get(q.test_id)
+                    if g is None or (g.auto_score is None and g.manual_score is None):
+                        questions[q.id] = None
+                        status = NOT_GRADED
+                        continue
+                    questions[q.id] = float(g.score)
+                    if g.needs_manual_grade and g.manual_score is None and status == GRADED:
+                        status = NEEDS_MANUAL
+                scores[(student, a.id)] = SubmissionScores(student, a.id, status, questions)
+    return GradebookScores(students, scores)
+
+
+def known_students(course: Course) -> list[str]:
+    """The gradebook's students ([] without a gradebook)."""
+    try:
+        with _open(course) as gb:
+            return sorted(s.id for s in gb.students)
+    except NoGradebook:
+        return []
