@@ -408,6 +408,15 @@ def _symlink_on_path(dest: Path, target: Path) -> Path | None:
 
 
 def collect(course: Course, source: Path, *, dest: Path | None = None) -> CollectReport:
+    """Copy submissions from ``source`` (folder or .zip) into ``dest``, holding the
+    course's lock (:mod:`autograder.lock`); see :func:`_collect`."""
+    from .lock import course_lock
+
+    with course_lock(course, "collect"):
+        return _collect(course, source, dest=dest)
+
+
+def _collect(course: Course, source: Path, *, dest: Path | None = None) -> CollectReport:
     """Copy submissions from ``source`` (folder or .zip) into ``dest``.
 
     Parameters

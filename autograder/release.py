@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .config import Course
 from .errors import UserError
+from .lock import course_lock
 
 __all__ = ["ReleaseError", "release"]
 
@@ -37,6 +38,11 @@ def release(course: Course, assignment_ids: list[str] | None = None) -> list[Pat
         raise ReleaseError("course is not consistent; nothing was released:\n  " + "\n  ".join(problems))
     config = nbgrader_adapter.nbgrader_config(course)
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    with course_lock(course, "release"):
+        return _generate(course, api, ids)
+
+
+def _generate(course: Course, api, ids: list[str]) -> list[Path]:
     written = []
     for aid in ids:
         result = api.generate_assignment(aid, force=True, create=True)
