@@ -255,7 +255,7 @@ def test_collect_zip_with_wrapper_refuses_unsafe_members(tmp_path, monkeypatch):
     assert "larger than" in why["export.zip:export/carol/intro/arrays.ipynb"]
     assert "clutter" in why["export.zip:__MACOSX/"]
     # nothing written anywhere but dest
-    assert files_under(tmp_path) - {f"course/submitted/{p}" for p in files_under(dest)} == {"export.zip", "course/course.yml"}
+    assert files_under(tmp_path) - {f"course/submitted/{p}" for p in files_under(dest)} == {"export.zip", "course/course.yml", "course/.course/lock"}
 
     again = collect(course, archive)
     assert {t.status for t in again.taken} == {"unchanged"}
