@@ -167,6 +167,7 @@ def analyse_assignment(course: Course, assignment: Assignment, submitted: Path) 
     code: list[StudentCode] = []
     for student in students:
         sc = StudentCode(student)
+        readable = 0
         for nb in assignment.notebooks:
             release = releases[nb.name]
             path = submitted / student / assignment.id / nb.filename
@@ -175,12 +176,15 @@ def analyse_assignment(course: Course, assignment: Assignment, submitted: Path) 
             except NotebookError as exc:
                 skipped.append(Skipped(student, assignment.id, nb.filename, str(exc)))
                 continue
+            readable += 1
             cells = student_cells(data, release)
             fixed = {name for q in nb.questions for name in q.names}
             for cell, norm in zip(cells, _normalise_notebook(cells, release, fixed), strict=True):
                 unit = cell.question if cell.question != OTHER else _other(assignment, nb.name)
                 sc.cells.setdefault(unit, []).append((cell, norm))
-        code.append(sc)
+        if readable:  # a student none of whose notebooks can be read is listed in skipped only
+            code.append(sc)
+    students = [sc.student for sc in code]
     scores, kgram_rarity = _score(code, units)
     return ClassAnalysis(assignment, students, units, code, scores, skipped, kgram_rarity)
 

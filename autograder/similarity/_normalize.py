@@ -100,6 +100,16 @@ def _ends_header(source: str, pos: int) -> bool:
     return not _REST.match(source, pos)
 
 
+def _dedented(source: str, pos: int, indent: int) -> bool:
+    """Whether the physical line at ``pos`` holds code indented no deeper than ``indent``."""
+    eol = source.find("\n", pos)
+    line = source[pos: len(source) if eol < 0 else eol]
+    stripped = line.lstrip(" \t\f")
+    if not stripped or stripped.startswith("#") or stripped[0] in _CLOSE:
+        return False
+    return len(line[: len(line) - len(stripped)].expandtabs(8)) <= indent
+
+
 def _is_magic(line: str) -> bool:
     return line.lstrip().startswith(("%", "!"))
 
@@ -112,9 +122,17 @@ def tokenize(source: str) -> list[Token]:
     indents = [0]
     header = False  # the logical line starts with a compound statement's keyword
     inline = 0  # blocks opened by `if x: y` on one line, closed at the line's end
+    line_indent = 0  # indentation of the current logical line
     pos = 0
     n = len(source)
     while pos < n:
+        if depth and source[pos - 1: pos] == "\n" and _dedented(source, pos, line_indent):
+            # an unclosed bracket (a syntax error): a line no deeper than the statement's
+            # own starts a new statement, so that one typo does not swallow the cell
+            depth = 0
+            tokens.append(Token(NEWLINE, "", pos - 1, pos - 1))
+            tokens += [Token(DEDENT, "", pos - 1, pos - 1)] * inline
+            line_start, inline = True, 0
         if line_start:
             eol = source.find("\n", pos)
             eol = n if eol < 0 else eol
@@ -135,6 +153,7 @@ def tokenize(source: str) -> list[Token]:
                 indents.append(width)
             pos = at
             line_start = False
+            line_indent = width
             header = _TOKEN.match(source, pos).group() in _COMPOUND
         m = _TOKEN.match(source, pos)
         kind = m.lastgroup
@@ -479,8 +498,11 @@ def _base_names(node: ast.AST) -> set[str]:
 def _canonical_order(stmts: list[ast.stmt], keys: list[str]) -> list[int]:
     """Indices of ``stmts`` in canonical order: a topological sort of their
     dependencies, smallest ``key`` first among those free to go."""
-    effects = [_effects(s) for s in stmts]
-    n = len(stmts)
+    return _order_by_effects([_effects(s) for s in stmts], keys)
+
+
+def _order_by_effects(effects: list[tuple[set[str], set[str], bool]], keys: list[str]) -> list[int]:
+    n = len(effects)
     before: list[set[int]] = [set() for _ in range(n)]
     for j in range(n):
         rj, wj, bj = effects[j]
@@ -496,6 +518,36 @@ def _canonical_order(stmts: list[ast.stmt], keys: list[str]) -> list[int]:
         done.append(j)
         left.remove(j)
     return done
+
+
+def _reorder_lines(source: str, tokens: list[Token], values: list[str], keep: list[int]) -> list[int]:
+    """Canonical order of the top-level lines of a cell that does not parse.
+
+    Each logical line at indentation 0 is a statement: its effects come from its AST
+    when the line parses on its own, else from its tokens (every name read, the
+    names :func:`guess_bound_names` finds written).  Indented lines stay with the
+    line that opens their block.
+    """
+    lines: list[list[int]] = []
+    depth = 0
+    for i in keep:
+        tok = tokens[i]
+        if not lines or (depth == 0 and tok.kind in _REAL and tokens[lines[-1][-1]].kind in (NEWLINE, DEDENT)):
+            lines.append([])
+        lines[-1].append(i)
+        depth += (tok.kind == INDENT) - (tok.kind == DEDENT)
+    effects = []
+    for line in lines:
+        real = [tokens[i] for i in line if tokens[i].kind in _REAL]
+        text = source[real[0].start: real[-1].end] if real else ""
+        tree = parse(text) if text and "\n" not in text else None
+        if tree is not None and len(tree.body) == 1:
+            effects.append(_effects(tree.body[0]))
+        else:
+            names = {t.text for k, t in enumerate(real) if t.kind == NAME and (k == 0 or real[k - 1].text != ".")}
+            effects.append((names, _guess_line(real) | ({real[0].text} if real else set()), not real))
+    order = _order_by_effects(effects, [" ".join(values[i] for i in line) for line in lines])
+    return [i for k in order for i in lines[k]]
 
 
 def _collapse(values: list[str], spans: list[tuple[int, int]]) -> tuple[list[str], list[tuple[int, int]]]:
@@ -537,12 +589,13 @@ def normalize_cell(source: str, variables: set[str], given: GivenCode, *, tree: 
         for i, tok in enumerate(tokens):
             line_start = source.rfind("\n", 0, tok.start) + 1
             line_end = source.find("\n", tok.start)
-            line = source[line_start: len(source) if line_end < 0 else line_end].strip()
-            if tok.kind in _REAL and line in given.lines:
-                if not cell.given or cell.given[-1] != (line_start, line_start + len(line)):
-                    cell.given.append((line_start, (len(source) if line_end < 0 else line_end)))
+            line_end = len(source) if line_end < 0 else line_end
+            if tok.kind in _REAL and source[line_start:line_end].strip() in given.lines:
+                if not cell.given or cell.given[-1] != (line_start, line_end):
+                    cell.given.append((line_start, line_end))
                 continue
             keep.append(i)
+        keep = _reorder_lines(source, tokens, values, keep)
     else:
         c = _Cell(source, tree, tokens, values, given)
         keep = c.order(tree.body, 0, len(tokens))
