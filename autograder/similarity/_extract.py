@@ -2,9 +2,9 @@
 
 A code cell of a submitted notebook is the student's when it is
 
-* a solution cell of the release notebook (``metadata.nbgrader.solution`` true and a
-  ``grade_id`` the release notebook has as a solution cell): its question is that
-  ``grade_id``;
+* a solution cell: its ``grade_id`` is one the release notebook has on a solution cell
+  (``metadata.nbgrader.solution`` true); its question is that ``grade_id``, and it is
+  the student's answer whatever its own metadata now says;
 * a cell the student added: no nbgrader metadata (and not a copy of one of the
   release notebook's own plain code cells, such as the plotting cells), nbgrader
   metadata without a ``grade_id``, or a ``grade_id`` the release notebook does not

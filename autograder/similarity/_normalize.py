@@ -301,11 +301,10 @@ def _guess_line(line: list[Token]) -> set[str]:
 # --------------------------------------------------------------------------------------
 @dataclass
 class GivenCode:
-    """What the release notebook gives: statements, lines and the names it binds."""
+    """What the release notebook gives: its statements (``ast.dump``) and lines (stripped)."""
 
     statements: set[str] = field(default_factory=set)
     lines: set[str] = field(default_factory=set)
-    names: set[str] = field(default_factory=set)
 
     def add(self, source: str) -> None:
         """Add the code of one release code cell."""
@@ -314,14 +313,8 @@ class GivenCode:
             if text and not text.startswith("#"):
                 self.lines.add(text)
         tree = parse(source)
-        if tree is None:
-            self.names |= guess_bound_names(source)
-            return
-        for node in ast.walk(tree):
-            if isinstance(node, ast.stmt):
-                self.statements.add(ast.dump(node))
-        variables, imported = bound_names(tree)
-        self.names |= variables | imported
+        if tree is not None:
+            self.statements |= {ast.dump(node) for node in ast.walk(tree) if isinstance(node, ast.stmt)}
 
 
 def given_code(sources: list[str]) -> GivenCode:
