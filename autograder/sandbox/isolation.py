@@ -1,23 +1,28 @@
-"""Operating-system isolation applied to a student process before any student code runs.
+"""Operating-system isolation of a student process, applied before any student code runs.
 
-What is enforced depends on the machine (the README's threat model has the table):
+Three levels, the strongest the machine allows (:func:`best_mode`):
 
-* everywhere (Linux/macOS): its own session and process group, resource limits on
-  address space, CPU seconds, file size and open files, a scrubbed environment, a
-  fresh working folder, stdin/stdout/stderr on /dev/null;
-* on Linux as root (the grading server, CI): new PID, mount, network and IPC
-  namespaces (no network at all; every process the student starts, and every System V
-  or POSIX IPC object it creates, dies with the notebook; the
-  course folder (with everything created in it later: gradebook, submitted/,
-  autograded/) and the grader's packages are hidden under empty read-only tmpfs
-  mounts; private /tmp and /dev/shm; a fresh /proc), an unprivileged uid of its own
-  (so other sandboxes' folders are unreadable and ``RLIMIT_NPROC`` caps the processes
-  it may start), every other mount read-only (world-writable folders such as
-  /run/lock cannot carry anything out of the sandbox or from one student to the
-  next), an empty /run (the Unix sockets of the machine's services out of reach),
-  the working folder on its own size-capped tmpfs (writing files cannot fill
-  the grading machine's disk), and ``no_new_privs`` (a setuid program such as
-  ``mount`` or ``passwd`` gains nothing).
+``root`` (Linux, the grader runs as root: a grading server, a container, CI)
+    New mount, PID, network and IPC namespaces; the student sees a fresh root
+    filesystem built for it (:func:`build_root`): the Python runtime and the system's
+    libraries read-only, its own working folder (the data file, ``course_data.py``)
+    on a size-capped tmpfs, private ``/tmp`` and ``/dev/shm``, a minimal ``/dev`` and
+    ``/etc``, a fresh ``/proc``, and nothing else of the machine (no home folders, no
+    ``/srv``, ``/opt`` or ``/mnt``, no checkout of the course anywhere); the grader's
+    own packages are covered even inside the Python installation.  It runs as an
+    unprivileged uid of its own, in control groups that cap the memory and the
+    processes of the whole sandbox (:class:`Cgroups`), with no network at all.
+``userns`` (Linux without root, where the kernel allows unprivileged user namespaces)
+    The same namespaces and the same root filesystem, through a user namespace; the
+    student keeps the grader's uid but no capability (it cannot undo a mount), and
+    there are no control groups.
+``limits`` (elsewhere: macOS, or a kernel that refuses user namespaces)
+    Resource limits, a session of its own and a scrubbed environment only: good enough
+    to check one's own work, not to grade strangers'.
+
+Everywhere, resource limits cap each process (address space, CPU seconds, file size,
+open files, processes), and ``no_new_privs`` keeps setuid programs from gaining
+anything.
 """
 
 from __future__ import annotations
@@ -25,236 +30,456 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import glob
 import os
 import re
 import resource
 import shutil
 import stat
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from .limits import Limits
 
-__all__ = ["Isolation", "can_isolate", "apply_limits", "no_new_privileges"]
+__all__ = ["View", "Cgroups", "best_mode", "student_view", "enter_namespaces", "build_root", "drop_capabilities",
+           "drop_privileges", "no_new_privileges", "apply_limits", "current_address_space", "GRADER_NAMES"]
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
-CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
-MS_RDONLY = 1
-MS_NOSUID = 2
-MS_NODEV = 4
-MS_NOEXEC = 8
-MS_REMOUNT = 32
-MS_NOATIME = 1024
-MS_NODIRATIME = 2048
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
-MS_RELATIME = 1 << 21
-MS_STRICTATIME = 1 << 24
-PR_SET_NO_NEW_PRIVS = 38
-_MOUNT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": MS_NOATIME,
-                "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME, "strictatime": MS_STRICTATIME}
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC = 32, 1024, 2048, 4096, 16384
+MS_PRIVATE, MS_RELATIME, MS_STRICTATIME = 1 << 18, 1 << 21, 1 << 24
+MNT_DETACH = 2
+PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
+_MOUNT_FLAGS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
+                "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME,
+                "strictatime": MS_STRICTATIME}
 
-
-
-@dataclass(frozen=True)
-class Isolation:
-    """How to isolate one student process."""
-
-    workdir: str
-    limits: Limits = field(default_factory=Limits)
-    uid: int | None = None  # run as this uid (root only)
-    hide: tuple[str, ...] = ()  # paths to cover with empty tmpfs (root only)
-    namespaces: bool = False  # new pid/mount/net namespaces (root only)
-
-
-def can_isolate() -> bool:
-    """Whether namespaces and uid switching are available (Linux, running as root)."""
-    return hasattr(os, "getuid") and os.getuid() == 0 and Path("/proc/self/ns/mnt").exists()
-
+#: Names of the grader's own files in a folder of Python packages: never shown.
+GRADER_NAMES = re.compile(r"^(autograder|reference_solution)(\.py)?$|^__editable__.*numpy_3c120_course"
+                          r"|^numpy_3c120_course.*\.(dist-info|egg-info|egg-link|pth)$")
+#: Folders of the system the student's process may read (those that exist).
+SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr/bin", "/usr/sbin", "/usr/lib",
+               "/usr/lib32", "/usr/lib64", "/usr/libexec", "/usr/share/zoneinfo", "/usr/share/fonts",
+               "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+               "/etc/nsswitch.conf", "/etc/mime.types")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+#: pivot_root's system call number (glibc has no wrapper), by machine.
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "ppc64": 203, "s390x": 217,
+               "i686": 217, "armv7l": 218}
 
 _libc = None
 
 
-def _libc_call(name: str, *args) -> None:
+def _call(name: str, *args) -> int:
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if getattr(_libc, name)(*args) != 0:
+    result = getattr(_libc, name)(*args)
+    if result == -1 or (name not in ("syscall",) and result != 0):
         err = ctypes.get_errno()
-        raise OSError(err, f"{name}{args!r}: {os.strerror(err)}")
-
-
-def unshare(flags: int) -> None:
-    _libc_call("unshare", ctypes.c_int(flags))
+        raise OSError(err, f"{name}: {os.strerror(err)}")
+    return result
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
-    _libc_call(
-        "mount",
-        enc(source),
-        enc(target),
-        enc(fstype),
-        ctypes.c_ulong(flags),
-        enc(data),
-    )
+    enc = lambda s: None if s is None else os.fsencode(s)  # noqa: E731
+    _call("mount", enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
 
 
-def enter_namespaces() -> None:
-    """unshare(2) into new PID, mount, network and IPC namespaces (the caller then forks).
+# --------------------------------------------------------------------------------------
+# what the machine allows
+# --------------------------------------------------------------------------------------
+_MODE: str | None = None
 
-    The IPC namespace matters: System V shared memory, semaphores and message queues
-    (and POSIX message queues) outlive the process that made them; in the host's
-    namespace a notebook could leave gigabytes of shared memory behind, or pass data
-    to the next student's notebook.  A private one is destroyed with the sandbox.
+
+def best_mode() -> str:
+    """``root``, ``userns`` or ``limits``: the strongest isolation this process can apply
+    (see the module docstring); probed once, in a throwaway child process."""
+    global _MODE
+    if _MODE is None:
+        if not sys.platform.startswith("linux") or not Path("/proc/self/ns/mnt").exists():
+            _MODE = "limits"
+        elif os.getuid() == 0:
+            _MODE = "root"
+        else:
+            _MODE = "userns" if _probe_userns() else "limits"
+    return _MODE
+
+
+def _probe_userns() -> bool:
+    """Whether an unprivileged user namespace with a private mount namespace works here."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            enter_namespaces(user=True)
+            _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+            code = 0
+        except BaseException:  # noqa: BLE001 - any failure means "not available"
+            pass
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+# --------------------------------------------------------------------------------------
+# what the student may see
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class View:
+    """The student's filesystem: ``allowed`` paths (bound read-only at their own place)
+    and ``hidden`` ones inside them (covered by something empty)."""
+
+    allowed: tuple[str, ...]
+    hidden: tuple[str, ...]
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _holds_grader(folder: str) -> list[str]:
+    """The grader's files directly in ``folder`` (see :data:`GRADER_NAMES`)."""
+    try:
+        return [os.path.join(folder, n) for n in os.listdir(folder) if GRADER_NAMES.match(n)]
+    except OSError:
+        return []
+
+
+def student_view(extra_hide: tuple[str, ...] = ()) -> View:
+    """What a student process of THIS interpreter may see (computed in the warm process,
+    whose ``sys.path`` is the student's, so every copy of the grader's packages the
+    student could import is found, editable installs included).
+
+    Allowed: the Python installation's ``lib``/``bin`` folders, the folders on
+    ``sys.path`` (but a folder outside the installation that holds the grader's
+    packages, such as a source checkout put on the path, is left out altogether), and
+    :data:`SYSTEM_DIRS`.  Hidden: the grader's files in every allowed package folder
+    and in the other Python package folders the system folders hold, and
+    ``extra_hide`` (the course folder, the installed checkout) where it lies inside an
+    allowed folder.
     """
-    unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC)
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix) if p}
+    allowed: set[str] = set()
+    for p in prefixes:
+        for sub in ("lib", "lib64", "bin", "pyvenv.cfg"):
+            if os.path.exists(os.path.join(p, sub)):
+                allowed.add(os.path.join(p, sub))
+    allowed.add(os.path.dirname(os.path.realpath(sys.executable)))
+    package_dirs = set()
+    for entry in sys.path:
+        if not entry or not os.path.isabs(entry) or not os.path.isdir(entry):
+            continue
+        real = os.path.realpath(entry)
+        outside = not any(_inside(real, p) for p in prefixes)
+        if outside and any(os.path.isdir(os.path.join(real, n)) for n in ("autograder", "reference_solution")):
+            continue  # a checkout of the course on the path: not shown at all
+        allowed.add(real)
+        package_dirs.add(real)
+    for d in SYSTEM_DIRS:
+        if os.path.lexists(d):
+            allowed.add(d)
+    for d in list(allowed):
+        if os.path.isdir(d) and not os.path.islink(d):
+            package_dirs |= {os.path.realpath(p) for p in glob.glob(os.path.join(d, "python3*", "*-packages"))}
+            package_dirs |= {os.path.realpath(p) for p in glob.glob(os.path.join(d, "lib", "python3*", "*-packages"))}
+    hidden = {h for d in package_dirs for h in _holds_grader(d)}
+    hidden |= {os.path.realpath(h) for h in extra_hide}
+    real_allowed = {a if os.path.islink(a) else os.path.realpath(a) for a in allowed}
+    top = sorted(real_allowed, key=lambda p: (p.count("/"), p))
+    kept: list[str] = []
+    for a in top:
+        if not any(_inside(a, k) for k in kept if not os.path.islink(k)):
+            kept.append(a)
+    hidden = {h for h in hidden if any(_inside(h, k) for k in kept)}
+    return View(tuple(kept), tuple(sorted(hidden)))
+
+
+# --------------------------------------------------------------------------------------
+# control groups (root only)
+# --------------------------------------------------------------------------------------
+class Cgroups:
+    """The control groups of one sandbox: memory and processes of the whole sandbox.
+
+    cgroup v2 where the machine mounts it with the memory and pids controllers, else
+    cgroup v1's ``memory`` and ``pids`` hierarchies; :meth:`create` returns False (and
+    the sandbox goes without) where neither can be written.
+    """
+
+    V2 = "/sys/fs/cgroup"
+    PARENT = "course-sandboxes"
+
+    def __init__(self, name: str):
+        self.name = name
+        self.dirs: list[str] = []
+
+    def create(self, limits: Limits) -> bool:
+        memory = str(limits.memory_mb * 2**20)
+        pids = str(limits.max_processes + 8)  # + the outer process and the question snapshots
+        try:
+            if _v2_controllers() >= {"memory", "pids"}:
+                parent = os.path.join(self.V2, self.PARENT)
+                if not os.path.isdir(parent):
+                    os.makedirs(parent, exist_ok=True)
+                    _write(os.path.join(parent, "cgroup.subtree_control"), "+memory +pids")
+                d = os.path.join(parent, self.name)
+                os.mkdir(d)
+                self.dirs = [d]
+                _write(os.path.join(d, "memory.max"), memory)
+                _write(os.path.join(d, "memory.swap.max"), "0", missing_ok=True)
+                _write(os.path.join(d, "pids.max"), pids)
+                return True
+            for controller, settings in (("memory", {"memory.limit_in_bytes": memory,
+                                                     "memory.memsw.limit_in_bytes": memory}),
+                                         ("pids", {"pids.max": pids})):
+                d = os.path.join(self.V2, controller, self.PARENT, self.name)
+                if not os.path.isdir(os.path.dirname(os.path.dirname(d))):
+                    continue
+                os.makedirs(d, exist_ok=True)
+                self.dirs.append(d)
+                for key, value in settings.items():
+                    _write(os.path.join(d, key), value, missing_ok=True)
+            return bool(self.dirs)
+        except OSError:
+            self.remove()
+            return False
+
+    def join(self, pid: int = 0) -> None:
+        for d in self.dirs:
+            _write(os.path.join(d, "cgroup.procs"), str(pid or os.getpid()))
+
+    def remove(self) -> None:
+        """Remove the groups that are empty; those still busy stay in :attr:`dirs`."""
+        left = []
+        for d in self.dirs:
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left.append(d)
+        self.dirs = left
+
+
+def _v2_controllers() -> set[str]:
+    try:
+        with open(os.path.join(Cgroups.V2, "cgroup.controllers")) as fh:
+            return set(fh.read().split())
+    except OSError:
+        return set()
+
+
+def _write(path: str, value: str, *, missing_ok: bool = False) -> None:
+    try:
+        with open(path, "w") as fh:
+            fh.write(value)
+    except OSError as exc:
+        if not (missing_ok and exc.errno in (errno.ENOENT, errno.EACCES, errno.EINVAL, errno.EPERM)):
+            raise
+
+
+# --------------------------------------------------------------------------------------
+# namespaces and the student's root filesystem
+# --------------------------------------------------------------------------------------
+def enter_namespaces(*, user: bool) -> None:
+    """unshare(2) into new mount, PID, network and IPC namespaces (and, without root, a
+    new user namespace mapping this uid and gid to themselves); the caller then forks,
+    and the child is the first process of the new PID namespace.
+
+    The IPC namespace matters: System V and POSIX IPC objects outlive the process that
+    made them; in the host's namespace a notebook could leave shared memory behind or
+    pass data to the next student's notebook.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC
+    _call("unshare", ctypes.c_int(flags | (CLONE_NEWUSER if user else 0)))
+    if user:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as fh:
+                fh.write(text)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
-def _blocked_ancestors(path: Path) -> list[Path]:
-    """Ancestors of ``path`` that other users cannot traverse (such as /root)."""
-    out = []
-    for anc in reversed(path.parents):
-        try:
-            if not os.stat(anc).st_mode & 0o001:
-                out.append(anc)
-        except OSError:
-            break
-    return out
-
-
-def _cover(target: Path, keep: list[Path], fds: dict[Path, int], mode: str) -> None:
-    """Mount an empty tmpfs on ``target``, then bind each kept path back in place."""
-    _mount("tmpfs", str(target), "tmpfs", MS_NOSUID | MS_NODEV, f"size=256m,mode={mode}")
-    for k in keep:
-        if target in k.parents:
-            os.makedirs(k, mode=0o755, exist_ok=True)
-            _mount(f"/proc/self/fd/{fds[k]}", str(k), None, MS_BIND | MS_REC)
-
-
-def _mount_points() -> list[tuple[str, int]]:
-    """This mount namespace's mount points with their per-mount flags, parents first."""
-    out = []
+def _mount_flags(point: str) -> int:
+    """The per-mount flags of the mount at ``point`` (they must be kept when remounting
+    in a user namespace)."""
+    best, flags = "", 0
     with open("/proc/self/mountinfo") as fh:
         for line in fh:
             fields = line.split()
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
-            flags = 0
-            for opt in fields[5].split(","):
-                flags |= _MOUNT_FLAGS.get(opt, 0)
-            out.append((point, flags))
-    return out
+            mp = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            if _inside(point, mp) and len(mp) >= len(best):
+                best, flags = mp, sum(_MOUNT_FLAGS.get(o, 0) for o in set(fields[5].split(",")))
+    return flags
 
 
-def _read_only_except(writable: set[Path]) -> None:
-    """Bind-remount every mount read-only but the ``writable`` ones (this namespace only).
-
-    Only per-mount flags change (``MS_BIND | MS_REMOUNT``): the filesystems themselves,
-    and the mounts of every other namespace, stay as they are.  A mount point that is
-    no longer reachable (covered by a later mount) is skipped: it cannot be written
-    either.
-    """
-    for point, flags in _mount_points():
-        p = Path(point)
-        if p in writable:
-            continue
-        try:
-            _mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.EACCES, errno.ENOTDIR, errno.EINVAL):
-                raise
+def _bind_read_only(source: str, target: str) -> None:
+    _mount(source, target, None, MS_BIND | MS_REC)
+    _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | _mount_flags(target))
 
 
-def _private_workdir(workdir: Path, fd: int, size_mb: int) -> None:
-    """Put a tmpfs of ``size_mb`` MiB on ``workdir`` holding copies of its files.
+def _place(root: str, path: str) -> str:
+    return root + path
 
-    The student's files then live in memory capped at that size, not on the grading
-    machine's disk, where a loop of ``RLIMIT_FSIZE``-sized files could fill it.
-    """
-    _mount("tmpfs", str(workdir), "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=700")
+
+def _make_like(source: str, target: str) -> None:
+    """Create at ``target`` an empty folder or file (or the same symbolic link) as ``source``."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if os.path.islink(source):
+        os.symlink(os.readlink(source), target)
+    elif os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        with open(target, "w"):
+            pass
+
+
+def _scratch(target: str, size_mb: int, mode: str = "1777") -> None:
+    os.makedirs(target, exist_ok=True)
+    _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode={mode}")
+
+
+def _etc(root: str, workdir: str, uid: int, gid: int) -> None:
+    etc = os.path.join(root, "etc")
+    os.makedirs(etc, exist_ok=True)
+    files = {
+        "passwd": f"root:x:0:0:root:/:/bin/sh\nstudent:x:{uid}:{gid}:student:{workdir}:/bin/sh\n"
+                  "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+        "group": f"root:x:0:\nstudent:x:{gid}:\nnogroup:x:65534:\n",
+        "hostname": "sandbox\n",
+        "hosts": "127.0.0.1 localhost sandbox\n::1 localhost\n",
+    }
+    for name, text in files.items():
+        with open(os.path.join(etc, name), "w") as fh:
+            fh.write(text)
+
+
+def _copy_workdir(workdir: str, fd: int, size_mb: int) -> None:
+    """A size-capped tmpfs at ``workdir`` holding copies of the regular files of the
+    folder open as ``fd`` (the student's files live in memory, not on the grader's disk)."""
+    _scratch(workdir, size_mb, "700")
     for name in os.listdir(fd):
         src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
         try:
             if not stat.S_ISREG(os.fstat(src).st_mode):
                 continue
-            with open(src, "rb", closefd=False) as fin, open(workdir / name, "xb") as fout:
+            with open(src, "rb", closefd=False) as fin, open(os.path.join(workdir, name), "xb") as fout:
                 shutil.copyfileobj(fin, fout, 1 << 20)
         finally:
             os.close(src)
 
 
-def build_filesystem(iso: Isolation, keep: list[str]) -> None:
-    """Inside the new namespaces, make the filesystem the student sees.
+def build_root(workdir: str, view: View, limits: Limits, *, uid: int | None = None) -> None:
+    """Inside the new namespaces: make the student's root filesystem and enter it.
 
-    ``hide`` paths are covered by empty read-only tmpfs mounts (a hidden folder that
-    holds a kept path, such as a course folder with the virtual environment inside it,
-    is covered the same way and only the kept path is bound back; a hidden path that
-    *is* a kept path cannot be hidden); /tmp, /var/tmp and /dev/shm become private
-    scratch space; folders that only root may enter (such as /root, where a Python
-    installation may live) are covered too.  Every ``keep`` path (the Python
-    installation, the workdir) is bound back where it was, and nothing else of what
-    those mounts covered.  /run (where the machine's services keep their Unix sockets,
-    which no network namespace stops) is covered by an empty folder.  The workdir then
-    gets its own tmpfs (see
-    :func:`_private_workdir`), every mount but the scratch space and the workdir
-    becomes read-only, and finally /proc is mounted afresh for the new PID namespace.
+    A tmpfs mounted on ``workdir`` becomes the new root.  In it: every allowed path of
+    ``view`` bound read-only at its own place, each hidden path covered by an empty
+    read-only folder (or ``/dev/null``), a minimal ``/dev`` (null, zero, full, random,
+    urandom, shm), private ``/tmp`` and ``/var/tmp`` of ``file_size_mb`` each, a fresh
+    ``/proc``, an ``/etc`` with a passwd, group, hostname and hosts of its own, and
+    ``workdir`` itself (the same path as outside) holding copies of its files on a
+    tmpfs of ``file_size_mb``.  The root is then made read-only and entered with
+    ``pivot_root``; the old root is detached.  ``uid`` (root mode): the working
+    folder's new owner.
     """
-    workdir = Path(os.path.realpath(iso.workdir))
-    kept = sorted({Path(os.path.realpath(k)) for k in keep if os.path.isdir(k)}, key=lambda p: len(p.parts))
-    kept = [k for k in kept if not any(a in k.parents for a in kept if a != k)]
-    fds = {k: os.open(k, os.O_RDONLY | os.O_DIRECTORY) for k in kept}
+    workdir = os.path.realpath(workdir)
     work_fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
-    for path in iso.hide:
-        p = Path(os.path.realpath(path))
-        if any(p == k for k in kept):
+    root = workdir
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
+    for path in view.allowed:
+        target = _place(root, path)
+        if os.path.lexists(target):
             continue
+        _make_like(path, target)
+        if not os.path.islink(path):
+            _bind_read_only(path, target)
+    for path in view.hidden:
+        target = _place(root, path)
         try:
-            if any(p in k.parents for k in kept):
-                _cover(p, kept, fds, "555")
-            elif p.is_dir():
-                _mount("tmpfs", str(p), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=555")
-            elif p.exists():
-                _mount("/dev/null", str(p), None, MS_BIND)
+            if os.path.isdir(target) and not os.path.islink(target):
+                _mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=555")
+            elif os.path.lexists(target):
+                _mount("/dev/null", target, None, MS_BIND)
         except OSError:
             continue
-    covers: dict[Path, str] = {}
-    for tmp in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.path.isdir(tmp):
-            covers[Path(os.path.realpath(tmp))] = "1777"
-    scratch = set(covers)
-    if os.path.isdir("/run"):  # the host's daemons' sockets (dbus, postgres, ...): out of sight
-        covers.setdefault(Path(os.path.realpath("/run")), "755")
-    for k in kept:
-        for anc in _blocked_ancestors(k):
-            covers.setdefault(anc, "755")
-    for target in sorted(covers, key=lambda p: len(p.parts)):
-        if any(c in target.parents for c in covers if c != target):
-            continue  # already inside a covered folder: recreated there as needed
-        _cover(target, kept, fds, covers[target])
-    for fd in fds.values():
-        os.close(fd)
-    _private_workdir(workdir, work_fd, iso.limits.file_size_mb)
+    dev = os.path.join(root, "dev")
+    _scratch(dev, 1, "755")
+    for name in DEVICES:
+        _make_like(f"/dev/{name}", os.path.join(dev, name))
+        _mount(f"/dev/{name}", os.path.join(dev, name), None, MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, os.path.join(dev, name))
+    _scratch(os.path.join(dev, "shm"), limits.file_size_mb)
+    _mount(None, dev, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID, "size=1m,mode=755")
+    _scratch(os.path.join(root, "tmp"), limits.file_size_mb)
+    os.makedirs(os.path.join(root, "var"), exist_ok=True)
+    os.symlink("../tmp", os.path.join(root, "var", "tmp"))
+    os.makedirs(os.path.join(root, "proc"), exist_ok=True)
+    _mount("proc", os.path.join(root, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.makedirs(os.path.join(root, "run"), exist_ok=True)
+    _etc(root, workdir, os.getuid() if uid is None else uid, os.getgid() if uid is None else uid)
+    inner = _place(root, workdir)
+    _copy_workdir(inner, work_fd, limits.file_size_mb)
     os.close(work_fd)
-    _read_only_except(scratch | {workdir})
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV)
+    if uid is not None:
+        for name in os.listdir(inner):
+            os.chown(os.path.join(inner, name), uid, uid)
+        os.chown(inner, uid, uid)
+    _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=16m,mode=755")
+    os.chdir(root)
+    _call("syscall", ctypes.c_long(_PIVOT_ROOT[os.uname().machine]), b".", b".")  # pivot_root(".", ".")
+    _call("umount2", b".", ctypes.c_int(MNT_DETACH))
+    os.chdir(workdir)
+
+
+# --------------------------------------------------------------------------------------
+# privileges and limits
+# --------------------------------------------------------------------------------------
+def drop_privileges(uid: int) -> None:
+    """Become ``uid`` (root mode): every capability is gone with root."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities() -> None:
+    """Give up every capability (userns mode, where the student keeps its uid): the
+    bounding set is emptied and the effective, permitted and inheritable sets cleared,
+    so no mount of the sandbox can be undone."""
+    for cap in range(64):
+        try:
+            _call("prctl", ctypes.c_int(PR_CAPBSET_DROP), ctypes.c_ulong(cap), ctypes.c_ulong(0),
+                  ctypes.c_ulong(0), ctypes.c_ulong(0))
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                break
+            raise
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    _call("capset", ctypes.byref(header), ctypes.byref(data))
 
 
 def no_new_privileges() -> None:
     """prctl(PR_SET_NO_NEW_PRIVS): no program started from here on gains privileges
     (setuid/setgid bits and file capabilities are ignored).  Linux only; a no-op elsewhere."""
-    if not os.path.exists("/proc/self/ns"):
+    if not sys.platform.startswith("linux"):
         return
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if _libc.prctl(ctypes.c_int(PR_SET_NO_NEW_PRIVS), ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0),
-                   ctypes.c_ulong(0)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(err)}")
+    _call("prctl", ctypes.c_int(PR_SET_NO_NEW_PRIVS), ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0),
+          ctypes.c_ulong(0))
 
 
 def apply_limits(limits: Limits, *, extra_address_space: int = 0, nproc: bool) -> None:
@@ -273,12 +498,6 @@ def apply_limits(limits: Limits, *, extra_address_space: int = 0, nproc: bool) -
     cap(resource.RLIMIT_CORE, 0)
     if nproc:
         cap(resource.RLIMIT_NPROC, limits.max_processes)
-
-
-def drop_privileges(uid: int) -> None:
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
 
 
 def current_address_space() -> int:

@@ -14,6 +14,7 @@ happens on the grader's side.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -416,79 +417,65 @@ def _student_environment(workdir: str) -> dict[str, str]:
     }
 
 
-def _under(path: str, folders: tuple[str, ...]) -> bool:
-    """Whether ``path`` is one of ``folders`` or inside one (by path components, so
-    that /srv/course-env is not taken to be inside /srv/course)."""
-    real = os.path.realpath(path)
-    return any(real == f or real.startswith(f.rstrip("/") + "/") for f in folders)
-
-
-def _prefixes() -> tuple[str, ...]:
-    return tuple(os.path.realpath(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix} if p)
-
-
-def _may_keep(path: str, hidden: tuple[str, ...]) -> bool:
-    """Whether a Python path stays visible: not inside a hidden folder, unless it is (in)
-    the Python installation itself (a virtual environment inside the hidden course
-    folder is bound back; the course folder's other content is not)."""
-    return not _under(path, hidden) or _under(path, _prefixes())
-
-
 def _become_student(sess: socket.socket, req: dict) -> None:
-    """In the forked child: isolate, then serve cells until told to stop."""
+    """In the forked child: isolate (see :mod:`autograder.sandbox.isolation`), then serve
+    cells until told to stop."""
     limits = Limits.from_json(req["limits"])
     _out.configure(limits)
-    iso = isolation.Isolation(
-        workdir=req["workdir"],
-        limits=limits,
-        uid=req.get("uid"),
-        hide=tuple(req.get("hide", ())),
-        namespaces=bool(req.get("namespaces")),
-    )
+    mode, view = _MODE, _VIEW
+    uid = req.get("uid") if mode == "root" else None
+    workdir = os.path.realpath(req["workdir"])
     os.setsid()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    workdir = iso.workdir
-    if iso.namespaces:
-        isolation.enter_namespaces()
+    if mode == "root":
+        for d in req.get("cgroups") or []:  # the whole sandbox's memory and processes
+            with open(os.path.join(d, "cgroup.procs"), "w") as fh:
+                fh.write(str(os.getpid()))
+    if mode in ("root", "userns"):
+        isolation.enter_namespaces(user=mode == "userns")
         pid = os.fork()
         if pid:  # the outer process: report the student's pid, then wait for it
             try:
-                send_frame(sess, {"op": "started", "pid": pid})
+                send_frame(sess, {"op": "started", "pid": pid, "mode": mode})
                 sess.close()
                 os.waitpid(pid, 0)
             finally:
                 os._exit(0)
-        hidden = tuple(os.path.realpath(h) for h in iso.hide)
-        keep = [workdir] + [p for p in {*sys.path, *_prefixes()} if p and os.path.isabs(p) and _may_keep(p, hidden)]
-        isolation.build_filesystem(iso, keep)
-        if iso.uid is not None:
-            for name in os.listdir(workdir):
-                os.chown(os.path.join(workdir, name), iso.uid, iso.uid)
-            os.chown(workdir, iso.uid, iso.uid)
+        # an extra path to hide matters only inside a folder the student may read (the
+        # course folder around a virtual environment is simply not shown)
+        extra = {os.path.realpath(h) for h in req.get("hide", ())}
+        extra = {h for h in extra if any(_inside(h, a) and h != a for a in view.allowed)}
+        view = isolation.View(view.allowed, tuple(sorted({*view.hidden, *extra})))
+        isolation.build_root(workdir, view, limits, uid=uid)
     else:
-        send_frame(sess, {"op": "started", "pid": os.getpid()})
+        send_frame(sess, {"op": "started", "pid": os.getpid(), "mode": mode})
     os.chdir(workdir)
-    env = _student_environment(workdir)
     os.environ.clear()
-    os.environ.update(env)
+    os.environ.update(_student_environment(workdir))
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
     os.closerange(3, sess.fileno())
     os.closerange(sess.fileno() + 1, 65536)
-    hidden = tuple(os.path.realpath(p) for p in iso.hide)
-    sys.path[:] = [""] + [p for p in sys.path if p and _may_keep(p, hidden)]
+    if mode != "limits":  # only what the student can see is on its path
+        sys.path[:] = [""] + [p for p in sys.path if p and any(_inside(os.path.realpath(p), a) for a in view.allowed)]
+    else:
+        sys.path[:] = [""] + [p for p in sys.path if p]
     for name in [m for m in sys.modules if m == "autograder" or m.startswith("autograder.")]:
-        if name not in ("autograder.sandbox.kernel",):
+        if name != "autograder.sandbox.kernel":
             sys.modules.pop(name, None)
-    if iso.uid is not None and os.getuid() == 0:
-        isolation.drop_privileges(iso.uid)
+    if mode == "root" and uid is not None:
+        isolation.drop_privileges(uid)
+    elif mode == "userns":
+        isolation.drop_capabilities()
     isolation.no_new_privileges()
-    isolation.apply_limits(
-        limits, extra_address_space=isolation.current_address_space(), nproc=iso.uid is not None
-    )
+    isolation.apply_limits(limits, extra_address_space=isolation.current_address_space(), nproc=mode != "limits")
     _serve(sess)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 def _serve(sess: socket.socket) -> None:
@@ -541,6 +528,8 @@ def _serve(sess: socket.socket) -> None:
 
 
 _ZYGOTE = None
+_MODE = "limits"  # the isolation this machine allows (isolation.best_mode), found at start
+_VIEW = isolation.View((), ())  # what a student may see (isolation.student_view), found at start
 
 
 def zygote_main(control_fd: int, plots: str = "jpeg", warm_up: bool = True, listen_fd: int = -1) -> None:
@@ -555,7 +544,9 @@ def zygote_main(control_fd: int, plots: str = "jpeg", warm_up: bool = True, list
     import select
     import struct
 
-    global _ZYGOTE
+    global _ZYGOTE, _MODE, _VIEW
+    _MODE = isolation.best_mode()
+    _VIEW = isolation.student_view() if _MODE != "limits" else isolation.View((), ())
     _ZYGOTE = _prepare_zygote(plots)
     if warm_up:
         try:
@@ -569,7 +560,8 @@ def zygote_main(control_fd: int, plots: str = "jpeg", warm_up: bool = True, list
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     control = socket.socket(fileno=control_fd)
     listener = socket.socket(fileno=listen_fd) if listen_fd >= 0 else None
-    send_frame(control, {"op": "ready", "pid": os.getpid()})
+    hello = json.dumps({"op": "ready", "pid": os.getpid(), "mode": _MODE}).encode()
+    control.send(hello)
     clients: list[socket.socket] = []
     ucred = struct.Struct("3i")
     while True:
@@ -582,7 +574,7 @@ def zygote_main(control_fd: int, plots: str = "jpeg", warm_up: bool = True, list
                     if uid != os.getuid():
                         conn.close()
                         continue
-                    send_frame(conn, {"op": "ready", "pid": os.getpid()})
+                    conn.send(hello)
                 except OSError:
                     continue
                 clients.append(conn)
@@ -605,7 +597,6 @@ def zygote_main(control_fd: int, plots: str = "jpeg", warm_up: bool = True, list
 def _spawn(msg: bytes, fds: list[int], ours: list[socket.socket]) -> None:
     """Fork a student process for one spawn request (its session socket in ``fds``);
     the child first closes ``ours``, this process's sockets to the graders."""
-    import json
 
     if not fds:
         return

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import capture
-from .isolation import Isolation, can_isolate
+from .isolation import Cgroups
 from .limits import MAX_FRAME_BYTES, Limits
 from .wire import ProtocolError, recv_frame, send_frame
 
@@ -68,23 +68,22 @@ def _clean_env() -> dict[str, str]:
 
 
 def hidden_paths(course_root: Path) -> tuple[str, ...]:
-    """What the student process must not see: the course folder itself and the
-    grader's own packages.
+    """Paths to cover even where they lie inside a folder the student may read: the
+    course folder, and the checkout (or package folders) this process finds the
+    grader's packages in.
 
-    The course folder is hidden as a whole, not entry by entry, so that what appears in
-    it after the warm process started (the gradebook, ``submitted/``, ``autograded/``
-    with other students' notebooks) is hidden too.  If the Python environment the
-    student runs on lives inside it, only that environment is bound back
-    (:func:`autograder.sandbox.isolation.build_filesystem`).
+    The student's filesystem is an allow-list (see
+    :func:`autograder.sandbox.isolation.student_view`), so these matter only when
+    they lie inside the Python installation or a system folder; the warm process also
+    covers every copy of the grader's packages on its own ``sys.path``.
     """
     import importlib.util
 
     hide: set[str] = {str(Path(course_root).resolve())}
     for name in ("autograder", "reference_solution"):  # located, not imported (scipy & co take a second)
         spec = importlib.util.find_spec(name)
-        if spec is None or not spec.origin:
-            raise RuntimeError(f"the grader's package {name} cannot be found, so it cannot be hidden")
-        hide.add(str(Path(spec.origin).resolve().parent))
+        if spec is not None and spec.origin:
+            hide.add(str(Path(spec.origin).resolve().parent))
     return tuple(sorted(hide))
 
 
@@ -116,11 +115,12 @@ def _next_uid() -> int:
 class Session:
     """One isolated student process running one notebook's cells in order."""
 
-    def __init__(self, sock: socket.socket, pid: int, workdir: Path, limits: Limits):
+    def __init__(self, sock: socket.socket, pid: int, workdir: Path, limits: Limits, *, cgroups=None):
         self._sock = sock
         self.pid = pid
         self.workdir = workdir
         self.limits = limits
+        self.cgroups = cgroups
         self.alive = True
 
     def run(self, code: str, *, capture_names: list[str] | None = None, timeout: float, cell: int = 0) -> CellOutcome:
@@ -191,6 +191,27 @@ class Session:
     def close(self) -> None:
         self.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.cgroups is not None:  # removed once the sandbox's last process is reaped
+            _EMPTYING.append(self.cgroups)
+        _remove_empty_cgroups()
+
+
+#: Control groups of ended sandboxes whose processes may not all be reaped yet: removed
+#: at the next chance (a session's end), or by :func:`_remove_empty_cgroups` with a
+#: wait when the warm process closes.
+_EMPTYING: list = []
+
+
+def _remove_empty_cgroups(wait: float = 0.0) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        for cg in list(_EMPTYING):
+            cg.remove()
+            if not cg.dirs:
+                _EMPTYING.remove(cg)
+        if not _EMPTYING or time.monotonic() >= deadline:
+            return
+        time.sleep(0.01)
 
 
 def _widen(*socks: socket.socket) -> None:
@@ -282,46 +303,49 @@ PLOTS = ("jpeg", "png", "none")  # how the sandbox draws plots (course.yml gradi
 
 
 class _SharedGone(Exception):
-    """The shared warm process a Zygote used is gone (it falls back to its own)."""
+    """The shared warm process a Zygote used is gone (it starts its own)."""
 
 
 class Zygote:
     """A warm process that forks isolated student processes on request.
 
+    Either this process starts it (and owns it), or, given the ``address`` of a warm
+    process that another process of this user started with ``share=True`` (the
+    instructor's process of ``course autograde``, for its local workers), this one uses
+    that; when the shared one is gone, it starts one of its own and goes on.
+
     Parameters
     ----------
     hide : tuple of str
-        Paths the student must not see (see :func:`hidden_paths`).
-    isolate : bool or None
-        Use namespaces and a private uid; default: when available (root on Linux).
+        Paths the student must not see even where they lie inside the folders it may
+        read (see :func:`hidden_paths`); the warm process itself finds every copy of the
+        grader's packages on its ``sys.path``.
     plots : {"jpeg", "png", "none"}
-        How inline plots are drawn: 72-dpi JPEG (default), a stock kernel's PNG, or not
-        at all (figures are still summarised for the checks).
+        How inline plots are drawn: 72-dpi JPEG, a stock kernel's PNG, or not at all
+        (figures are still summarised for the checks).
     warm_up : bool
         Draw a made-up plot and read a made-up FITS file once before forking, so that
-        every notebook does not pay those libraries' first-use costs (see
-        ``kernel._warm_up``); False for a process that serves a single notebook.
+        every notebook does not pay those libraries' first-use costs; False for a
+        process that serves a single notebook.
     share : bool
         Let other processes of this user use the warm process too (:attr:`address`).
     address : str or None
-        Use the shared warm process at this address instead of starting one; if it is
-        gone, start one of our own.
+        Use the shared warm process at this address.
     """
 
-    def __init__(self, *, hide: tuple[str, ...] = (), isolate: bool | None = None, plots: str = "jpeg",
-                 warm_up: bool = True, share: bool = False, address: str | None = None):
+    def __init__(self, *, hide: tuple[str, ...] = (), plots: str = "jpeg", warm_up: bool = True,
+                 share: bool = False, address: str | None = None):
         if plots not in PLOTS:
             raise ValueError(f"plots must be one of {', '.join(PLOTS)}, not {plots!r}")
         self.hide = hide
         self.plots = plots
         self.warm_up = warm_up
         self.share = share
-        self.isolate = can_isolate() if isolate is None else isolate
-        self._address = address
+        self._shared = address
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._control: socket.socket | None = None
-        self._ready = False
+        self._ready: dict | None = None
         self._workdir = ""
 
     @property
@@ -329,20 +353,31 @@ class Zygote:
         """Where other processes reach this shared warm process (``share=True``)."""
         return os.path.join(self._workdir, "zygote.sock") if self.share and self._workdir else None
 
+    @property
+    def mode(self) -> str:
+        """The isolation the warm process applies: ``root``, ``userns`` or ``limits``
+        (see :mod:`autograder.sandbox.isolation`); waits until it is ready."""
+        with self._lock:
+            self._connect()
+            return self._ready["mode"]
+
     def start(self) -> None:
         """Start the warm process without waiting for it (it imports in the background),
         or connect to the shared one."""
-        if self.running:
-            return
-        if self._address is not None:
+        with self._lock:
+            if self._control is None:
+                self._open()
+
+    def _open(self) -> None:
+        if self._shared is not None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
-                sock.connect(self._address)
+                sock.connect(self._shared)
             except OSError:
                 sock.close()
-                self._address = None  # gone: start our own
+                self._shared = None  # gone: start our own
             else:
-                self._control, self._ready = sock, False
+                self._control, self._ready = sock, None
                 return
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._workdir = tempfile.mkdtemp(prefix="course-zygote-")  # private (0700): holds the shared socket
@@ -357,22 +392,32 @@ class Zygote:
             self._proc = subprocess.Popen(
                 [sys.executable, "-I", "-m", "autograder.sandbox.kernel", str(child.fileno()), self.plots,
                  "warm" if self.warm_up else "cold", *([str(listener.fileno())] if listener else [])],
-                pass_fds=fds,
-                env=_clean_env(),
-                cwd=self._workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
+                pass_fds=fds, env=_clean_env(), cwd=self._workdir,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
             )
         child.close()
         if listener is not None:
             listener.close()
-        self._control = parent
-        self._ready = False
+        self._control, self._ready = parent, None
 
-    def _wait_ready(self) -> None:
-        if self._ready:
-            return
+    def _connect(self) -> None:
+        """Be connected to a ready warm process (ours, or the shared one while it lasts)."""
+        for _attempt in range(2):
+            if self._control is None or (self._proc is not None and self._proc.poll() is not None):
+                self._close_channel()
+                self._open()
+            if self._ready is not None:
+                return
+            try:
+                self._ready = self._wait_ready()
+                return
+            except SandboxError:
+                if self._shared is None:
+                    raise
+                self._close_channel()
+                self._shared = None  # the shared process is gone: start our own
+
+    def _wait_ready(self) -> dict:
         assert self._control is not None
         self._control.settimeout(120)
         try:
@@ -380,30 +425,28 @@ class Zygote:
         except (TimeoutError, OSError):
             msg = b""
         self._control.settimeout(None)
-        if not msg:
-            if self._address is not None:
-                self.close()
-                raise SandboxError(f"the shared sandbox process at {self._address} did not answer")
-            err = Path(self._workdir, "zygote.log").read_text(errors="replace")[-2000:]
+        try:
+            ready = json.loads(msg) if msg else {}
+        except ValueError:
+            ready = {}
+        if not isinstance(ready, dict) or ready.get("op") != "ready":
+            if self._shared is not None:
+                raise SandboxError(f"the shared sandbox process at {self._shared} did not answer")
+            err = Path(self._workdir, "zygote.log").read_text(errors="replace")[-2000:] if self._workdir else ""
             self.close()
             raise SandboxError(f"the sandbox process did not start:\n{err}")
-        self._ready = True
-
-    @property
-    def running(self) -> bool:
-        if self._address is not None:
-            return self._control is not None
-        return self._proc is not None and self._proc.poll() is None
+        return ready
 
     def spawn(self, workdir: Path, limits: Limits) -> Session:
         """Fork a fresh isolated student process working in ``workdir``.
 
-        If the shared warm process this one uses is gone, the request is made again to
-        a warm process of our own."""
-        try:
-            a = self._request(workdir, limits)
-        except _SharedGone:
-            a = self._request(workdir, limits)
+        If the shared warm process this one uses is gone, the request goes to a warm
+        process of our own."""
+        with self._lock:
+            try:
+                a, cgroups = self._request(workdir, limits)
+            except _SharedGone:
+                a, cgroups = self._request(workdir, limits)
         a.settimeout(60)
         try:
             head, _ = recv_frame(a, max_bytes=4096)
@@ -414,55 +457,55 @@ class Zygote:
         if head.get("op") != "started" or type(head.get("pid")) is not int:
             a.close()
             raise SandboxError("a student process could not be started")
-        return Session(a, head["pid"], workdir, limits)
+        return Session(a, head["pid"], Path(workdir), limits, cgroups=cgroups)
 
-    def _request(self, workdir: Path, limits: Limits) -> socket.socket:
-        """Ask the warm process for a student process; its session socket."""
-        with self._lock:
-            if not self.running:
-                self.start()
-            try:
-                self._wait_ready()
-            except SandboxError:
-                if self._address is None:
-                    raise
-                self._address = None
+    def _request(self, workdir: Path, limits: Limits):
+        """Ask the warm process for a student process: its session socket and cgroups."""
+        self._connect()
+        mode = self._ready["mode"]
+        uid = _next_uid() if mode == "root" else None
+        cgroups = Cgroups(Path(workdir).name) if mode == "root" else None
+        if cgroups is not None and not cgroups.create(limits):
+            cgroups = None
+        req = {"workdir": str(workdir), "limits": limits.to_json(), "uid": uid, "hide": list(self.hide),
+               "cgroups": cgroups.dirs if cgroups else []}
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        _widen(a, b)
+        try:
+            socket.send_fds(self._control, [json.dumps(req).encode()], [b.fileno()])
+        except OSError as exc:
+            a.close()
+            if cgroups:
+                cgroups.remove()
+            shared = self._shared is not None
+            self._close_channel()
+            if shared:
+                self._shared = None
                 raise _SharedGone from None
-            uid = _next_uid() if self.isolate else None
-            iso = Isolation(workdir=str(workdir), limits=limits, uid=uid, hide=self.hide if self.isolate else (),
-                            namespaces=self.isolate)
-            req = {
-                "workdir": iso.workdir,
-                "limits": limits.to_json(),
-                "uid": iso.uid,
-                "hide": list(iso.hide),
-                "namespaces": iso.namespaces,
-            }
-            if uid is not None:
-                os.chown(workdir, uid, uid)
-            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            _widen(a, b)
-            try:
-                socket.send_fds(self._control, [json.dumps(req).encode()], [b.fileno()])
-            except OSError as exc:
-                a.close()
-                b.close()
-                shared = self._address is not None
-                self.close()
-                if shared:
-                    self._address = None
-                    raise _SharedGone from None
-                raise SandboxError(f"the sandbox process is gone: {exc}") from None
+            raise SandboxError(f"the sandbox process is gone: {exc}") from None
+        finally:
             b.close()
-            return a
+        return a, cgroups
 
-    def close(self) -> None:
+    def _close_channel(self) -> None:
         if self._control is not None:
             try:
                 self._control.close()
             except OSError:
                 pass
-            self._control = None
+            self._control, self._ready = None, None
+
+    @property
+    def running(self) -> bool:
+        if self._shared is not None:
+            return self._control is not None
+        return self._proc is not None and self._proc.poll() is None
+
+    def close(self) -> None:
+        self._close_channel()
+        _remove_empty_cgroups(wait=2.0)
         if self._proc is not None:
             try:
                 self._proc.kill()
