@@ -94,12 +94,12 @@ def profile_loop(r, t) -> Blocks:
     row = r.choice([f"img[{i}].sum()", f"np.sum(img[{i}, :])", f"sum(img[{i}])", f"img[{i}, :].sum()"])
     spec = r.choice([f"spectrum_raw = np.array([img[:, {j}].sum() for {j} in range(img.shape[1])])",
                      "spectrum_raw = img.sum(axis=0)", "spectrum_raw = np.sum(img, 0)"])
-    start = r.choice([f"profile = np.zeros({n_rows})", f"profile = np.empty({n_rows})", f"profile = np.zeros(img.shape[0], dtype=float)"])
+    start = r.choice([f"profile = np.zeros({n_rows})", f"profile = np.empty({n_rows})", "profile = np.zeros(img.shape[0], dtype=float)"])
     return [[start, spec], [f"for {i} in range({n_rows}):\n    profile[{i}] = {row}"]]
 
 
 def profile_transpose(r, t) -> Blocks:
-    return [[f"profile = img.T.sum(axis=0)", f"spectrum_raw = img.T.sum(axis=1)"]] if r.random() < 0.5 else \
+    return [["profile = img.T.sum(axis=0)", "spectrum_raw = img.T.sum(axis=1)"]] if r.random() < 0.5 else \
         [[f"profile = np.add.reduce(img, {_axis(r, 1)})", f"spectrum_raw = np.add.reduce(img, {_axis(r, 0)})"]]
 
 
