@@ -1,47 +1,70 @@
-"""Grading one notebook: run it in the sandbox, check each question in this process.
+"""Grading one notebook: run it in the sandbox, judge each question in this process.
 
 This is the one grading path.  ``course check``, ``course autograde`` (locally or on
 a dask cluster) and plain ``nbgrader autograde`` (through
 :class:`autograder.nbgrader_adapter.SandboxedExecute`) all call
 :meth:`NotebookGrader.grade`.
 
-For every code cell, in order, the cell's source is sent to the student process.  For
-a question's test cell, the hidden block is removed first (its visible checks run in
-the student process, where the student can read them anyway), the question's names are
-captured just before the visible checks run, and the hidden check runs here, on the
-captured values, against ``reference_solution``.  The test cell's outputs are then
-rebuilt by the grader so that nbgrader's own scoring rule
-(:func:`nbgrader.utils.determine_grade`: an error output scores 0, otherwise full
-points) gives the verdict: an error output when the visible checks or the hidden check
-failed, none otherwise.  Anything the student's code printed to stderr and any
-``execute_result`` in a test cell are dropped, so a warning cannot zero a question and a
-printed number cannot claim partial credit.
+Every code cell runs, in order, in the student's sandboxed process.  At a question's
+test cell the hidden-test block is removed (its visible checks run in the student's
+process, where the student can read them anyway), the question's names are captured
+just before the visible checks run, and the question is judged here, out of the
+student's reach, from up to three runs of the student's own code:
 
-A check that "follows the recipe" compares a question's answer with the recipe applied
-to the student's own earlier results (its ``uses``).  Those earlier results are the
-values captured when *their* question was graded, not whatever the names hold later:
-otherwise a student could, just before a test cell, replace an earlier (already graded)
-result by a made-up one that agrees with a made-up answer (say, a doctored spectrum
-whose lines give the published redshift).  A name no earlier question has captured is
-taken as it is at the test cell.
+1. ``own``: the notebook as the student ran it.  Its answer must be the reference
+   answer (the reference recipe on the reference inputs).
+2. ``reference``: when the own run fails and the question has inputs (names earlier
+   answers define), the question's code runs again in a copy of the student's process
+   taken at the question's boundary (just before its first cell of the student's),
+   with the reference inputs put in place of the student's own.  Correct code after
+   an earlier mistake keeps its points.
+3. ``secret``: the question's code runs once more, in another copy, on a second input
+   the student never sees (a perturbed image, a shifted header, other constants;
+   a file input is replaced at its own path), and must give the reference recipe's
+   answer for that input.  A pasted array, a typed number or a friend's printed
+   result earns nothing.  A rule about *how* the answer is computed ("no Python
+   loop") is checked on this run, from what the code did (lines run, numpy helpers
+   that loop in Python, CPU time against numpy's own), on an input large enough to
+   tell.
+
+The question passes when (1 or 2) and 3 pass.  "The question's code" is every code
+cell after the previous test cell except the instructor's given (locked) cells: the
+solution cell, and any cell the student added (helpers, copies of cells); the copies
+are taken just before the first of them, after the given cells before it have run.
+Copies of the process end after their run; nothing they do (globals, files) reaches
+the notebook's own process, whose later answers are judged the same way.
+
+The test cell's outputs are then rebuilt so that nbgrader's own scoring rule
+(:func:`nbgrader.utils.determine_grade`: an error output scores 0, otherwise full
+points) gives the verdict: an error output when the question failed, none otherwise.
+Anything the student's code printed to stderr and any ``execute_result`` in a test cell
+are dropped, so a warning cannot zero a question and a printed number cannot claim
+partial credit.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from .checks import run_question, spec_for
-from .config import Assignment, Course, Notebook
-from .nbmeta import grade_id, strip_hidden_tests
-from .results import NOT_RUN, NotebookResult, Outcome
+from .checks import Judge
+from .config import Assignment, Course, Notebook, Question
+from .nbmeta import grade_id, is_instructor_cell, strip_hidden_tests
+from .results import NOT_RUN, NotebookResult, Outcome, Run
 from .sandbox.limits import Limits
-from .sandbox.runner import Zygote, hidden_paths, make_workdir
+from .sandbox.runner import Session, Snapshot, Zygote, hidden_paths, make_workdir
 
-__all__ = ["GradedNotebook", "NotebookGrader"]
+__all__ = ["GradedNotebook", "NotebookGrader", "course_secret"]
+
+#: Python lines a question under the "no-loop" rule may run on its secret input.
+LOOP_LINES = 500
+#: CPU time a "no-loop" answer may take: this many times numpy's own, plus SLACK seconds.
+LOOP_CPU_FACTOR, LOOP_CPU_SLACK = 5.0, 0.03
 
 
 @dataclass
@@ -50,6 +73,24 @@ class GradedNotebook:
 
     nb: nbformat.NotebookNode
     result: NotebookResult
+
+
+def course_secret(course: Course) -> bytes:
+    """The course's secret (``.course/secret``, made on first use, readable by its owner
+    only): the seed of every secret input."""
+    path = course.state_dir / "secret"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # made meanwhile by another grading process
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(secrets.token_bytes(32))
+    return path.read_bytes()
 
 
 def _error_output(ename: str, message: str) -> dict:
@@ -62,6 +103,36 @@ def _first_error(outputs: list[dict]) -> str:
             value = out.get("evalue", "")
             return f"{out.get('ename', 'Error')}: {value}" if value else str(out.get("ename", "Error"))
     return ""
+
+
+@dataclass
+class _Plan:
+    """Where each question's code is in the notebook."""
+
+    questions: dict[str, Question]  # test cell grade id -> question
+    start: dict[int, Question] = field(default_factory=dict)  # first code cell index -> question
+    cells: dict[str, list[int]] = field(default_factory=dict)  # question id -> its code cells' indices
+
+
+def _plan(nb: nbformat.NotebookNode, notebook: Notebook) -> _Plan:
+    """Each question's code (the code cells after the previous test cell up to its own,
+    but the instructor's given cells) and its boundary (the first of those cells, or
+    its test cell when there is none): the copies of the process are taken there, after
+    the given cells before it have run."""
+    plan = _Plan({q.test_id: q for q in notebook.questions})
+    pending: list[int] = []
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        q = plan.questions.get(grade_id(cell) or "")
+        if q is None:
+            if not is_instructor_cell(cell):
+                pending.append(index)
+            continue
+        plan.start.setdefault(pending[0] if pending else index, q)
+        plan.cells[q.id] = pending
+        pending = []
+    return plan
 
 
 class NotebookGrader:
@@ -79,11 +150,9 @@ class NotebookGrader:
         How the zygote it creates draws inline plots (see :class:`Zygote`); default:
         course.yml's ``grading.plots``.
     warm_up : bool
-        Whether the zygote it creates warms the libraries up before forking (see
-        :class:`Zygote`).
+        Whether the zygote it creates warms the libraries up before forking.
     zygote_address : str or None
-        The zygote it creates uses the shared warm process at this address (see
-        :class:`Zygote`'s ``address``).
+        The zygote it creates uses the shared warm process at this address.
     """
 
     def __init__(self, course: Course, *, data_path: Path | None = None, zygote: Zygote | None = None,
@@ -95,6 +164,8 @@ class NotebookGrader:
         self.data_path = Path(data_path) if data_path is not None else None
         self._zygote = zygote
         self.limits = Limits.from_grading(course.grading)
+        self._judges: dict[str, Judge] = {}
+        self._key: bytes | None = None
 
     @property
     def zygote(self) -> Zygote:
@@ -102,6 +173,14 @@ class NotebookGrader:
             self._zygote = Zygote(hide=hidden_paths(self.course.root), plots=self.plots, warm_up=self.warm_up,
                                   address=self.zygote_address)
         return self._zygote
+
+    def judge(self, assignment: Assignment) -> Judge:
+        """The checks of ``assignment`` with their inputs (kept for the next notebook)."""
+        if assignment.id not in self._judges:
+            if self._key is None:
+                self._key = course_secret(self.course)
+            self._judges[assignment.id] = Judge(assignment.id, self.data_path, self._key)
+        return self._judges[assignment.id]
 
     def close(self) -> None:
         if self._zygote is not None:
@@ -120,32 +199,31 @@ class NotebookGrader:
         if helper.is_file():
             files["course_data.py"] = helper
         if self.data_path is not None:
-            files[self.data_path.name if self.data_path.name.endswith(".fits.gz") else self.course.data.files[0].name] = self.data_path
+            files[self.course.data.files[0].name] = self.data_path
         return files
 
     def grade(self, nb: nbformat.NotebookNode, assignment: Assignment, notebook: Notebook) -> GradedNotebook:
-        """Run ``nb`` (whose test cells are the instructor's) and check every question.
+        """Run ``nb`` (whose test cells are the instructor's) and judge every question.
 
         ``nb`` is modified in place (outputs) and returned inside the result.
         """
         started = time.monotonic()
         g = self.course.grading
-        questions = {q.test_id: q for q in notebook.questions}
-        solutions = {grade_id(c): c.get("source", "") for c in nb.cells if c.get("cell_type") == "code"}
+        judge = self.judge(assignment)
+        plan = _plan(nb, notebook)
         outcomes: dict[str, Outcome] = {}
         problems: list[str] = []
         deadline = started + g.notebook_timeout
         stopped = ""
         session = self.zygote.spawn(make_workdir(self._sandbox_files()), self.limits)
+        snapshot: Snapshot | None = None
         figures_pending: list = []
-        graded_values: dict = {}  # each question's own names, as captured at its test cell
         try:
             count = 0
             for index, cell in enumerate(nb.cells):
                 if cell.get("cell_type") != "code":
                     continue
-                gid = grade_id(cell)
-                question = questions.get(gid) if gid else None
+                question = plan.questions.get(grade_id(cell) or "")
                 if stopped:
                     cell.outputs = [_error_output("NotRun", f"not run: {stopped}")] if question else []
                     cell.execution_count = None
@@ -153,17 +231,17 @@ class NotebookGrader:
                         outcomes[question.id] = Outcome.failed(question.id, question.points, f"not run: {stopped}",
                                                                status=NOT_RUN)
                     continue
+                boundary = plan.start.get(index)
+                if boundary is not None and _reruns(judge, boundary):
+                    if snapshot is not None:
+                        snapshot.close()
+                    snapshot = session.snapshot(cell=index)
                 count += 1
-                code = cell.source
-                names = None
-                if question is not None:
-                    code = strip_hidden_tests(code)
-                    # a used name an earlier question captured is taken from then (below): not sent again
-                    uses = [n for n in spec_for(assignment.id, question.id).uses if n not in graded_values]
-                    names = list(dict.fromkeys([*question.names, *uses]))
+                code = strip_hidden_tests(cell.source) if question else cell.source
                 remaining = deadline - time.monotonic()
                 timeout = min(g.cell_timeout, max(remaining, 0.0))
-                result = session.run(code, capture_names=names, timeout=timeout, cell=index)
+                capture = list(dict.fromkeys([*question.names, *judge.spec(question.id).watch])) if question else None
+                result = session.run(code, capture_names=capture, timeout=timeout, cell=index)
                 if result.status == "timeout" and remaining < g.cell_timeout:
                     result.detail = f"the notebook ran longer than its limit of {g.notebook_timeout:g} s"
                 cell.execution_count = count
@@ -171,34 +249,35 @@ class NotebookGrader:
                 if result.status != "ok":
                     stopped = f"the notebook stopped at cell {index + 1}: {result.detail}"
                     problems.append(stopped)
-                    outputs = [*outputs, _error_output("CellTimeoutError" if result.status == "timeout" else "DeadKernelError", result.detail)]
+                    outputs = [*outputs, _error_output("CellTimeoutError" if result.status == "timeout"
+                                                       else "DeadKernelError", result.detail)]
                 if question is None:
                     cell.outputs = [nbformat.from_dict(o) for o in outputs]
                     continue
                 figures_pending = result.figures
                 kept = [o for o in outputs if o["output_type"] == "error" or
                         (o["output_type"] == "stream" and o["name"] == "stdout")]
-                message = _first_error(kept)
-                passed = not message
-                outcome = Outcome(question.id, question.points, question.points)
-                if not passed:
-                    outcome = outcome.failing(message)
+                visible = _first_error(kept)
                 if result.status == "ok":
-                    values = dict(result.values)
-                    for name in spec_for(assignment.id, question.id).uses:
-                        if name in graded_values and name not in question.names:
-                            values[name] = graded_values[name]
-                    graded_values.update({n: result.values[n] for n in question.names if n in result.values})
-                    verdict = run_question(
-                        assignment.id, question, values, tolerance=self.course.tolerance(question),
-                        figures=figures_pending, source=solutions.get(question.id, ""), data_path=self.data_path,
-                    )
-                    if not verdict.passed:
-                        kept.append(_error_output("AssertionError", verdict.message))
-                        outcome = outcome.failing(verdict.message)
+                    outcome = self._judge_question(judge, question, result.values, figures_pending, visible,
+                                                   session, snapshot, [nb.cells[i].source for i in plan.cells[question.id]],
+                                                   deadline)
+                else:
+                    outcome = Outcome.failed(question.id, question.points, visible or result.detail)
+                if snapshot is not None:
+                    snapshot.close()
+                    snapshot = None
+                if outcome.passed:
+                    kept = [o for o in kept if o["output_type"] != "error"]
+                    if any(not r.passed for r in outcome.runs):
+                        kept.append(nbformat.v4.new_output("stream", name="stdout", text=_follow_through_note()))
+                elif not any(o["output_type"] == "error" for o in kept) or outcome.message != visible:
+                    kept.append(_error_output("AssertionError", outcome.message))
                 cell.outputs = [nbformat.from_dict(o) for o in kept]
                 outcomes[question.id] = outcome
         finally:
+            if snapshot is not None:
+                snapshot.close()
             session.close()
         for q in notebook.questions:
             if q.id not in outcomes:
@@ -207,3 +286,96 @@ class NotebookGrader:
                 problems.append(f"{q.id}: {msg}")
         ordered = [outcomes[q.id] for q in notebook.questions]
         return GradedNotebook(nb, NotebookResult(notebook.name, ordered, problems, time.monotonic() - started))
+
+    def _judge_question(self, judge: Judge, question: Question, values: dict, figures: list, visible: str,
+                        session: Session, snapshot: Snapshot | None, cells: list[str], deadline: float) -> Outcome:
+        """The question's verdict from its runs (see the module docstring)."""
+        spec = judge.spec(question.id)
+        tol = self.course.tolerance(question)
+        own = judge.verdict(question, values, tolerance=tol, figures=figures, run="own")
+        if visible and own.passed:
+            own = own.failing(visible)
+        runs = [Run("own", own.passed)]
+        verdict = own
+        if snapshot is None:
+            return verdict
+        timeout = max(min(self.course.grading.cell_timeout, deadline - time.monotonic()), 10.0)
+        capture = list(dict.fromkeys([*question.names, *spec.watch]))
+        if not own.passed and spec.inputs:
+            copy = snapshot.fork()
+            inject, _ = judge.injected(question.id, "reference")
+            rerun = copy.rerun(cells, inject=inject, capture_names=capture, timeout=timeout) if copy else None
+            ref = self._rerun_verdict(judge, question, rerun, "reference")
+            runs.append(Run("reference", ref.passed))
+            verdict = ref if ref.passed else own
+        if verdict.passed and spec.secret is not None:
+            inject, files = judge.injected(question.id, "secret")
+            no_loop = "no-loop" in spec.rules
+            rerun = snapshot.rerun(cells, inject=inject, files=files, capture_names=capture, timeout=timeout,
+                                   trace=no_loop, trace_limit=LOOP_LINES, calibration=spec.speed_reference)
+            if files:
+                session.restore_files(list(files))
+            secret = self._rerun_verdict(judge, question, rerun, "secret")
+            if secret.passed and no_loop:
+                secret = _loop_verdict(question, rerun, secret)
+            runs.append(Run("secret", secret.passed))
+            if not secret.passed:
+                verdict = secret
+        return Outcome(question.id, verdict.points, question.points, verdict.status, verdict.message, tuple(runs))
+
+    def _rerun_verdict(self, judge: Judge, question: Question, rerun, run: str) -> Outcome:
+        what = "on the correct inputs" if run == "reference" else "on a second input"
+        if rerun is None or rerun.status != "ok":
+            why = rerun.detail if rerun is not None else "the copy of your notebook could not be made"
+            return Outcome.failed(question.id, question.points,
+                                  f"this question's code, run again {what}, did not finish: {why}")
+        if rerun.error:
+            return Outcome.failed(question.id, question.points,
+                                  f"this question's code, run again {what}, raised {rerun.error}")
+        outcome = judge.verdict(question, rerun.values, tolerance=self.course.tolerance(question),
+                                figures=rerun.figures, run=run)
+        if outcome.passed or run != "secret":
+            return outcome
+        return Outcome.failed(
+            question.id, question.points,
+            f"your answer is right for this notebook's data, but this question's code gives a wrong answer when "
+            f"run again on a second input it has not seen: it must compute the answer from its inputs "
+            f"({', '.join('`' + n + '`' for n in judge.spec(question.id).inputs) or 'the data file'}), not repeat "
+            f"numbers. On that input: {outcome.message}")
+
+
+def _reruns(judge: Judge, question: Question) -> bool:
+    spec = judge.spec(question.id)
+    return bool(spec.inputs or spec.secret is not None)
+
+
+def _loop_verdict(question: Question, rerun, outcome: Outcome) -> Outcome:
+    """The "no-loop" rule, from what the secret run's code did."""
+    trace = rerun.trace or {}
+    names = ", ".join(f"`{n}`" for n in question.names)
+    helpers = [h for h in trace.get("helpers", []) if isinstance(h, str)]
+    if helpers:
+        return Outcome.failed(question.id, question.points,
+                              f"{names} must come from vectorized numpy operations on whole arrays, with no Python "
+                              f"loop; this question's code used {', '.join(helpers)}, which calls a Python function "
+                              "once per element (a loop in disguise)")
+    lines = trace.get("lines") if isinstance(trace.get("lines"), int) else 0
+    if lines > LOOP_LINES:
+        return Outcome.failed(question.id, question.points,
+                              f"{names} must come from vectorized numpy operations on whole arrays, with no Python "
+                              f"loop; run again on a larger input, this question's code ran more than {LOOP_LINES} "
+                              "lines of Python (a for or while loop, a comprehension, or a function called per "
+                              "element)")
+    reference = rerun.calibration
+    if reference is not None and rerun.cpu > LOOP_CPU_FACTOR * reference + LOOP_CPU_SLACK:
+        return Outcome.failed(question.id, question.points,
+                              f"{names} must come from vectorized numpy operations on whole arrays; run again on a "
+                              f"larger input, this question's code took {rerun.cpu / max(reference, 1e-4):.0f} times "
+                              "as long as numpy's own operation: it works element by element in Python (map, "
+                              "list, sum or similar)")
+    return outcome
+
+
+def _follow_through_note() -> str:
+    return ("(graded on your code: run again on the correct inputs and on a second input, it gives the right "
+            "answers, so an earlier mistake does not cost this question)\n")

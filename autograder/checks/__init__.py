@@ -1,23 +1,35 @@
 """Hidden checks: one module per assignment, run only in the grader's process.
 
-:func:`run_question` is the single entry point the grader uses.  The check modules
-import ``reference_solution``; neither is ever importable from the student's kernel.
+:class:`Judge` is what the grader uses: for one assignment it knows each question's
+check and inputs, the reference inputs (the notebook's state as a correct solution
+leaves it) and, per question, the secret second input, all computed once per grading
+process; :meth:`Judge.verdict` runs a check on one run's captured values.  The check
+modules import ``reference_solution``; neither is ever reachable from the student's
+process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 import traceback
+from pathlib import Path
+
+import numpy as np
 
 from ..config import Question, Tolerance
 from ..results import Outcome
 from ..values import FigureData, Value
-from ._api import CheckContext, CheckFailed, CheckSpec, check, registry
+from ._api import FILE, CheckContext, CheckFailed, CheckSpec, check, reference_state, registry, state_function
 
-__all__ = ["CheckContext", "CheckFailed", "CheckSpec", "FigureData", "Value", "check",
-           "registry", "spec_for", "run_question", "prepare", "UNCHECKABLE"]
+__all__ = ["CheckContext", "CheckFailed", "CheckSpec", "FigureData", "Value", "FILE", "check", "reference_state",
+           "registry", "spec_for", "Judge", "UNCHECKABLE"]
 
 log = logging.getLogger(__name__)
+
+#: The message of a question whose values broke an assumption of its check.
+UNCHECKABLE = "your answer could not be checked (it is not in the form this question asks for)"
 
 
 def spec_for(assignment_id: str, question_id: str) -> CheckSpec:
@@ -28,59 +40,94 @@ def spec_for(assignment_id: str, question_id: str) -> CheckSpec:
         raise KeyError(f"no hidden check is registered for {assignment_id}/{question_id}") from None
 
 
-def prepare(assignment_id: str, data_path) -> None:
-    """Compute ahead of time what an assignment's checks compare against.
+_STATE_LOCK = threading.Lock()
+_STATE_CACHE: dict[tuple[str, str], dict] = {}
 
-    A check module that compares with the reference reduction of the data file says so
-    with ``USES_EXTRACTION = True``; for those, the reduction is computed now (``course
-    check`` calls this in a thread while the student's notebook runs).
+
+def reference_inputs(assignment_id: str, data_path) -> dict:
+    """The reference state of ``assignment_id`` (see :func:`reference_state`), computed
+    once per process and data file; {} for an assignment that registers none."""
+    key = (assignment_id, str(Path(data_path).resolve()) if data_path is not None else "")
+    with _STATE_LOCK:
+        if key not in _STATE_CACHE:
+            func = state_function(assignment_id)
+            _STATE_CACHE[key] = func(Path(data_path) if data_path is not None else None) if func else {}
+        return _STATE_CACHE[key]
+
+
+class Judge:
+    """The checks of one assignment, with their inputs, for one grading process.
+
+    Parameters
+    ----------
+    assignment_id : str
+    data_path : Path or None
+        The verified data file (the reference inputs of the data assignments come from it).
+    secret_key : bytes
+        The course's secret (see :meth:`autograder.grading.NotebookGrader`): the seed of
+        every secret input, so that they are the same for every submission and every
+        run, and known to no student.
     """
-    import sys
 
-    from ._reference import get_reference
+    def __init__(self, assignment_id: str, data_path, secret_key: bytes):
+        self.assignment = assignment_id
+        self.data_path = data_path
+        self.key = secret_key
+        self._secrets: dict[str, dict] = {}
+        self._memo: dict[tuple[str, str], dict] = {}
+        self._lock = threading.Lock()
 
-    modules = {sys.modules[s.func.__module__] for (a, _q), s in registry().items() if a == assignment_id}
-    if data_path is not None and any(getattr(m, "USES_EXTRACTION", False) for m in modules):
-        get_reference(assignment_id, data_path).extraction
+    def spec(self, question_id: str) -> CheckSpec:
+        return spec_for(self.assignment, question_id)
 
+    def reference(self) -> dict:
+        return reference_inputs(self.assignment, self.data_path)
 
-def run_question(
-    assignment_id: str,
-    question: Question,
-    values: dict[str, Value],
-    *,
-    tolerance: Tolerance,
-    figures: list[FigureData] | None = None,
-    source: str = "",
-    data_path=None,
-) -> Outcome:
-    """Run one question's hidden check on captured values and return the verdict.
+    def secret(self, question_id: str) -> dict:
+        """The secret run's inputs of a question: the reference state with the question's
+        secret changes (:attr:`CheckSpec.secret`) applied."""
+        with self._lock:
+            if question_id not in self._secrets:
+                spec = self.spec(question_id)
+                base = self.reference()
+                changed = spec.secret(base, self._rng(question_id)) if spec.secret else {}
+                self._secrets[question_id] = {**base, **changed}
+            return self._secrets[question_id]
 
-    A :class:`CheckFailed` is the student's mistake (its message is shown to them).
-    Any other exception means the student's values broke an assumption of the check:
-    the question fails with a neutral message and the traceback goes to the log.
-    """
-    from ._reference import get_reference
+    def _rng(self, question_id: str) -> np.random.Generator:
+        digest = hashlib.sha256(b"\0".join([self.key, self.assignment.encode(), question_id.encode()])).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
-    spec = spec_for(assignment_id, question.id)
-    ctx = CheckContext(
-        question=question.id,
-        values=values,
-        figures=list(figures or []),
-        source=source,
-        rtol=tolerance.rtol,
-        atol=tolerance.atol,
-        reference=get_reference(assignment_id, data_path),
-    )
-    try:
-        spec.func(ctx)
-    except CheckFailed as exc:
-        return Outcome.failed(question.id, question.points, str(exc))
-    except Exception:
-        log.warning("check %s/%s raised:\n%s", assignment_id, question.id, traceback.format_exc())
-        return Outcome.failed(question.id, question.points, UNCHECKABLE)
-    return Outcome(question.id, question.points, question.points)
+    def injected(self, question_id: str, run: str) -> tuple[dict, dict[str, bytes]]:
+        """What a rerun puts in place: the question's inputs by name, and files by name."""
+        spec = self.spec(question_id)
+        inputs = self.secret(question_id) if run == "secret" else self.reference()
+        names = {n: inputs[n] for n in spec.inputs if n in inputs}
+        files = {k[len(FILE):]: v for k, v in inputs.items() if k.startswith(FILE)} if run == "secret" else {}
+        return names, files
 
+    def verdict(self, question: Question, values: dict[str, Value], *, tolerance: Tolerance,
+                figures: list[FigureData] | None = None, run: str = "own") -> Outcome:
+        """Run the question's check on one run's captured ``values``.
 
-#: The message of a question whose values broke an assumption of its check.
-UNCHECKABLE = "your answer could not be checked (it is not in the form this question asks for)"
+        A :class:`CheckFailed` is the student's mistake (its message is shown to them).
+        Any other exception means the student's values broke an assumption of the check:
+        the question fails with a neutral message and the traceback goes to the log.
+        """
+        spec = self.spec(question.id)
+        kind = "secret" if run == "secret" else "reference"
+        with self._lock:
+            memo = self._memo.setdefault((question.id, kind), {})
+        ctx = CheckContext(
+            question=question.id, values=values, figures=list(figures or []), rtol=tolerance.rtol,
+            atol=tolerance.atol, inputs=self.secret(question.id) if kind == "secret" else self.reference(),
+            run=run, memo=memo,
+        )
+        try:
+            spec.func(ctx)
+        except CheckFailed as exc:
+            return Outcome.failed(question.id, question.points, str(exc))
+        except Exception:
+            log.warning("check %s/%s raised:\n%s", self.assignment, question.id, traceback.format_exc())
+            return Outcome.failed(question.id, question.points, UNCHECKABLE)
+        return Outcome(question.id, question.points, question.points)

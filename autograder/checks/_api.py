@@ -1,27 +1,38 @@
 """The contract between the grader and the hidden checks.
 
 A hidden check is a plain function that runs in the grader's own (trusted) process,
-never in the student's kernel.  It receives a :class:`CheckContext` holding what was
-captured from the student's kernel when the question's test cell ran: each needed name
-as a :class:`Value` (already converted to a plain numpy array by trusted code, or marked
-missing/unsupported), the figures the student drew for this question, and the source of
-the student's solution cell.  It compares them with ``reference_solution`` and either
-returns (pass) or raises :class:`CheckFailed` with a message for the student.
+never in the student's. It receives a :class:`CheckContext`: the question's names as
+captured from one run of the student's code (each a :class:`~autograder.values.Value`,
+already converted to a plain numpy array by trusted code, or marked missing or
+unsupported), the figures drawn, and the **inputs** that run had.  It computes what
+the answer should be from those inputs (the reference recipe) and either returns
+(pass) or raises :class:`CheckFailed` with a message for the student.  The same
+function judges every run of the student's code (see :mod:`autograder.grading`):
 
-Messages say what is wrong (which name, shape or dtype mismatch, where the largest
-difference is and how large) and never print expected values.
+* ``own``: the notebook as the student ran it; inputs are the reference inputs, so
+  their own answer must be the reference answer;
+* ``reference``: their question's code run again with the reference inputs put in
+  place of their own earlier answers (an earlier mistake costs only its question);
+* ``secret``: their code run again on a second input they never saw, so that only
+  code that computes the answer from its inputs passes.
 
-Register a check with :func:`check`::
+Messages say what is wrong (which name, shape or dtype, where the largest difference
+is and how large) and never print expected values.
 
-    @check("longslit-extraction", "final-spectrum", uses=("img_bkg",))
+Register a check with :func:`check`, naming the inputs the question's code reads and
+how to make a secret second input::
+
+    @check("longslit-extraction", "final-spectrum", inputs=("img_bkg",), secret=shifted_images)
     def final_spectrum(ctx):
-        spec = ctx.array("spectrum_final", shape=(511,), kind="f")
-        ctx.expect_close("spectrum_final", spec, ctx.reference.spectrum_final)
+        expected = ctx.expected("spectrum", lambda: sum_rows(ctx.input("img_bkg"), (250, 259)))
+        ctx.expect_close("spectrum_final", ctx.array("spectrum_final", shape=(511,)), expected)
+
+and each assignment's reference inputs (the notebook's state as a correct solution
+leaves it) with :func:`reference_state`.
 """
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +45,13 @@ __all__ = [
     "CheckFailed",
     "CheckContext",
     "CheckSpec",
+    "FILE",
     "check",
+    "reference_state",
     "registry",
+    "state_function",
+    "close",
+    "is_close",
 ]
 
 
@@ -62,24 +78,41 @@ class CheckContext:
     question : str
         The question's id.
     values : dict of str to Value
-        The captured names (the question's own names and those its check ``uses``).
+        The captured names: the question's own, and the inputs it must leave unchanged.
     figures : list of FigureData
-        Figures drawn since the previous graded question, in order.
-    source : str
-        Source code of the student's solution cell for this question ("" if absent).
+        Figures drawn since the previous graded question (or during the rerun), in order.
     rtol, atol : float
         The question's tolerance from course.yml.
-    reference : object
-        The reference products (see ``autograder.checks._reference``), computed lazily.
+    inputs : dict
+        The inputs of this run, by name (the reference inputs, or the secret ones).
+    run : str
+        ``own``, ``reference`` or ``secret``.
+    memo : dict or None
+        Where :meth:`expected` keeps what it computed (shared by the runs that have the
+        same inputs).
     """
 
     question: str
     values: dict[str, Value]
     figures: list[FigureData] = field(default_factory=list)
-    source: str = ""
     rtol: float = 1e-6
     atol: float = 1e-9
-    reference: Any = None
+    inputs: dict = field(default_factory=dict)
+    run: str = "own"
+    memo: dict | None = None
+
+    def input(self, name: str):
+        """This run's value of input ``name`` (never the student's)."""
+        return self.inputs[name]
+
+    def expected(self, key: str, compute: Callable[[], Any]):
+        """``compute()`` (the reference recipe on this run's inputs), computed once per
+        set of inputs and kept for the next submission."""
+        if self.memo is None:
+            return compute()
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
 
     # -- getting values ----------------------------------------------------------
     def value(self, name: str) -> Value:
@@ -161,6 +194,9 @@ class CheckContext:
         e = np.asarray(e, dtype=np.float64)
         if np.array_equal(a, e) and np.isfinite(e).all():
             return  # identical finite values: within any tolerance (the common case, 3x cheaper)
+        ok = close(a, e, rtol, atol)
+        if ok.all():
+            return
         a_nan, e_nan = np.isnan(a), np.isnan(e)
         bad_nan = a_nan != e_nan
         if bad_nan.any():
@@ -170,18 +206,15 @@ class CheckContext:
                 f"{label} has NaN where a number is expected (or a number where NaN is expected) "
                 f"at {int(bad_nan.sum())} element(s){where}"
             )
+        wrong = ~ok
         with np.errstate(invalid="ignore", over="ignore"):
-            diff = np.where(a_nan, 0.0, np.abs(a - e))
-            allowed = atol + rtol * np.abs(np.where(e_nan, 0.0, e))
-            wrong = ~(diff <= allowed)
-        if not wrong.any():
-            return
+            diff = np.where(wrong, np.abs(a - e), 0.0)
+            diff = np.where(np.isnan(diff), np.inf, diff)  # inf against -inf, or a number against inf
         n = int(wrong.sum())
-        excess = np.where(wrong, diff - allowed, -np.inf)
-        worst = np.unravel_index(int(np.argmax(excess)), a.shape) if a.ndim else ()
+        worst = np.unravel_index(int(np.argmax(diff)), a.shape) if a.ndim else ()
         d = float(diff[worst]) if a.ndim else float(diff)
         scale = float(np.abs(e[worst])) if a.ndim else float(abs(e))
-        rel = f" ({d / scale:.1g} relative)" if scale > 0 and np.isfinite(d) else ""
+        rel = f" ({d / scale:.1g} relative)" if scale > 0 and np.isfinite(d) and np.isfinite(scale) else ""
         at = f" at index {_fmt_index(worst)}" if a.ndim else ""
         of = f"{n} of {a.size} element(s) differ" if a.ndim else "the value differs"
         raise CheckFailed(
@@ -204,40 +237,83 @@ class CheckContext:
     def fail(self, message: str) -> None:
         raise CheckFailed(message)
 
-    # -- code shape ----------------------------------------------------------------
-    def solution_has_python_loop(self) -> bool:
-        """Whether the solution cell uses a Python loop (for/while/comprehension)."""
-        try:
-            tree = ast.parse(self.source)
-        except SyntaxError:
-            return False
-        loops = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-        return any(isinstance(node, loops) for node in ast.walk(tree))
+def close(actual, expected, rtol: float, atol: float) -> np.ndarray:
+    """Elementwise ``|actual - expected| <= atol + rtol * |expected|``, NaN matching NaN and
+    an infinity matching the same infinity (numpy's ``isclose`` with ``equal_nan``)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.isclose(np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64),
+                          rtol=rtol, atol=atol, equal_nan=True)
+
+
+def is_close(actual, expected, rtol: float, atol: float) -> bool:
+    """Whether two arrays (or numbers) have the same shape and match within tolerance."""
+    if expected is None:
+        return False
+    a, e = np.asarray(actual), np.asarray(expected)
+    if a.shape != e.shape or a.dtype.kind not in "fiub" or e.dtype.kind not in "fiub":
+        return False
+    return bool(close(a, e, rtol, atol).all())
+
+
+#: The key of a secret input that is a file: ``FILE + name`` maps to the file's bytes,
+#: which replace the working folder's file of that name during the secret run.
+FILE = "file:"
 
 
 @dataclass(frozen=True)
 class CheckSpec:
+    """A registered check: the function, and how the question's code is run again.
+
+    ``inputs``: the names the question's code reads that earlier cells define (they are
+    put in place, with the reference or the secret values, before a rerun);
+    ``secret``: ``secret(inputs, rng) -> dict`` of the inputs changed for the secret run
+    (names, and files under :data:`FILE` keys); ``rules``: rules about *how* the answer
+    is computed, checked on the secret run (``"no-loop"``); ``speed_reference``: for
+    ``no-loop``, a statement doing the question's work the numpy way on the inputs (its
+    CPU time in the student's process is the yardstick); ``watch``: inputs captured
+    again after the question's code, which the check may require to be unchanged.
+    """
+
     assignment: str
     question: str
     func: Callable[[CheckContext], None]
-    uses: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    secret: Callable[[dict, np.random.Generator], dict] | None = None
+    rules: tuple[str, ...] = ()
+    watch: tuple[str, ...] = ()
+    speed_reference: str | None = None
 
 
 _REGISTRY: dict[tuple[str, str], CheckSpec] = {}
+_STATES: dict[str, Callable[[Any], dict]] = {}
+RULES = ("no-loop",)
 
 
-def check(assignment: str, question: str, *, uses: tuple[str, ...] = ()):
-    """Register ``func`` as the hidden check of ``question`` in ``assignment``.
-
-    ``uses`` lists names from earlier questions that the check also needs captured
-    (for "follows the recipe from your own earlier results" checks).
-    """
+def check(assignment: str, question: str, *, inputs: tuple[str, ...] = (), secret=None,
+          rules: tuple[str, ...] = (), watch: tuple[str, ...] = (), speed_reference: str | None = None):
+    """Register ``func`` as the hidden check of ``question`` in ``assignment`` (see :class:`CheckSpec`)."""
+    unknown = set(rules) - set(RULES)
+    if unknown:
+        raise ValueError(f"unknown rule(s) {sorted(unknown)} (known: {', '.join(RULES)})")
 
     def register(func: Callable[[CheckContext], None]) -> Callable[[CheckContext], None]:
         key = (assignment, question)
         if key in _REGISTRY:
             raise ValueError(f"two checks registered for {assignment}/{question}")
-        _REGISTRY[key] = CheckSpec(assignment, question, func, tuple(uses))
+        _REGISTRY[key] = CheckSpec(assignment, question, func, tuple(inputs), secret, tuple(rules), tuple(watch),
+                                   speed_reference)
+        return func
+
+    return register
+
+
+def reference_state(assignment: str):
+    """Register ``func(data_path) -> dict``: the reference inputs of ``assignment``'s
+    questions, by name (the notebook's state as a correct solution leaves it, plus any
+    value the checks compare with, such as the data file's own arrays)."""
+
+    def register(func: Callable[[Any], dict]) -> Callable[[Any], dict]:
+        _STATES[assignment] = func
         return func
 
     return register
@@ -248,3 +324,10 @@ def registry() -> dict[tuple[str, str], CheckSpec]:
     from . import _load_all  # noqa: F401  (import side effect: registration)
 
     return dict(_REGISTRY)
+
+
+def state_function(assignment: str) -> Callable[[Any], dict] | None:
+    """The registered reference-state function of ``assignment`` (None if it has none)."""
+    from . import _load_all  # noqa: F401
+
+    return _STATES.get(assignment)

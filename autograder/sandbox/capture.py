@@ -211,6 +211,38 @@ def decode_figures(figs: Any, blobs: list[bytes]):
     return out
 
 
+# ------------------------------------------------------------------------------------
+# the other way: values the grader puts into a copy of the student's process
+# ------------------------------------------------------------------------------------
+def encode_input(name: str, value: Any) -> tuple[dict, bytes]:
+    """Describe an input the grader sends (trusted side): a number, a list of numbers or
+    an ndarray, as ``(header, npy_bytes)``; ``as`` says which Python type to rebuild."""
+    if isinstance(value, np.ndarray):
+        kind = "array"
+    elif isinstance(value, list | tuple):
+        kind = "list" if isinstance(value, list) else "tuple"
+    elif isinstance(value, bool | int | float | complex | np.generic):
+        kind = "int" if isinstance(value, int | np.integer) and not isinstance(value, bool) else "scalar"
+    else:
+        raise TypeError(f"input {name!r} is not a number, a list of numbers or an array: {type(value).__name__}")
+    return {"name": name, "as": kind}, _npy_bytes(np.asarray(value))
+
+
+def decode_input(head: dict, data: bytes) -> Any:
+    """Rebuild an input in the student's process (see :func:`encode_input`)."""
+    arr = np.load(io.BytesIO(data), allow_pickle=False)
+    kind = head.get("as")
+    if kind == "list":
+        return arr.tolist()
+    if kind == "tuple":
+        return tuple(arr.tolist())
+    if kind == "int":
+        return int(arr)
+    if kind == "scalar":
+        return arr.item()
+    return arr
+
+
 def local_value(name: str, namespace: dict[str, Any]):
     """Encode then decode in one process: what a check sees for ``namespace[name]``.
 

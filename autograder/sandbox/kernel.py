@@ -478,7 +478,45 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
+def _capture(names, ns: dict, figures: _Figures, blobs: list[bytes]) -> dict:
+    """The reply fields for captured ``names`` and the figures drawn since the last
+    capture; their data is appended to ``blobs``."""
+    heads = []
+    for name in names:
+        head, data = capture.encode_value(str(name), ns)
+        if data:
+            head["blob"] = len(blobs)
+            blobs.append(data)
+        heads.append(head)
+    figs, fblobs = figures.take()
+    offset = len(blobs)
+    blobs += fblobs
+    return {"captured": heads, "figures": figs, "figure_blob_offset": offset}
+
+
+def _run_cell(shell, code: str, *, silent: bool = False):
+    """Run one cell; the exception that ended it, if any (also recorded as an output)."""
+    try:
+        result = shell.run_cell(code, store_history=not silent, silent=silent)
+        err = result.error_before_exec or result.error_in_exec
+        if err is not None and not any(o["output_type"] == "error" for o in _out.outputs):
+            _out.error(type(err).__name__, str(err), [f"{type(err).__name__}: {err}"])
+        return err
+    except BaseException as exc:  # noqa: BLE001 - anything the student raised past IPython
+        _out.error(type(exc).__name__, str(exc), [f"{type(exc).__name__}: {exc}"])
+        return exc
+
+
 def _serve(sess: socket.socket) -> None:
+    """The student process: run cells, take snapshots, put files back, until told to stop.
+
+    Requests (one frame each, answered in order):
+
+    * ``run``: run ``code`` (after capturing ``capture`` names, when given);
+    * ``snapshot``: fork a copy of this process as it is now, which serves the channel
+      that came with the request (:func:`_serve_snapshot`);
+    * ``restore``: put back the files a rerun replaced (see :func:`_replace_files`).
+    """
     shell, figures = _ZYGOTE
     import matplotlib.pyplot as plt
 
@@ -487,44 +525,248 @@ def _serve(sess: socket.socket) -> None:
     warnings.resetwarnings()
     warnings.simplefilter("default")
     ns = shell.user_ns
+    snapshots: set[int] = set()
     while True:
+        fds: list[int] = []
         try:
-            req, _ = recv_frame(sess, max_bytes=64 << 20)
+            req, _ = recv_frame(sess, max_bytes=64 << 20, fds=fds)
         except (ProtocolError, OSError):
             return
-        if req.get("op") != "run":
+        for pid in list(snapshots):  # reap the snapshots that have ended
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    snapshots.discard(pid)
+            except ChildProcessError:
+                snapshots.discard(pid)
+        op = req.get("op")
+        if op == "snapshot" and fds:
+            pid = os.fork()
+            if pid == 0:
+                sess.close()
+                code = 0
+                try:
+                    _serve_snapshot(socket.socket(fileno=fds[0]))
+                except BaseException:  # noqa: BLE001
+                    code = 1
+                os._exit(code)
+            for fd in fds:
+                os.close(fd)
+            snapshots.add(pid)
+            reply: dict = {"op": "snapshot", "cell": req.get("cell")}
+            blobs: list[bytes] = []
+        elif op == "restore":
+            _restore_files(req.get("files") or [])
+            reply, blobs = {"op": "restored"}, []
+        elif op == "run":
+            for fd in fds:
+                os.close(fd)
+            reply = {"op": "result", "cell": req.get("cell")}
+            blobs = []
+            if req.get("capture") is not None:
+                reply.update(_capture(req["capture"], ns, figures, blobs))
+            _out.begin()
+            _run_cell(shell, str(req.get("code", "")))
+            plt.close("all")
+            reply["outputs"] = _out.outputs
+        else:
             return
-        reply: dict = {"op": "result", "cell": req.get("cell")}
-        blobs: list[bytes] = []
-        names = req.get("capture")
-        if names is not None:
-            heads = []
-            for name in names:
-                head, data = capture.encode_value(str(name), ns)
-                if data:
-                    head["blob"] = len(blobs)
-                    blobs.append(data)
-                heads.append(head)
-            reply["captured"] = heads
-            figs, fblobs = figures.take()
-            offset = len(blobs)
-            reply["figures"] = figs
-            reply["figure_blob_offset"] = offset
-            blobs += fblobs
-        _out.begin()
-        try:
-            result = shell.run_cell(str(req.get("code", "")), store_history=True)
-            err = result.error_before_exec or result.error_in_exec
-            if err is not None and not any(o["output_type"] == "error" for o in _out.outputs):
-                _out.error(type(err).__name__, str(err), [f"{type(err).__name__}: {err}"])
-        except BaseException as exc:  # noqa: BLE001 - anything the student raised past IPython
-            _out.error(type(exc).__name__, str(exc), [f"{type(exc).__name__}: {exc}"])
-        plt.close("all")
-        reply["outputs"] = _out.outputs
         try:
             send_frame(sess, reply, blobs)
         except OSError:
             return
+
+
+def _serve_snapshot(chan: socket.socket) -> None:
+    """A copy of the student's process at a question's boundary, waiting for the grader.
+
+    Requests: ``fork`` (another copy, serving the channel that came with it) and
+    ``rerun`` (:func:`_rerun`, after which this copy ends).  The channel closing ends it.
+    """
+    while True:
+        fds: list[int] = []
+        req, blobs = recv_frame(chan, max_bytes=1 << 30, fds=fds)
+        if req.get("op") == "fork" and fds:
+            if os.fork() == 0:
+                chan.close()
+                _serve_snapshot(socket.socket(fileno=fds[0]))
+                return
+            for fd in fds:
+                os.close(fd)
+            send_frame(chan, {"op": "forked"})
+        elif req.get("op") == "rerun":
+            for fd in fds:
+                os.close(fd)
+            reply, out_blobs = _rerun(req, blobs)
+            send_frame(chan, reply, out_blobs)
+            return
+        else:
+            return
+
+
+_ORIGINAL = ".course-original-"  # prefix of the hard link keeping a replaced file's original
+
+
+def _replace_files(files: list, blobs: list[bytes]) -> None:
+    """Put the grader's bytes at the working folder's file names (a rerun on a second
+    input file), keeping each original as a hard link for :func:`_restore_files`."""
+    for item in files:
+        name = os.path.basename(str(item.get("name", "")))
+        data = blobs[item["blob"]]
+        if not name or name.startswith("."):
+            continue
+        backup = _ORIGINAL + name
+        if os.path.exists(name) and not os.path.exists(backup):
+            os.link(name, backup)
+        tmp = f".course-new-{name}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, name)
+
+
+def _restore_files(names: list) -> None:
+    for name in names:
+        name = os.path.basename(str(name))
+        backup = _ORIGINAL + name
+        if name and os.path.exists(backup):
+            os.replace(backup, name)
+
+
+def _rerun(req: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
+    """Run the question's cells again with the grader's inputs; capture its names.
+
+    ``inject``: values put into the namespace first; ``files``: files replaced at
+    their own paths; ``cells``: the sources to run, in order (a cell that fails stops
+    the run); ``capture``: the names to send back, with the figures drawn; ``trace``:
+    count the Python lines run and time the cells (for the rules about *how*: see
+    :class:`_Tracer`).  Outputs are not kept.
+    """
+    import time
+
+    shell, figures = _ZYGOTE
+    import matplotlib.pyplot as plt
+
+    ns = shell.user_ns
+    for item in req.get("inject") or []:
+        ns[str(item["name"])] = capture.decode_input(item, blobs[item["blob"]])
+    _replace_files(req.get("files") or [], blobs)
+    figures.take()
+    plt.close("all")
+    figures.take()
+    calibration = None
+    if isinstance(req.get("calibration"), str):  # the grader's own statement: the yardstick of speed
+        try:
+            code = compile(req["calibration"], "<calibration>", "exec")
+            times = []
+            for _ in range(2):  # the faster of two: the first pays for fresh memory
+                scratch = dict(ns)
+                t0 = time.process_time()
+                exec(code, scratch)  # noqa: S102 - the grader's own text
+                times.append(time.process_time() - t0)
+                del scratch
+            calibration = min(times)
+        except Exception:  # noqa: BLE001 - no yardstick then
+            calibration = None
+    tracer = _Tracer(int(req.get("trace_limit") or 0)) if req.get("trace") else None
+    error = None
+    cpu = time.process_time()
+    for code in req.get("cells") or []:
+        _out.begin()
+        if tracer:
+            tracer.start()
+        err = _run_cell(shell, str(code), silent=True)
+        if tracer:
+            tracer.stop()
+        if err is not None:
+            error = f"{type(err).__name__}: {err}"[:500]
+            break
+    cpu = time.process_time() - cpu
+    plt.close("all")
+    out_blobs: list[bytes] = []
+    reply = {"op": "rerun", "error": error, "cpu": cpu, "calibration": calibration,
+             **_capture(req.get("capture") or [], ns, figures, out_blobs)}
+    if tracer:
+        reply["trace"] = tracer.report()
+    return reply, out_blobs
+
+
+class _Tracer:
+    """Counts what a question's code did in Python while it ran (for "no loop" rules).
+
+    Every Python line run in code that is not a library's: the cells, code they compile
+    or ``exec`` (``%time``'s ``<timed exec>`` too), helpers defined in other cells or in
+    the student's own files; not IPython's, numpy's or the standard library's lines
+    (files under the Python installation and the folders of ``sys.path``).  Also calls
+    into the numpy helpers that loop in Python (``np.vectorize``, ``np.frompyfunc``,
+    ``np.fromiter``, ``np.apply_along_axis``, ``np.piecewise``).  Past ``limit`` lines it
+    stops counting (the code loops; no need to slow it further).
+    """
+
+    def __init__(self, limit: int) -> None:
+        import numpy as np
+
+        self.limit = limit or 10_000
+        self.lines = 0
+        self.helpers: set[str] = set()
+        self._helper_codes = {}
+        for name in ("vectorize", "apply_along_axis", "piecewise"):
+            obj = getattr(np, name, None)
+            fn = obj.__call__ if name == "vectorize" else obj
+            code = getattr(fn, "__code__", None)
+            if code is not None:
+                self._helper_codes[code] = f"np.{name}"
+        self._c_helpers = {getattr(np, n): f"np.{n}" for n in ("frompyfunc", "fromiter") if hasattr(np, n)}
+        cwd = os.path.realpath(os.getcwd())
+        places = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.abspath(__file__)),
+                  *(p for p in sys.path if p and os.path.isabs(p))}
+        self._library = tuple(sorted({os.path.realpath(p).rstrip("/") + "/" for p in places
+                                      if os.path.realpath(p) != cwd}))
+
+    def _students(self, frame) -> bool:
+        """Whether ``frame`` runs the student's code: a cell, ``%time``'s code, a file of
+        theirs, or code compiled at run time (``<string>``) by code of theirs."""
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if name.startswith(("<ipython-input", "<timed ")):
+                return True
+            if name.startswith("<frozen ") or name.startswith(self._library):
+                return False
+            if not name.startswith("<"):
+                return True
+            frame = frame.f_back  # compiled at run time: whoever compiled it
+        return False
+
+    def _global(self, frame, event, arg):
+        name = self._helper_codes.get(frame.f_code)
+        if name:
+            self.helpers.add(name)
+        if not self._students(frame):
+            return None  # a library's lines (IPython running the cell, numpy, the standard library)
+        return self._local
+
+    def _local(self, frame, event, arg):
+        if event == "line":
+            self.lines += 1
+            if self.lines > self.limit:
+                sys.settrace(None)
+                return None
+        return self._local
+
+    def _profile(self, frame, event, arg):
+        if event == "c_call":
+            name = self._c_helpers.get(arg)
+            if name:
+                self.helpers.add(name)
+
+    def start(self) -> None:
+        sys.setprofile(self._profile)
+        sys.settrace(self._global)
+
+    def stop(self) -> None:
+        sys.settrace(None)
+        sys.setprofile(None)
+
+    def report(self) -> dict:
+        return {"lines": self.lines, "helpers": sorted(self.helpers), "limit_reached": self.lines > self.limit}
 
 
 _ZYGOTE = None

@@ -28,7 +28,7 @@ from .isolation import Cgroups
 from .limits import MAX_FRAME_BYTES, Limits
 from .wire import ProtocolError, recv_frame, send_frame
 
-__all__ = ["CellOutcome", "Session", "Zygote", "SandboxError", "hidden_paths", "make_workdir"]
+__all__ = ["CellOutcome", "RerunOutcome", "Session", "Snapshot", "Zygote", "SandboxError", "hidden_paths", "make_workdir"]
 
 
 class SandboxError(RuntimeError):
@@ -159,21 +159,44 @@ class Session:
     def _decode(self, head: dict, blobs: list[bytes], capture_names: list[str] | None):
         """Outputs, captured values and figures of a reply (untrusted; may raise on garbage)."""
         outputs = _clean_outputs(head.get("outputs"), self.limits)
-        values = {}
-        figures = []
-        if capture_names is not None:
-            captured = head.get("captured") or []
-            for h in captured if isinstance(captured, list) else []:
-                data = b""
-                if isinstance(h, dict) and type(h.get("blob")) is int and 0 <= h["blob"] < len(blobs):
-                    data = blobs[h["blob"]]
-                v = capture.decode_value(h, data)
-                if v is not None and v.name in capture_names and v.name not in values:
-                    values[v.name] = v
-            off = head.get("figure_blob_offset")
-            fblobs = blobs[off:] if type(off) is int and 0 <= off <= len(blobs) else []
-            figures = capture.decode_figures(head.get("figures"), fblobs)
+        values, figures = _decode_values(head, blobs, capture_names) if capture_names is not None else ({}, [])
         return outputs, values, figures
+
+    def _request(self, req: dict, *, timeout: float, fds: list[int] = ()) -> dict | None:
+        """Send a small request and read its small reply (None: the process is gone)."""
+        if not self.alive:
+            return None
+        try:
+            self._sock.settimeout(max(timeout, 0.001))
+            send_frame(self._sock, req, fds=fds)
+            head, _ = recv_frame(self._sock, max_bytes=1 << 20, deadline=time.monotonic() + max(timeout, 0.001))
+        except (TimeoutError, ProtocolError, OSError):
+            self.kill()
+            return None
+        finally:
+            try:
+                self._sock.settimeout(None)
+            except OSError:
+                pass
+        return head
+
+    def snapshot(self, *, cell: int = 0, timeout: float = 30.0) -> Snapshot | None:
+        """A copy of the student's process as it is now (forked inside the sandbox), to run
+        a question's cells again later; None if the process is gone."""
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        _widen(a, b)
+        try:
+            head = self._request({"op": "snapshot", "cell": cell}, timeout=timeout, fds=[b.fileno()])
+        finally:
+            b.close()
+        if head is None or head.get("op") != "snapshot":
+            a.close()
+            return None
+        return Snapshot(a, self.limits)
+
+    def restore_files(self, names: list[str], *, timeout: float = 30.0) -> None:
+        """Put back the working folder's files a rerun replaced (see :meth:`Snapshot.rerun`)."""
+        self._request({"op": "restore", "files": list(names)}, timeout=timeout)
 
     def kill(self) -> None:
         """End the student process and everything it started."""
@@ -212,6 +235,120 @@ def _remove_empty_cgroups(wait: float = 0.0) -> None:
         if not _EMPTYING or time.monotonic() >= deadline:
             return
         time.sleep(0.01)
+
+
+@dataclass
+class RerunOutcome:
+    """A question's cells run again in a copy of the student's process.
+
+    ``status``: ``ok`` (the cells ran; ``error`` says if one raised), ``timeout`` or
+    ``died``; ``values`` and ``figures`` as for :class:`CellOutcome`; ``trace``: what
+    the tracer counted (``lines``, ``helpers``), when asked for; ``cpu``: the CPU
+    seconds the cells took, as the student's process measured them.
+    """
+
+    status: str
+    values: dict = field(default_factory=dict)
+    figures: list = field(default_factory=list)
+    error: str = ""
+    trace: dict = field(default_factory=dict)
+    cpu: float = 0.0
+    detail: str = ""
+    calibration: float | None = None
+
+
+class Snapshot:
+    """A copy of a student's process at a question's boundary (see :meth:`Session.snapshot`).
+
+    :meth:`rerun` runs the question's cells in it once (the copy then ends);
+    :meth:`fork` makes another copy first, for a second run.
+    """
+
+    def __init__(self, sock: socket.socket, limits: Limits):
+        self._sock = sock
+        self.limits = limits
+
+    def fork(self, *, timeout: float = 30.0) -> Snapshot | None:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        _widen(a, b)
+        try:
+            self._sock.settimeout(timeout)
+            send_frame(self._sock, {"op": "fork"}, fds=[b.fileno()])
+            head, _ = recv_frame(self._sock, max_bytes=4096, deadline=time.monotonic() + timeout)
+        except (TimeoutError, ProtocolError, OSError):
+            a.close()
+            return None
+        finally:
+            b.close()
+        if head.get("op") != "forked":
+            a.close()
+            return None
+        return Snapshot(a, self.limits)
+
+    def rerun(self, cells: list[str], *, inject: dict | None = None, files: dict[str, bytes] | None = None,
+              capture_names: list[str], timeout: float, trace: bool = False, trace_limit: int = 0,
+              calibration: str | None = None) -> RerunOutcome:
+        """Run ``cells`` with ``inject`` (name -> value) put into the namespace first and
+        ``files`` (name -> bytes) replacing the working folder's files of those names;
+        capture ``capture_names``.  ``trace``: count what the code did (see the
+        kernel's ``_Tracer``); ``calibration``: a statement of ours, timed first, whose
+        CPU time comes back as :attr:`RerunOutcome.calibration`."""
+        blobs: list[bytes] = []
+        items, file_items = [], []
+        for name, value in (inject or {}).items():
+            head, data = capture.encode_input(name, value)
+            items.append({**head, "blob": len(blobs)})
+            blobs.append(data)
+        for name, data in (files or {}).items():
+            file_items.append({"name": name, "blob": len(blobs)})
+            blobs.append(data)
+        req = {"op": "rerun", "cells": cells, "inject": items, "files": file_items, "capture": capture_names,
+               "trace": trace, "trace_limit": trace_limit, "calibration": calibration}
+        start = time.monotonic()
+        try:
+            self._sock.settimeout(max(timeout, 0.001))
+            send_frame(self._sock, req, blobs)
+            head, rblobs = recv_frame(self._sock, max_bytes=MAX_FRAME_BYTES, deadline=start + max(timeout, 0.001))
+        except TimeoutError:
+            self.close()
+            return RerunOutcome("timeout", detail=f"it ran longer than {timeout:.0f} s")
+        except (ProtocolError, OSError) as exc:
+            self.close()
+            return RerunOutcome("died", detail=_death_reason(exc))
+        self.close()
+        if head.get("op") != "rerun":
+            return RerunOutcome("died", detail=_FORGED)
+        try:
+            values, figures = _decode_values(head, rblobs, capture_names)
+        except Exception:  # noqa: BLE001 - garbage from an untrusted process
+            return RerunOutcome("died", detail=_FORGED)
+        trace = head.get("trace") if isinstance(head.get("trace"), dict) else {}
+        cpu = head.get("cpu") if type(head.get("cpu")) is float else 0.0
+        error = head.get("error")
+        calib = head.get("calibration") if type(head.get("calibration")) is float else None
+        return RerunOutcome("ok", values, figures, str(error)[:500] if error else "", trace, cpu, calibration=calib)
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+
+def _decode_values(head: dict, blobs: list[bytes], capture_names: list[str]):
+    """Captured values and figures of a reply (untrusted; may raise on garbage)."""
+    values = {}
+    captured = head.get("captured") or []
+    for h in captured if isinstance(captured, list) else []:
+        data = b""
+        if isinstance(h, dict) and type(h.get("blob")) is int and 0 <= h["blob"] < len(blobs):
+            data = blobs[h["blob"]]
+        v = capture.decode_value(h, data)
+        if v is not None and v.name in capture_names and v.name not in values:
+            values[v.name] = v
+    off = head.get("figure_blob_offset")
+    fblobs = blobs[off:] if type(off) is int and 0 <= off <= len(blobs) else []
+    return values, capture.decode_figures(head.get("figures"), fblobs)
 
 
 def _widen(*socks: socket.socket) -> None:

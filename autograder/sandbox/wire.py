@@ -8,11 +8,14 @@ grader's memory and never makes it parse anything but JSON and raw bytes.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
 import time
 
 __all__ = ["ProtocolError", "send_frame", "recv_frame"]
+
+MAX_FDS = 2  # file descriptors one frame may carry (a new channel to a snapshot)
 
 _HEAD = struct.Struct("!II")  # json length, number of blobs
 _BLOB = struct.Struct("!Q")
@@ -22,12 +25,17 @@ class ProtocolError(RuntimeError):
     """The other side closed the channel or sent something that is not a frame."""
 
 
-def send_frame(sock: socket.socket, header: dict, blobs: list[bytes] = ()) -> None:
+def send_frame(sock: socket.socket, header: dict, blobs: list[bytes] = (), fds: list[int] = ()) -> None:
+    """Send one frame; ``fds`` travel with its first byte (SCM_RIGHTS)."""
     body = json.dumps(header, separators=(",", ":")).encode()
     parts = [_HEAD.pack(len(body), len(blobs)), body]
     for b in blobs:
         parts += [_BLOB.pack(len(b)), b]
-    sock.sendall(b"".join(parts))
+    data = b"".join(parts)
+    if fds:
+        sent = socket.send_fds(sock, [data[:1]], list(fds))
+        data = data[sent:]
+    sock.sendall(data)
 
 
 def _recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> bytes:
@@ -46,13 +54,28 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> b
 
 
 def recv_frame(sock: socket.socket, *, max_bytes: int = 1 << 30, max_blobs: int = 4096,
-               deadline: float | None = None) -> tuple[dict, list[bytes]]:
+               deadline: float | None = None, fds: list | None = None) -> tuple[dict, list[bytes]]:
     """Read one frame; raise ProtocolError on EOF, oversize or malformed data.
 
     With ``deadline`` (a :func:`time.monotonic` value), raise TimeoutError unless the
-    whole frame has arrived by then; the socket's timeout is changed to do so.
+    whole frame has arrived by then; the socket's timeout is changed to do so.  With a
+    list ``fds``, the file descriptors that came with the frame (at most
+    :data:`MAX_FDS`) are appended to it; without, any are closed.
     """
-    jlen, nblobs = _HEAD.unpack(_recv_exact(sock, _HEAD.size, deadline))
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the frame did not arrive in time")
+        sock.settimeout(left)
+    first, received, _flags, _addr = socket.recv_fds(sock, 1, MAX_FDS)
+    if not first:
+        raise ProtocolError("channel closed")
+    if fds is None:
+        for fd in received:
+            os.close(fd)
+    else:
+        fds.extend(received)
+    jlen, nblobs = _HEAD.unpack(first + _recv_exact(sock, _HEAD.size - 1, deadline))
     if jlen > min(max_bytes, 64 << 20) or nblobs > max_blobs:
         raise ProtocolError(f"frame too large ({jlen} bytes of header, {nblobs} blobs)")
     raw = _recv_exact(sock, jlen, deadline)
