@@ -27,10 +27,12 @@ student's reach, from up to three runs of the student's own code:
    that loop in Python, CPU time against numpy's own), on an input large enough to
    tell.
 
-The question passes when (1 or 2) and 3 pass.  "The question's code" is every code
-cell after the previous test cell except the instructor's given (locked) cells: the
-solution cell, and any cell the student added (helpers, copies of cells); the copies
-are taken just before the first of them, after the given cells before it have run.
+The question passes when (1 or 2) and 3 pass.  "The question's code" is the code
+cells after the previous test cell from the first cell of the student's (the solution
+cell, or a cell they added: helpers, copies of cells) to the last one; the copies are
+taken just before the first of them, after the given cells before it have run.  A given
+cell in between runs again too, and the inputs are put back after it (a given cell may
+set an input to the notebook's value).
 Copies of the process end after their run; nothing they do (globals, files) reaches
 the notebook's own process, whose later answers are judged the same way.
 
@@ -52,6 +54,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import integrity
 from .checks import Judge
 from .config import Assignment, Course, Notebook, Question
 from .nbmeta import grade_id, is_instructor_cell, strip_hidden_tests
@@ -65,6 +68,10 @@ __all__ = ["GradedNotebook", "NotebookGrader", "course_secret"]
 LOOP_LINES = 500
 #: CPU time a "no-loop" answer may take: this many times numpy's own, plus SLACK seconds.
 LOOP_CPU_FACTOR, LOOP_CPU_SLACK = 5.0, 0.03
+
+
+#: Stands for the copy of the student's process that could not be made at a boundary.
+NO_SNAPSHOT = object()
 
 
 @dataclass
@@ -111,27 +118,29 @@ class _Plan:
 
     questions: dict[str, Question]  # test cell grade id -> question
     start: dict[int, Question] = field(default_factory=dict)  # first code cell index -> question
-    cells: dict[str, list[int]] = field(default_factory=dict)  # question id -> its code cells' indices
+    cells: dict[str, list[int]] = field(default_factory=dict)  # question id -> the code cells run again
 
 
 def _plan(nb: nbformat.NotebookNode, notebook: Notebook) -> _Plan:
-    """Each question's code (the code cells after the previous test cell up to its own,
-    but the instructor's given cells) and its boundary (the first of those cells, or
-    its test cell when there is none): the copies of the process are taken there, after
-    the given cells before it have run."""
+    """Each question's code: the code cells after the previous test cell up to its own,
+    from the first cell of the student's (the solution cell, or a cell they added) to the
+    last one, given cells in between included (the copy of the process is taken just
+    before that first cell, after the given cells before it have run; given cells after
+    the last one, such as a plot of the answer, are not run again)."""
     plan = _Plan({q.test_id: q for q in notebook.questions})
-    pending: list[int] = []
+    span: list[int] = []
     for index, cell in enumerate(nb.cells):
         if cell.get("cell_type") != "code":
             continue
         q = plan.questions.get(grade_id(cell) or "")
         if q is None:
-            if not is_instructor_cell(cell):
-                pending.append(index)
+            span.append(index)
             continue
-        plan.start.setdefault(pending[0] if pending else index, q)
-        plan.cells[q.id] = pending
-        pending = []
+        students = [i for i in span if not is_instructor_cell(nb.cells[i])]
+        cells = [i for i in span if students and students[0] <= i <= students[-1]]
+        plan.start.setdefault(cells[0] if cells else index, q)
+        plan.cells[q.id] = cells
+        span = []
     return plan
 
 
@@ -210,6 +219,7 @@ class NotebookGrader:
         started = time.monotonic()
         g = self.course.grading
         judge = self.judge(assignment)
+        integrity.reorder_tests(nb, notebook.questions)  # each test cell after its own question's code
         plan = _plan(nb, notebook)
         outcomes: dict[str, Outcome] = {}
         problems: list[str] = []
@@ -233,9 +243,9 @@ class NotebookGrader:
                     continue
                 boundary = plan.start.get(index)
                 if boundary is not None and _reruns(judge, boundary):
-                    if snapshot is not None:
+                    if isinstance(snapshot, Snapshot):
                         snapshot.close()
-                    snapshot = session.snapshot(cell=index)
+                    snapshot = session.snapshot(cell=index) or NO_SNAPSHOT
                 count += 1
                 code = strip_hidden_tests(cell.source) if question else cell.source
                 remaining = deadline - time.monotonic()
@@ -259,14 +269,15 @@ class NotebookGrader:
                         (o["output_type"] == "stream" and o["name"] == "stdout")]
                 visible = _first_error(kept)
                 if result.status == "ok":
+                    cells = [{"code": nb.cells[i].source, "given": is_instructor_cell(nb.cells[i])}
+                             for i in plan.cells[question.id]]
                     outcome = self._judge_question(judge, question, result.values, figures_pending, visible,
-                                                   session, snapshot, [nb.cells[i].source for i in plan.cells[question.id]],
-                                                   deadline)
+                                                   session, snapshot, cells, deadline)
                 else:
                     outcome = Outcome.failed(question.id, question.points, visible or result.detail)
-                if snapshot is not None:
+                if isinstance(snapshot, Snapshot):
                     snapshot.close()
-                    snapshot = None
+                snapshot = None
                 if outcome.passed:
                     kept = [o for o in kept if o["output_type"] != "error"]
                     if any(not r.passed for r in outcome.runs):
@@ -276,7 +287,7 @@ class NotebookGrader:
                 cell.outputs = [nbformat.from_dict(o) for o in kept]
                 outcomes[question.id] = outcome
         finally:
-            if snapshot is not None:
+            if isinstance(snapshot, Snapshot):
                 snapshot.close()
             session.close()
         for q in notebook.questions:
@@ -288,17 +299,21 @@ class NotebookGrader:
         return GradedNotebook(nb, NotebookResult(notebook.name, ordered, problems, time.monotonic() - started))
 
     def _judge_question(self, judge: Judge, question: Question, values: dict, figures: list, visible: str,
-                        session: Session, snapshot: Snapshot | None, cells: list[str], deadline: float) -> Outcome:
+                        session: Session, snapshot: Snapshot | None, cells: list[dict], deadline: float) -> Outcome:
         """The question's verdict from its runs (see the module docstring)."""
         spec = judge.spec(question.id)
         tol = self.course.tolerance(question)
         own = judge.verdict(question, values, tolerance=tol, figures=figures, run="own")
-        if visible and own.passed:
-            own = own.failing(visible)
+        if visible:  # the question's own visible test speaks first
+            own = Outcome.failed(question.id, question.points, visible)
         runs = [Run("own", own.passed)]
         verdict = own
         if snapshot is None:
             return verdict
+        if snapshot is NO_SNAPSHOT:
+            return Outcome.failed(question.id, question.points, "this question's code could not be run again to be "
+                                  "checked: the notebook's process could not be copied (has the notebook used up its "
+                                  f"{self.course.grading.max_processes} processes?)", runs=tuple(runs))
         timeout = max(min(self.course.grading.cell_timeout, deadline - time.monotonic()), 10.0)
         capture = list(dict.fromkeys([*question.names, *spec.watch]))
         if not own.passed and spec.inputs:

@@ -16,7 +16,7 @@ from nbformat import NotebookNode
 
 from .nbmeta import GRADING_KEYS, grade_id, is_instructor_cell, is_solution, nbgrader
 
-__all__ = ["inspect", "restore"]
+__all__ = ["inspect", "restore", "reorder_tests"]
 
 
 
@@ -121,3 +121,25 @@ def restore(submitted: NotebookNode, reference: NotebookNode) -> NotebookNode:
         nb.cells.insert(at, new)
         seen.add(gid)
     return nb
+
+
+def reorder_tests(nb: NotebookNode, questions) -> bool:
+    """Move each question's test cell back after its solution cell when it is not between
+    its own solution cell and the next question's (a moved, duplicated or restored test
+    cell); True if a cell moved.  ``questions`` in course.yml order (with ``id`` and
+    ``test_id``).  Each question's code is then the cells before its test cell, as the
+    grader runs it again (:mod:`autograder.grading`)."""
+    moved = False
+    order = list(questions)
+    for k, q in enumerate(order):
+        ids = [grade_id(c) for c in nb.cells]
+        if q.id not in ids or q.test_id not in ids:
+            continue
+        sol, test = ids.index(q.id), ids.index(q.test_id)
+        later = [ids.index(o.id) for o in order[k + 1:] if o.id in ids]
+        if sol < test and all(test < i for i in later if i > sol):
+            continue
+        cell = nb.cells.pop(test)
+        nb.cells.insert(sol + (0 if test < sol else 1), cell)
+        moved = True
+    return moved

@@ -93,7 +93,6 @@ def check_notebook(course: Course, path: Path, *, assignment_id: str | None = No
         import nbformat
 
         from . import integrity
-        from .checks import prepare
         from .data import ensure_data
         from .grading import NotebookGrader
         from .notebooks import read_notebook
@@ -107,8 +106,8 @@ def check_notebook(course: Course, path: Path, *, assignment_id: str | None = No
         nb = integrity.restore(nb, source)
         if grader.data_path is None:
             grader.data_path = ensure_data(course)
-        # the reference, computed while the student's notebook runs (errors surface in the check)
-        threading.Thread(target=_quietly, args=(prepare, assignment.id, grader.data_path), daemon=True).start()
+        # the reference inputs, computed while the student's notebook runs (errors surface in the check)
+        threading.Thread(target=_quietly, args=(grader.judge(assignment).reference,), daemon=True).start()
         graded = grader.grade(nb, assignment, nbcfg)
     finally:
         if zygote is not None:

@@ -56,7 +56,7 @@ DATA = DATA_DIR / "3c120_stis.fits.gz"
 
 from autograder import integrity  # noqa: E402
 from autograder.config import load_course  # noqa: E402
-from autograder.grading import GradedNotebook, NotebookGrader  # noqa: E402
+from autograder.grading import GradedNotebook, NotebookGrader, course_secret  # noqa: E402
 from autograder.nbmeta import grade_id  # noqa: E402
 from autograder.notebooks import read_notebook  # noqa: E402
 from autograder.sandbox.isolation import best_mode  # noqa: E402
@@ -202,9 +202,10 @@ PROCESS = {
     "os-exit": ("import os\nos._exit(3)", after("source-rows"), "the notebook's process ended"),
     "segfault": ("import ctypes\nctypes.string_at(0)", after("source-rows"), "the notebook's process ended"),
     # The student process is the init of its PID namespace: signals it sends itself are
-    # ignored by the kernel (only SIGKILL from the grader, outside, ends it).
+    # ignored by the kernel (only SIGKILL from the grader, outside, ends it); the copy
+    # of it that runs the question's code again is not, so that question is lost.
     "self-kill": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\nos.kill(0, signal.SIGKILL)",
-                  set(), None),
+                  {"source-rows"}, None),
     "endless-loop": ("while True:\n    pass", after("source-rows"), f"ran longer than {CELL_TIMEOUT:.0f} s"),
     "huge-allocation": ("_big = np.ones(10**11)", {"source-rows"}, None),
     "slow-loris": ("""
@@ -449,6 +450,7 @@ def _course_copy(dest: Path) -> Path:
     done = subprocess.run([str(Path(sys.executable).with_name("course")), "release", ASSIGNMENT], cwd=dest, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+    course_secret(load_course(dest))  # made now, not by the first grading (snapshots compare the folder)
     return dest
 
 

@@ -1,12 +1,15 @@
 """Hidden checks of ``longslit-extraction``, driven like the grader drives them.
 
 A "student" is emulated by :func:`student`: it runs the reduction step by step in one
-namespace, the way the notebook does, and grades every question right after the step
-that defines its names (values are captured at that moment, as the grader captures them
-when the question's test cell runs).  A case changes one step, and everything after it
-is recomputed from the changed values, as in a real notebook.  Then:
+namespace, the way the notebook does, and judges every question right after the step
+that defines its names, from the same runs the grader makes (see
+:mod:`autograder.grading`): its own run, a rerun of the question's step with the
+reference inputs in place of the student's (when the own run fails), and a rerun on
+the question's secret input, each from a copy of the namespace taken before the step.
+A case changes one step, and everything after it is recomputed from the changed
+values, as in a real notebook.  Then:
 
-* the right answer passes every question with an empty message;
+* the right answer passes every question, on every run, with an empty message;
 * every wrong answer fails its own question with a message that names the variable and
   shows no expected value, and (unless stated) every other question still passes;
 * every valid alternative passes every question;
@@ -16,6 +19,8 @@ is recomputed from the changed values, as in a real notebook.  Then:
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 import os
 import sys
@@ -37,8 +42,9 @@ import scipy.ndimage  # noqa: E402
 import scipy.signal  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
-from autograder.checks import run_question, spec_for  # noqa: E402
+from autograder.checks import FILE, Judge, spec_for  # noqa: E402
 from autograder.config import load_course  # noqa: E402
+from autograder.results import Run  # noqa: E402
 from autograder.sandbox.capture import local_figures, local_value  # noqa: E402
 
 DATA = Path(os.environ.get("COURSE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")) / "3c120_stis.fits.gz"
@@ -64,10 +70,13 @@ def questions(course):
 
 
 @pytest.fixture(scope="module")
-def ref():
-    from autograder.checks._reference import get_reference
+def judge():
+    return Judge(ASSIGNMENT, DATA, b"the tests' own secret")
 
-    return get_reference(ASSIGNMENT, DATA).extraction
+
+@pytest.fixture(scope="module")
+def ref(judge):
+    return judge.reference()["extraction"]
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +87,21 @@ def raw():
                 "hdr": hdul["SCI"].header.copy()}
 
 
-def grade(questions, qid, ns, figures=None, source=""):
-    """Run one question's hidden check on ``ns`` exactly as the grader would."""
+def verdict(judge, questions, qid, ns, figures=None, run="own"):
+    """One question's hidden check on the names of ``ns``, as the grader captures them."""
     q, tol = questions[qid]
-    names = list(q.names) + [n for n in spec_for(ASSIGNMENT, qid).uses if n not in q.names]
-    values = {n: local_value(n, ns) for n in names}
-    return run_question(ASSIGNMENT, q, values, tolerance=tol, figures=figures or [], source=source, data_path=DATA)
+    names = list(dict.fromkeys([*q.names, *spec_for(ASSIGNMENT, qid).watch]))
+    return judge.verdict(q, {n: local_value(n, ns) for n in names}, tolerance=tol, figures=figures or [], run=run)
+
+
+def _file_of(inputs: dict, raw: dict) -> dict:
+    """The data file a run reads: the secret one when the run has one."""
+    data = inputs.get(FILE + "3c120_stis.fits.gz")
+    if data is None:
+        return raw
+    with fits.open(io.BytesIO(data)) as hdul:
+        return {"SCI": hdul["SCI"].data.copy(), "ERR": hdul["ERR"].data.copy(), "DQ": hdul["DQ"].data.copy(),
+                "hdr": hdul["SCI"].header.copy()}
 
 
 def spectrum_figure(x, y):
@@ -168,23 +186,53 @@ STEPS = {"read-data": s_read, "profile-and-spectrum": s_profile, "source-rows": 
          "background": s_background, "final-spectrum": s_final, "wavelength": s_wavelength, "redshift": s_redshift}
 
 
-def student(questions, raw, changes=None):
+class Judged:
+    """A question's verdict, with the runs that made it (as the grader combines them)."""
+
+    def __init__(self, outcome, runs):
+        self.passed, self.message, self.runs = outcome.passed, outcome.message, runs
+
+
+def _run(step, ns, raw):
+    try:  # a step that raises is a notebook cell that stopped with an error
+        ns.update(step(ns, raw))
+    except Exception:
+        pass
+
+
+def student(questions, raw, changes=None, judge=None):
     """Run the reduction with ``changes`` (qid -> step(ns, raw) -> dict, applied after
-    the default step of that question); grade each question when its names exist."""
+    the default step of that question); judge each question when its names exist, from
+    its own run and its reruns on the reference and the secret inputs."""
+    judge = judge or JUDGE
     changes = changes or {}
     ns: dict = {}
     results = {}
     for qid in ORDER:
-        for step in (STEPS[qid], changes.get(qid)):
-            if step is None:
-                continue
-            try:  # a step that raises is a notebook cell that stopped with an error
-                ns.update(step(ns, raw))
-            except Exception:
-                pass
-        figures = ns.pop("_figures", None) if qid == "wavelength" else None
-        results[qid] = grade(questions, qid, ns, figures=figures)
+        steps = [s for s in (STEPS[qid], changes.get(qid)) if s is not None]
+        spec = judge.spec(qid)
+        before = copy.deepcopy(ns)
+        for step in steps:
+            _run(step, ns, raw)
+        own = verdict(judge, questions, qid, ns, ns.pop("_figures", None))
+        outcome, runs = own, [Run("own", own.passed)]
+        for kind in (["reference"] if not own.passed and spec.inputs else []) + (["secret"] if spec.secret else []):
+            if kind == "secret" and not outcome.passed:
+                break
+            inputs = judge.secret(qid) if kind == "secret" else judge.reference()
+            again = copy.deepcopy(before)
+            again.update({n: copy.deepcopy(inputs[n]) for n in spec.inputs})
+            for step in steps:
+                _run(step, again, _file_of(inputs, raw) if kind == "secret" else raw)
+            result = verdict(judge, questions, qid, again, again.pop("_figures", None), run=kind)
+            runs.append(Run(kind, result.passed))
+            if kind == "reference" and result.passed or kind == "secret" and not result.passed:
+                outcome = result
+        results[qid] = Judged(outcome, runs)
     return results
+
+
+JUDGE = Judge(ASSIGNMENT, DATA, b"the tests' own secret") if DATA.is_file() else None
 
 
 @pytest.fixture(scope="module")
@@ -193,11 +241,32 @@ def right(questions, raw):
 
 
 # ----------------------------------------------------------------- the right answer
+def test_secret_inputs_differ_from_the_reference_and_are_stable(judge):
+    """Every question with a secret has one that changes its answer, the same each time."""
+    again = Judge(ASSIGNMENT, DATA, b"the tests' own secret")
+    other = Judge(ASSIGNMENT, DATA, b"another course")
+    for qid in ORDER:
+        spec = judge.spec(qid)
+        assert spec.secret is not None, qid
+        secret, base = judge.secret(qid), judge.reference()
+        changed = [k for k in secret if k not in base or not _same(secret[k], base[k])]
+        assert changed, qid
+        assert all(_same(again.secret(qid)[k], secret[k]) for k in changed), qid
+        assert any(not _same(other.secret(qid)[k], secret[k]) for k in changed), qid
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, bytes | dict) or isinstance(b, bytes | dict):
+        return a == b
+    return np.array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_right_answer_passes_every_question(right):
     assert set(right) == set(ORDER)
     for qid, res in right.items():
         assert res.passed, f"{qid}: {res.message}"
         assert res.message == ""
+        assert [r.kind for r in res.runs] == ["own", "secret"] and all(r.passed for r in res.runs), qid
 
 
 def test_every_question_has_a_check_and_course_entry(questions):
@@ -560,8 +629,7 @@ def test_final_spectrum_tolerance_admits_ndimage_against_the_reference(questions
     bkg = fit_bkg(c["img_cr"], np.r_[10:200, 300:480])
     spectrum = (c["img_cr"] - bkg)[250:260].sum(axis=0)
     assert not np.array_equal(spectrum, ref.spectrum_final)
-    ns = {"spectrum_final": spectrum, "img_bkg": np.array(ref.img_bkg)}
-    res = grade(questions, "final-spectrum", ns)
+    res = verdict(JUDGE, questions, "final-spectrum", {"spectrum_final": spectrum})
     assert res.passed, res.message
 
 
@@ -620,7 +688,7 @@ def test_notebook_runs_and_passes_every_check(questions, tmp_path, monkeypatch, 
             qid = meta["grade_id"].removesuffix("-test")
             figures = local_figures(plt)
             plt.close("all")
-            results[qid] = grade(questions, qid, ns, figures=figures, source=solution_source.get(qid, ""))
+            results[qid] = verdict(JUDGE, questions, qid, ns, figures=figures)
     plt.close("all")
     assert list(results) == ORDER
     failed = {q: r.message for q, r in results.items() if not r.passed}

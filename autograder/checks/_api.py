@@ -290,7 +290,8 @@ RULES = ("no-loop",)
 
 
 def check(assignment: str, question: str, *, inputs: tuple[str, ...] = (), secret=None,
-          rules: tuple[str, ...] = (), watch: tuple[str, ...] = (), speed_reference: str | None = None):
+          rules: tuple[str, ...] = (), watch: tuple[str, ...] = (), speed_reference: str | None = None,
+          uses=()):  # TEMPORARY: until the basics modules are converted
     """Register ``func`` as the hidden check of ``question`` in ``assignment`` (see :class:`CheckSpec`)."""
     unknown = set(rules) - set(RULES)
     if unknown:

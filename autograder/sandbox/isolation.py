@@ -144,11 +144,16 @@ def _inside(path: str, folder: str) -> bool:
 
 
 def _holds_grader(folder: str) -> list[str]:
-    """The grader's files directly in ``folder`` (see :data:`GRADER_NAMES`)."""
-    try:
-        return [os.path.join(folder, n) for n in os.listdir(folder) if GRADER_NAMES.match(n)]
-    except OSError:
-        return []
+    """The grader's files directly in ``folder`` (see :data:`GRADER_NAMES`) and their
+    compiled copies in its ``__pycache__``."""
+    found = []
+    for sub in (folder, os.path.join(folder, "__pycache__")):
+        try:
+            names = os.listdir(sub)
+        except OSError:
+            continue
+        found += [os.path.join(sub, n) for n in names if GRADER_NAMES.match(re.sub(r"\.cpython-.*\.pyc$", ".py", n))]
+    return found
 
 
 def student_view(extra_hide: tuple[str, ...] = ()) -> View:
@@ -339,6 +344,28 @@ def _make_like(source: str, target: str) -> None:
             pass
 
 
+def _without(root: str, folder: str, names: set[str]) -> None:
+    """Show ``folder`` in the new root without the entries ``names`` (not even their
+    names): a fresh folder holding a read-only bind of each of its other entries."""
+    stage = os.path.join(root, ".course-stage")
+    os.makedirs(stage, exist_ok=True)
+    _bind_read_only(folder, stage)  # entries bound from here are read-only too
+    target = _place(root, folder)
+    _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    for name in os.listdir(stage):
+        if name in names:
+            continue
+        src, dst = os.path.join(stage, name), os.path.join(target, name)
+        if os.path.islink(src):
+            os.symlink(os.readlink(src), dst)
+            continue
+        _make_like(src, dst)
+        _mount(src, dst, None, MS_BIND | MS_REC)
+    _mount(None, target, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    _call("umount2", os.fsencode(stage), ctypes.c_int(MNT_DETACH))
+    os.rmdir(stage)
+
+
 def _scratch(target: str, size_mb: int, mode: str = "1777") -> None:
     os.makedirs(target, exist_ok=True)
     _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode={mode}")
@@ -378,8 +405,8 @@ def build_root(workdir: str, view: View, limits: Limits, *, uid: int | None = No
     """Inside the new namespaces: make the student's root filesystem and enter it.
 
     A tmpfs mounted on ``workdir`` becomes the new root.  In it: every allowed path of
-    ``view`` bound read-only at its own place, each hidden path covered by an empty
-    read-only folder (or ``/dev/null``), a minimal ``/dev`` (null, zero, full, random,
+    ``view`` bound read-only at its own place, the folders holding hidden paths shown
+    without them (:func:`_without`: not even their names), a minimal ``/dev`` (null, zero, full, random,
     urandom, shm), private ``/tmp`` and ``/var/tmp`` of ``file_size_mb`` each, a fresh
     ``/proc``, an ``/etc`` with a passwd, group, hostname and hosts of its own, and
     ``workdir`` itself (the same path as outside) holding copies of its files on a
@@ -398,15 +425,12 @@ def build_root(workdir: str, view: View, limits: Limits, *, uid: int | None = No
         _make_like(path, target)
         if not os.path.islink(path):
             _bind_read_only(path, target)
+    hidden_in: dict[str, set[str]] = {}
     for path in view.hidden:
-        target = _place(root, path)
-        try:
-            if os.path.isdir(target) and not os.path.islink(target):
-                _mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=555")
-            elif os.path.lexists(target):
-                _mount("/dev/null", target, None, MS_BIND)
-        except OSError:
-            continue
+        hidden_in.setdefault(os.path.dirname(path), set()).add(os.path.basename(path))
+    for parent, names in sorted(hidden_in.items()):
+        if os.path.isdir(_place(root, parent)):
+            _without(root, parent, names)
     dev = os.path.join(root, "dev")
     _scratch(dev, 1, "755")
     for name in DEVICES:

@@ -532,15 +532,15 @@ def _serve(sess: socket.socket) -> None:
             req, _ = recv_frame(sess, max_bytes=64 << 20, fds=fds)
         except (ProtocolError, OSError):
             return
-        for pid in list(snapshots):  # reap the snapshots that have ended
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0]:
-                    snapshots.discard(pid)
-            except ChildProcessError:
-                snapshots.discard(pid)
         op = req.get("op")
+        # the earlier copies are done (the grader closed them): reap them, waiting a moment
+        # before a new copy, so that their process slots are free again
+        _reap(snapshots, wait=1.0 if op == "snapshot" else 0.0)
         if op == "snapshot" and fds:
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no process left (the student's own processes used them up)
+                pid = -1
             if pid == 0:
                 sess.close()
                 code = 0
@@ -551,8 +551,9 @@ def _serve(sess: socket.socket) -> None:
                 os._exit(code)
             for fd in fds:
                 os.close(fd)
-            snapshots.add(pid)
-            reply: dict = {"op": "snapshot", "cell": req.get("cell")}
+            if pid > 0:
+                snapshots.add(pid)
+            reply: dict = {"op": "snapshot" if pid > 0 else "no-snapshot", "cell": req.get("cell")}
             blobs: list[bytes] = []
         elif op == "restore":
             _restore_files(req.get("files") or [])
@@ -576,6 +577,23 @@ def _serve(sess: socket.socket) -> None:
             return
 
 
+def _reap(pids: set[int], *, wait: float) -> None:
+    """Reap the ended processes of ``pids`` (removed from it), waiting up to ``wait`` s."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while pids:
+        for pid in list(pids):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    pids.discard(pid)
+            except ChildProcessError:
+                pids.discard(pid)
+        if not pids or time.monotonic() >= deadline:
+            return
+        time.sleep(0.002)
+
+
 def _serve_snapshot(chan: socket.socket) -> None:
     """A copy of the student's process at a question's boundary, waiting for the grader.
 
@@ -586,13 +604,17 @@ def _serve_snapshot(chan: socket.socket) -> None:
         fds: list[int] = []
         req, blobs = recv_frame(chan, max_bytes=1 << 30, fds=fds)
         if req.get("op") == "fork" and fds:
-            if os.fork() == 0:
+            try:
+                pid = os.fork()
+            except OSError:
+                pid = -1
+            if pid == 0:
                 chan.close()
                 _serve_snapshot(socket.socket(fileno=fds[0]))
                 return
             for fd in fds:
                 os.close(fd)
-            send_frame(chan, {"op": "forked"})
+            send_frame(chan, {"op": "forked" if pid > 0 else "not-forked"})
         elif req.get("op") == "rerun":
             for fd in fds:
                 os.close(fd)
@@ -634,9 +656,9 @@ def _restore_files(names: list) -> None:
 def _rerun(req: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
     """Run the question's cells again with the grader's inputs; capture its names.
 
-    ``inject``: values put into the namespace first; ``files``: files replaced at
-    their own paths; ``cells``: the sources to run, in order (a cell that fails stops
-    the run); ``capture``: the names to send back, with the figures drawn; ``trace``:
+    ``inject``: values put into the namespace first, and again after each given cell;
+    ``files``: files replaced at their own paths before the first cell of the
+    student's after the last given one; ``cells``: the sources to run, in order (a cell that fails stops the run); ``capture``: the names to send back, with the figures drawn; ``trace``:
     count the Python lines run and time the cells (for the rules about *how*: see
     :class:`_Tracer`).  Outputs are not kept.
     """
@@ -646,9 +668,16 @@ def _rerun(req: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
     import matplotlib.pyplot as plt
 
     ns = shell.user_ns
-    for item in req.get("inject") or []:
-        ns[str(item["name"])] = capture.decode_input(item, blobs[item["blob"]])
-    _replace_files(req.get("files") or [], blobs)
+
+    def inject() -> None:
+        for item in req.get("inject") or []:
+            ns[str(item["name"])] = capture.decode_input(item, blobs[item["blob"]])
+
+    inject()
+    cells = req.get("cells") or []
+    givens = [i for i, c in enumerate(cells) if isinstance(c, dict) and c.get("given")]
+    files_at = givens[-1] + 1 if givens else 0  # after the given cells (a setup cell reads the real file)
+    files_in_place = False
     figures.take()
     plt.close("all")
     figures.take()
@@ -668,25 +697,58 @@ def _rerun(req: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
             calibration = None
     tracer = _Tracer(int(req.get("trace_limit") or 0)) if req.get("trace") else None
     error = None
+    scratch_before = _scratch_entries()
     cpu = time.process_time()
-    for code in req.get("cells") or []:
+    for index, cell in enumerate(cells):
+        given = isinstance(cell, dict) and bool(cell.get("given"))
+        code = str(cell.get("code", "")) if isinstance(cell, dict) else str(cell)
+        if index >= files_at and not files_in_place:  # the second input file, for the student's cells
+            _replace_files(req.get("files") or [], blobs)
+            files_in_place = True
         _out.begin()
-        if tracer:
+        if tracer and not given:
             tracer.start()
-        err = _run_cell(shell, str(code), silent=True)
-        if tracer:
+        err = _run_cell(shell, code, silent=True)
+        if tracer and not given:
             tracer.stop()
         if err is not None:
             error = f"{type(err).__name__}: {err}"[:500]
             break
+        if given:  # a given cell may have set an input to the notebook's own value
+            inject()
     cpu = time.process_time() - cpu
     plt.close("all")
     out_blobs: list[bytes] = []
     reply = {"op": "rerun", "error": error, "cpu": cpu, "calibration": calibration,
              **_capture(req.get("capture") or [], ns, figures, out_blobs)}
+    _remove_new_entries(scratch_before)  # what the rerun wrote is not left for the notebook
     if tracer:
         reply["trace"] = tracer.report()
     return reply, out_blobs
+
+
+def _scratch_entries() -> set[str]:
+    """The files and folders of the working folder and /tmp (what a rerun may add to)."""
+    found = set()
+    for folder in (".", "/tmp"):
+        try:
+            found |= {os.path.join(folder, n) for n in os.listdir(folder)}
+        except OSError:
+            pass
+    return found
+
+
+def _remove_new_entries(before: set[str]) -> None:
+    import shutil
+
+    for path in _scratch_entries() - before:
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.remove(path)
+        except OSError:
+            pass
 
 
 class _Tracer:

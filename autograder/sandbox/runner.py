@@ -189,7 +189,7 @@ class Session:
             head = self._request({"op": "snapshot", "cell": cell}, timeout=timeout, fds=[b.fileno()])
         finally:
             b.close()
-        if head is None or head.get("op") != "snapshot":
+        if head is None or head.get("op") != "snapshot":  # gone, or no process left to copy it
             a.close()
             return None
         return Snapshot(a, self.limits)
@@ -285,11 +285,12 @@ class Snapshot:
             return None
         return Snapshot(a, self.limits)
 
-    def rerun(self, cells: list[str], *, inject: dict | None = None, files: dict[str, bytes] | None = None,
+    def rerun(self, cells: list, *, inject: dict | None = None, files: dict[str, bytes] | None = None,
               capture_names: list[str], timeout: float, trace: bool = False, trace_limit: int = 0,
               calibration: str | None = None) -> RerunOutcome:
-        """Run ``cells`` with ``inject`` (name -> value) put into the namespace first and
-        ``files`` (name -> bytes) replacing the working folder's files of those names;
+        """Run ``cells`` (sources, or ``{"code", "given"}`` dicts: after a given cell the
+        inputs are put back) with ``inject`` (name -> value) put into the namespace first
+        and ``files`` (name -> bytes) replacing the working folder's files of those names;
         capture ``capture_names``.  ``trace``: count what the code did (see the
         kernel's ``_Tracer``); ``calibration``: a statement of ours, timed first, whose
         CPU time comes back as :attr:`RerunOutcome.calibration`."""

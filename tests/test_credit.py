@@ -1,0 +1,188 @@
+"""Defensible credit: every point is earned by code that computes the answer.
+
+Whole notebooks graded by :class:`autograder.grading.NotebookGrader`, the way
+``course autograde`` grades them: each question is judged from the student's own run,
+a rerun of the question's code on the correct inputs (when the own run fails) and a
+rerun on a secret second input (see :mod:`autograder.grading`).  Asserted here:
+
+* numbers typed, pasted or set to zeros earn nothing; an early mistake costs only its
+  own question;
+* injected values written to disk or to a global and read back later gain nothing;
+* the rule "no Python loop" is judged on what ran (``%time``, helpers in other cells,
+  duplicated cells, ``np.vectorize``, ``map``, reuse of an earlier loop's result all
+  lose the question; a vectorised answer under ``%time`` keeps it);
+* grading is deterministic.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder import integrity
+from autograder.nbmeta import grade_id
+
+pytestmark = pytest.mark.slow
+
+
+def _cells(nb) -> dict:
+    return {grade_id(c): c for c in nb.cells if grade_id(c)}
+
+
+def _solution(course, assignment_id: str, question: str) -> str:
+    a = course.assignment(assignment_id)
+    nb = nbformat.read(course.source_notebook(a, a.notebooks[0]), as_version=4)
+    src = _cells(nb)[question].source
+    return src.replace("### BEGIN SOLUTION\n", "").replace("### END SOLUTION\n", "").replace("### END SOLUTION", "")
+
+
+def notebook(course, assignment_id: str, *, replace: dict | None = None, before: dict | None = None):
+    """The release notebook answered with the solutions, with some answers replaced and
+    some cells added before given cells (as a student's notebook, then sanitized)."""
+    a = course.assignment(assignment_id)
+    source = nbformat.read(course.source_notebook(a, a.notebooks[0]), as_version=4)
+    nb = nbformat.read(course.release_notebook(a, a.notebooks[0]), as_version=4)
+    cells = _cells(nb)
+    for q in a.questions:
+        cells[q.id].source = (replace or {}).get(q.id, _solution(course, assignment_id, q.id))
+    for gid, code in (before or {}).items():
+        at = nb.cells.index(_cells(nb)[gid])
+        nb.cells.insert(at, nbformat.v4.new_code_cell(code))
+    return integrity.restore(nb, source)
+
+
+def grade(grader, course, assignment_id, nb):
+    a = course.assignment(assignment_id)
+    result = grader.grade(copy.deepcopy(nb), a, a.notebooks[0]).result
+    return {o.question: o for o in result.outcomes}
+
+
+def lost(outcomes) -> set[str]:
+    return {q for q, o in outcomes.items() if not o.passed}
+
+
+EXTRACTION = "longslit-extraction"
+
+
+@pytest.fixture(scope="module")
+def honest(grader, course):
+    return grade(grader, course, EXTRACTION, notebook(course, EXTRACTION))
+
+
+def test_honest_notebook_passes_every_run(honest):
+    assert lost(honest) == set()
+    for o in honest.values():
+        assert [r.kind for r in o.runs] == ["own", "secret"] and all(r.passed for r in o.runs), o.question
+
+
+def test_zeros_of_the_right_shape_earn_nothing(grader, course):
+    zeros = {
+        "read-data": "img = np.zeros((512, 511)); err = np.zeros((512, 511)); dq = np.zeros((512, 511), dtype=np.int16)",
+        "profile-and-spectrum": "profile = np.zeros(512); spectrum_raw = np.zeros(511)",
+        "source-rows": "spectrum_src = np.zeros(511)",
+        "cosmic-rays": "img_sm = np.zeros((512, 511)); sigma = 0.0\nbad = np.zeros((512, 511), bool); img_cr = np.zeros((512, 511))",
+        "background": "bkg_rows = np.r_[10:200, 300:480]; bkg = np.zeros((512, 511)); img_bkg = np.zeros((512, 511))",
+        "final-spectrum": "spectrum_final = np.zeros(511)",
+        "wavelength": "wavelength = np.zeros(511)\nplt.plot(wavelength, spectrum_final)",
+        "redshift": "z_measured = 0.0",
+    }
+    outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace=zeros))
+    assert lost(outcomes) == set(outcomes)
+
+
+def test_an_early_mistake_costs_only_its_question(grader, course):
+    read = _solution(course, EXTRACTION, "read-data").replace('.data.astype(float)\n', '.data.astype(float) * 1.5\n', 1)
+    outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace={"read-data": read}))
+    assert lost(outcomes) == {"read-data"}
+    for q in ("profile-and-spectrum", "cosmic-rays", "final-spectrum"):  # credited on the correct inputs
+        assert [(r.kind, r.passed) for r in outcomes[q].runs] == [("own", False), ("reference", True),
+                                                                  ("secret", True)], q
+
+
+def test_pasted_and_typed_answers_earn_nothing(grader, course, data_file):
+    from autograder.checks import Judge
+
+    spectrum = Judge(EXTRACTION, data_file, b"x").reference()["spectrum_final"]
+    pasted = "spectrum_final = np.array([" + ", ".join(repr(float(v)) for v in spectrum) + "])"
+    typed_z = _solution(course, EXTRACTION, "redshift") + "\nz_measured = 0.02867\n"
+    outcomes = grade(grader, course, EXTRACTION,
+                     notebook(course, EXTRACTION, replace={"final-spectrum": pasted, "redshift": typed_z}))
+    assert lost(outcomes) == {"final-spectrum", "redshift"}
+    for q in ("final-spectrum", "redshift"):
+        assert [(r.kind, r.passed) for r in outcomes[q].runs] == [("own", True), ("secret", False)], q
+        assert "second input" in outcomes[q].message
+
+
+def test_injected_values_written_to_disk_or_globals_gain_nothing(grader, course):
+    """Cosmic rays done wrong (img_cr = img: no cleaning).  The background code is right
+    and saves the img_cr it is given to disk and to a global; a cell before the final
+    spectrum reads them back into img_cr/img_bkg.  Nothing a rerun writes reaches the
+    notebook's own process or a later rerun, so the score is the one the same notebook
+    gets without the leaking lines: an injected value never raises a score."""
+    wrong_cr = "import scipy.signal\nimg_sm = scipy.signal.medfilt(img, 5)\nsigma = np.median(err)\n" \
+               "bad = np.abs(img - img_sm) > 8 * sigma\nimg_cr = img.copy()"
+    background = _solution(course, EXTRACTION, "background")
+    leaking = background + "\nnp.save('leak.npy', img_cr)\nimport builtins\nbuiltins.LEAK = img_cr\n"
+    read_back = ("import os, builtins\n"
+                 "if os.path.exists('leak.npy'):\n    img_cr = np.load('leak.npy')\n"
+                 "if hasattr(builtins, 'LEAK'):\n    img_cr = builtins.LEAK\n"
+                 "img_bkg = img_cr - bkg")
+    plain = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace={"cosmic-rays": wrong_cr},
+                                                       before={"final-spectrum": read_back}))
+    leaky = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION,
+                                                       replace={"cosmic-rays": wrong_cr, "background": leaking},
+                                                       before={"final-spectrum": read_back}))
+    assert "cosmic-rays" in lost(plain)
+    assert {q: o.points for q, o in leaky.items()} == {q: o.points for q, o in plain.items()}
+    assert sum(o.points for o in leaky.values()) < 16
+
+
+def test_grading_is_deterministic(grader, course, honest):
+    again = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION))
+    assert {q: (o.points, o.message, o.runs) for q, o in again.items()} == \
+        {q: (o.points, o.message, o.runs) for q, o in honest.items()}
+
+
+# ------------------------------------------------------------- rules about *how*
+AC = "array-creation"
+LOOPS = {
+    "a loop behind %time": {"replace": {"sine-vectorized": "%time sines_vec = np.array([math.sin(v) for v in values])"}},
+    "a loop in a helper defined in another cell": {
+        "replace": {"sine-vectorized": "sines_vec = my_sines(values)"},
+        "before": {"sine-vectorized": "def my_sines(a):\n    out = []\n    for v in a:\n        out.append(math.sin(v))\n"
+                                      "    return np.array(out)"}},
+    "a loop in the first copy of a duplicated cell": {
+        "before": {"sine-vectorized": "sines_vec = np.array([math.sin(v) for v in values])"},
+        "replace": {"sine-vectorized": "sines_vec = sines_vec * 1.0"}},
+    "np.vectorize(math.sin)": {"replace": {"sine-vectorized": "sines_vec = np.vectorize(math.sin)(values)"}},
+    "map(math.sin, ...)": {"replace": {"sine-vectorized": "sines_vec = np.array(list(map(math.sin, values)))"}},
+    "reuse of the loop's result": {"replace": {"sine-vectorized": "sines_vec = np.array(sines_loop)"}},
+}
+
+
+@pytest.mark.parametrize("case", list(LOOPS), ids=list(LOOPS))
+def test_evading_the_no_loop_rule_loses_the_question(grader, course, case):
+    outcomes = grade(grader, course, AC, notebook(course, AC, **LOOPS[case]))
+    assert lost(outcomes) == {"sine-vectorized"}, {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert [(r.kind, r.passed) for r in outcomes["sine-vectorized"].runs] == [("own", True), ("secret", False)]
+
+
+@pytest.mark.parametrize("code", ["%time sines_vec = np.sin(values)", "sines_vec = np.sin(np.asarray(values))",
+                                  "%%time\nsines_vec = np.sin(values)\nprint(sines_vec[:3])",
+                                  "sines_vec = np.sin(values.astype(np.float32)).astype(float)"])
+def test_vectorised_answers_keep_the_question(grader, course, code):
+    outcomes = grade(grader, course, AC, notebook(course, AC, replace={"sine-vectorized": code}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+def test_typed_constants_lose_their_questions(grader, course):
+    typed = {"ranges": "exptimes = np.array([720, 720, 360, 1200])\npixels = np.arange(511)\n"
+                       "wave = np.linspace(2900.0, 5700.0, 511)\nfreqs = np.logspace(8, 11, 7)",
+             "arithmetic": "rate = np.array([1200.0, 4500.0, 800.0, 15000.0]) / 720\nsnr = counts / np.sqrt(counts)\n"
+                           "twice_list = flux_list * 2\ntwice_array = flux * 2"}
+    outcomes = grade(grader, course, AC, notebook(course, AC, replace=typed))
+    assert lost(outcomes) == {"ranges", "arithmetic"}
+    assert np.all([not o.runs[-1].passed for q, o in outcomes.items() if q in typed])

@@ -1,0 +1,251 @@
+"""Grading under real installs: nothing of the grader reachable, whatever the install.
+
+Each test builds the project as a wheel from a copy of the repository, installs it
+non-editably (``pip install``) into a fresh virtual environment, copies the course to
+another folder outside /tmp (under /srv), plants a readable copy of ``source/`` (the
+solutions) elsewhere on the machine, and grades a small class with ``course
+autograde`` from that environment:
+
+* as root (the full sandbox: namespaces, a private uid, control groups);
+* as a non-root user the test creates (the sandbox through an unprivileged user
+  namespace), with a second Python (Debian's) so that nothing of root's is borrowed.
+
+The class: an honest student; one whose notebook imports ``reference_solution`` (from
+the installed wheel: it is in the environment's site-packages) to take every answer;
+one that searches the whole filesystem for the grader's files, the solutions and the
+gradebook and would use what it finds.  Asserted: the importer and the prober score
+zero, their notebooks saw nothing, and the honest student keeps full marks.
+
+The environments reuse the test run's own installed dependencies (their site-packages
+folder is bind-mounted read-only and named in a ``.pth`` file), so nothing is
+downloaded but the build backend of the wheel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.nbmeta import grade_id
+
+from .conftest import DATA_FILE, ROOT, copy_course
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0,
+                       reason="installs, bind mounts and a new user need root on Linux"),
+    pytest.mark.skipif(not DATA_FILE.is_file(), reason=f"course data file not found at {DATA_FILE}"),
+]
+
+ASSIGNMENT = "longslit-extraction"
+MARK = f"course-probe-{uuid.uuid4().hex[:8]}"
+
+PROBE = r'''
+import os, json, glob, sys, importlib.util
+found = {"spec": {}, "files": [], "reads": {}}
+for name in ("reference_solution", "autograder", "autograder.checks"):
+    try:
+        found["spec"][name] = bool(importlib.util.find_spec(name))
+    except Exception as exc:
+        found["spec"][name] = False
+seen = 0
+for top, dirs, files in os.walk("/", onerror=lambda e: None):
+    if top.startswith(("/proc", "/sys", "/dev")):
+        dirs[:] = []
+        continue
+    seen += 1
+    for name in dirs + files:
+        if name in ("reference_solution", "extraction.ipynb", "course.yml", "longslit_extraction.py") or name.startswith("__editable__") or "numpy_3c120_course" in name:
+            p = os.path.join(top, name)
+            try:  # what it holds: a covered name is an empty folder or an empty file
+                size = len(os.listdir(p)) if os.path.isdir(p) else os.path.getsize(p)
+            except OSError:
+                size = 0
+            found["files"].append([p, size])
+    if seen > 200000:
+        break
+for path in TARGETS:
+    try:
+        with open(path, "rb") as fh:
+            found["reads"][path] = len(fh.read())
+    except Exception as exc:
+        found["reads"][path] = type(exc).__name__
+print("PROBE-RESULT " + json.dumps(found))
+'''
+
+
+def _solutions(course_root: Path) -> dict[str, str]:
+    nb = nbformat.read(course_root / "source" / ASSIGNMENT / "extraction.ipynb", as_version=4)
+    return {grade_id(c): c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def _submission(course_root: Path, answers: dict[str, str], *, first: str = "") -> nbformat.NotebookNode:
+    nb = nbformat.read(course_root / "release" / ASSIGNMENT / "extraction.ipynb", as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) in answers:
+            cell.source = answers[grade_id(cell)]
+    if first:
+        at = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "read-data")
+        nb.cells.insert(at, nbformat.v4.new_code_cell(first))
+    return nb
+
+
+def _class(course_root: Path, targets: list[str]) -> dict[str, nbformat.NotebookNode]:
+    solutions = _solutions(course_root)
+    importer_first = ("from reference_solution import extract\n_ex = extract(path)\n")
+    importer = {
+        "read-data": "img, err, dq = _ex.img, _ex.err, _ex.dq",
+        "profile-and-spectrum": "profile, spectrum_raw = _ex.profile, _ex.spectrum_raw",
+        "source-rows": "spectrum_src = _ex.spectrum_src",
+        "cosmic-rays": "img_sm, sigma, bad, img_cr = _ex.img_sm, _ex.sigma, _ex.bad, _ex.img_cr",
+        "background": "bkg_rows, bkg, img_bkg = _ex.bkg_rows, _ex.bkg, _ex.img_bkg",
+        "final-spectrum": "spectrum_final = _ex.spectrum_final",
+        "wavelength": "wavelength = _ex.wavelength\nplt.plot(wavelength, spectrum_final)",
+        "redshift": "z_measured = _ex.z",
+    }
+    probe = PROBE.replace("TARGETS", repr(targets))
+    return {
+        "honest": _submission(course_root, solutions),
+        "importer": _submission(course_root, importer, first=importer_first),
+        "prober": _submission(course_root, {k: "" for k in solutions}, first=probe),
+    }
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The project built as a wheel, from a copy of the repository."""
+    src = tmp_path_factory.mktemp("src") / "repo"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "venv", "build", "*.egg-info",
+                                                             "__pycache__", "submitted", "autograded", "feedback",
+                                                             "gradebook.db", ".course", "exports", "reports", "_work-*", "*.sock"))
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)], check=True,
+                   stdout=subprocess.DEVNULL)
+    (found,) = out.glob("numpy_3c120_course-*.whl")
+    return found
+
+
+class Setup:
+    """A fresh environment with the wheel installed, a course copy and a planted copy of
+    the solutions, all under a folder of /srv; mounts and the user are undone at the end."""
+
+    def __init__(self, wheel: Path, python: str, user: str | None):
+        Path("/srv").mkdir(exist_ok=True)
+        self.base = Path(tempfile.mkdtemp(prefix="course-install-", dir="/srv"))
+        self.base.chmod(0o755)
+        self.user = user
+        self.mounts: list[Path] = []
+        self.venv = self.base / "venv"
+        subprocess.run([python, "-m", "venv", "--without-pip", str(self.venv)], check=True)
+        site = Path(subprocess.run([str(self.venv / "bin" / "python"), "-c",
+                                    "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                   check=True, capture_output=True, text=True).stdout.strip())
+        subprocess.run([sys.executable, "-m", "pip", "--python", str(self.venv / "bin" / "python"), "install",
+                        "-q", "--no-deps", str(wheel)], check=True, stdout=subprocess.DEVNULL)
+        deps = self.base / "deps"
+        deps.mkdir()
+        subprocess.run(["mount", "--bind", "-o", "ro", sysconfig.get_paths()["purelib"], str(deps)], check=True)
+        self.mounts.append(deps)
+        (site / "deps.pth").write_text(f"{deps}\n")
+        # the one program of a dependency the course runs (nbgrader runs `alembic` from PATH)
+        alembic = self.venv / "bin" / "alembic"
+        alembic.write_text(f"#!{self.venv / 'bin' / 'python'}\nimport sys\nfrom alembic.config import main\n"
+                           "sys.exit(main())\n")
+        alembic.chmod(0o755)
+        self.site = site
+        self.course = copy_course(self.base / "course")
+        (self.base / "data").mkdir()
+        shutil.copy2(DATA_FILE, self.base / "data" / DATA_FILE.name)
+        self.planted = self.base / "backup-of-the-course"
+        shutil.copytree(ROOT / "source", self.planted / "source")
+        (self.base / "home").mkdir()
+        if user:
+            for path in (self.course, self.base / "home"):
+                subprocess.run(["chown", "-R", user, str(path)], check=True)
+
+    def course_cmd(self, *args: str) -> subprocess.CompletedProcess:
+        env = {"PATH": f"{self.venv / 'bin'}:/usr/bin:/bin", "HOME": str(self.base / "home"), "LANG": "C.UTF-8",
+               "COURSE_DATA_DIR": str(self.base / "data")}
+        cmd = [str(self.venv / "bin" / "course"), "--course-dir", str(self.course), *args]
+        if self.user:
+            runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+            cmd = [runuser, "-u", self.user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *cmd]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+
+    def close(self) -> None:
+        for m in reversed(self.mounts):
+            subprocess.run(["umount", "-l", str(m)], check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _grade_the_class(setup: Setup) -> tuple[dict, dict]:
+    targets = [str(setup.site / "reference_solution" / "extraction.py"),
+               str(setup.site / "autograder" / "checks" / "longslit_extraction.py"),
+               str(setup.course / "source" / ASSIGNMENT / "extraction.ipynb"),
+               str(setup.course / "gradebook.db"),
+               str(setup.planted / "source" / ASSIGNMENT / "extraction.ipynb"),
+               str(ROOT / "source" / ASSIGNMENT / "extraction.ipynb")]
+    run = setup.course_cmd("release", ASSIGNMENT)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for student, nb in _class(setup.course, targets).items():
+        folder = setup.course / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / "extraction.ipynb")
+        if setup.user:
+            subprocess.run(["chown", "-R", setup.user, str(setup.course / "submitted")], check=True)
+    run = setup.course_cmd("autograde", "-j", "2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    from autograder.config import load_course
+    from autograder.gradebook import read_gradebook
+
+    data = read_gradebook(load_course(setup.course))
+    totals = {s: data.get(s, ASSIGNMENT).total for s in data.students}
+    graded = nbformat.read(setup.course / "autograded" / "prober" / ASSIGNMENT / "extraction.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in graded.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    line = next(ln for ln in text.splitlines() if ln.startswith("PROBE-RESULT "))
+    return totals, json.loads(line[len("PROBE-RESULT "):])
+
+
+def _assert_sealed(totals: dict, probe: dict) -> None:
+    assert totals == {"honest": 16.0, "importer": 0.0, "prober": 0.0}, totals
+    assert probe["spec"] == {"reference_solution": False, "autograder": False, "autograder.checks": False}, probe
+    assert probe["files"] == [], probe["files"]
+    assert all(isinstance(v, str) for v in probe["reads"].values()), probe["reads"]  # every read failed
+
+
+def test_a_non_editable_install_graded_as_root(wheel):
+    setup = Setup(wheel, sys._base_executable if hasattr(sys, "_base_executable") else sys.executable, None)
+    try:
+        assert (setup.site / "reference_solution" / "extraction.py").is_file()  # really installed there
+        _assert_sealed(*_grade_the_class(setup))
+    finally:
+        setup.close()
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3.11").exists(), reason="needs Debian's python3.11 for the user")
+def test_a_non_editable_install_graded_by_a_non_root_user(wheel):
+    user = f"cgrader{uuid.uuid4().hex[:6]}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", user], check=True)
+    setup = None
+    try:
+        pwd.getpwnam(user)
+        setup = Setup(wheel, "/usr/bin/python3.11", user)
+        _assert_sealed(*_grade_the_class(setup))
+        # as the user, the sandbox ran through a user namespace: no private uid, no cgroup
+        run = setup.course_cmd("check", str(setup.course / "submitted" / "honest" / ASSIGNMENT / "extraction.ipynb"))
+        assert run.returncode == 0, run.stdout + run.stderr
+    finally:
+        if setup is not None:
+            setup.close()
+        subprocess.run(["userdel", user], check=False)
