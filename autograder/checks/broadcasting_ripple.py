@@ -31,7 +31,10 @@ broadcasting a row of coordinates against a column, then a table of radio spectr
 An earlier mistake costs only its own question: a wrong ``x`` loses ``ripple-grid``,
 and the surface code is run again on the correct grid.  Messages never show expected
 values; shapes are shown (they are not secret).  Float answers are compared with the
-question's tolerance (course.yml).
+question's tolerance (course.yml): float32 coordinates pass ``ripple-grid`` (their
+values are exact), and the surface code then passes on its rerun with the correct
+float64 grid, but a surface computed in float32 does not (z crosses 0, where float32
+rounding exceeds the default atol); a float32 table passes.
 """
 
 from __future__ import annotations
