@@ -1,19 +1,28 @@
-"""Hidden checks of the five basics assignments, and their source notebooks.
+"""Hidden checks of the five basics assignments, and their notebooks graded whole.
 
 array-creation, broadcasting-ripple, slicing, boolean-masks, copy-vs-view.
 
-For every question: the right answer passes with an empty message; at least two plausible
-wrong answers fail with a message that names the variable and does not contain the
-expected values; valid alternatives pass.  Then each source notebook, run top to bottom
-in one plain namespace, passes its visible test cells and its hidden checks.
+Unit tests drive each check as the grader does (:meth:`autograder.checks.Judge.verdict`
+on values captured with :func:`~autograder.sandbox.capture.local_value`), on the
+reference inputs and on the secret ones: the right answer passes with an empty message;
+plausible wrong answers fail with a message that names the variable, gives the hint
+meant for that mistake and shows no expected value; valid alternatives pass (and pass
+the visible checks too); an answer worked out from the notebook's own data fails on the
+secret input.
+
+End-to-end tests grade whole notebooks with one :class:`~autograder.grading.NotebookGrader`
+for this module: each source notebook scores full marks with a secret run for every
+question that has one; a typed or pasted answer loses its question (secret run); an
+early mistake followed by correct code loses only the early question (reference run);
+a loop where broadcasting is asked for, an alias where a copy is asked for lose theirs.
 """
 
 from __future__ import annotations
 
+import ast
+import copy
 import math
-import os
-import sys
-from pathlib import Path
+from functools import lru_cache
 
 import matplotlib
 
@@ -24,21 +33,18 @@ import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from autograder.checks import run_question, spec_for  # noqa: E402
+from autograder import integrity  # noqa: E402
+from autograder.checks import Judge, spec_for  # noqa: E402
 from autograder.config import load_course  # noqa: E402
 from autograder.nbmeta import strip_hidden_tests  # noqa: E402
-from autograder.sandbox.capture import local_figures, local_value  # noqa: E402
+from autograder.sandbox.capture import encode_input, local_figures, local_value  # noqa: E402
 
-DATA_DIR = Path(os.environ.get("COURSE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
-DATA = DATA_DIR / "3c120_stis.fits.gz"
-needs_data = pytest.mark.skipif(not DATA.is_file(), reason=f"course data file not found at {DATA}")
+from .conftest import DATA_FILE as DATA  # noqa: E402
+from .conftest import ROOT, needs_data  # noqa: E402
 
 COURSE = load_course(ROOT)
 ASSIGNMENTS = ["array-creation", "broadcasting-ripple", "slicing", "boolean-masks", "copy-vs-view"]
+KEY = b"the secret of the tests' course"
 
 
 # --------------------------------------------------------------------------------------
@@ -51,13 +57,23 @@ def _question(aid: str, qid: str):
     raise KeyError(f"{aid}/{qid} not in course.yml")
 
 
-def grade(aid: str, qid: str, ns: dict, *, source: str = "", figures=None, data_path=None):
-    """Run one hidden check on the names of ``ns``, as the grader would capture them."""
+@lru_cache(maxsize=None)
+def judge(aid: str) -> Judge:
+    return Judge(aid, DATA if DATA.is_file() else None, KEY)
+
+
+def inputs(aid: str, qid: str, run: str = "own") -> dict:
+    """The inputs of one run: the reference state, or the question's secret one (read-only:
+    tests copy what they change)."""
+    return judge(aid).secret(qid) if run == "secret" else judge(aid).reference()
+
+
+def grade(aid: str, qid: str, ns: dict, *, run: str = "own", figures=None):
+    """Judge one run of a question on the names of ``ns``, captured as the grader would."""
     q = _question(aid, qid)
-    names = dict.fromkeys([*q.names, *spec_for(aid, qid).uses])
+    names = dict.fromkeys([*q.names, *spec_for(aid, qid).watch])
     values = {n: local_value(n, ns) for n in names}
-    return run_question(aid, q, values, tolerance=COURSE.tolerance(q), figures=figures, source=source,
-                        data_path=data_path)
+    return judge(aid).verdict(q, values, tolerance=COURSE.tolerance(q), figures=figures, run=run)
 
 
 def _secrets(expected) -> list[str]:
@@ -70,10 +86,11 @@ def _secrets(expected) -> list[str]:
     return out
 
 
-def assert_fails(result, name: str, *expected) -> None:
+def assert_fails(result, name: str, *expected, hint: str = "") -> None:
     assert not result.passed, "a wrong answer passed"
     assert f"`{name}`" in result.message, f"message does not name `{name}`: {result.message!r}"
     assert "could not be checked" not in result.message, result.message
+    assert hint in result.message, f"hint {hint!r} missing: {result.message!r}"
     for e in expected:
         for s in _secrets(e):
             assert s not in result.message, f"message leaks an expected value ({s}): {result.message!r}"
@@ -84,10 +101,13 @@ def assert_passes(result) -> None:
     assert result.message == ""
 
 
-def _visible_checks(aid: str, qid: str) -> str:
+def _source(aid: str) -> nbformat.NotebookNode:
     assignment = COURSE.assignment(aid)
-    nb = nbformat.read(COURSE.source_notebook(assignment, assignment.notebooks[0]), as_version=4)
-    for cell in nb.cells:
+    return nbformat.read(COURSE.source_notebook(assignment, assignment.notebooks[0]), as_version=4)
+
+
+def _visible_checks(aid: str, qid: str) -> str:
+    for cell in _source(aid).cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == f"{qid}-test":
             return strip_hidden_tests(cell.source)
     raise KeyError(f"{aid}: no test cell {qid}-test")
@@ -95,7 +115,7 @@ def _visible_checks(aid: str, qid: str) -> str:
 
 def visible_checks_pass(aid: str, qid: str, ns: dict) -> bool:
     """Whether the visible asserts of the question's test cell accept ``ns``."""
-    env = {"np": np, "math": math, "plt": plt, "N": N, **ns}
+    env = {"np": np, "math": math, "plt": plt, **ns}
     try:
         exec(compile(_visible_checks(aid, qid), f"<{aid}:{qid}-test>", "exec"), env)
     except Exception:
@@ -107,195 +127,6 @@ def assert_alternative_passes(aid: str, qid: str, ns: dict, result) -> None:
     """A valid alternative passes the hidden check AND the visible checks."""
     assert_passes(result)
     assert visible_checks_pass(aid, qid, ns), "the visible checks reject an answer the hidden check accepts"
-
-
-# --------------------------------------------------------------------------------------
-# array-creation
-# --------------------------------------------------------------------------------------
-AC = "array-creation"
-N = 100_000
-LOOP_SRC = "values = rng.random(N)\nsines_loop = []\nfor v in values:\n    sines_loop.append(math.sin(v))\n"
-VEC_SRC = "sines_vec = np.sin(values)\n"
-
-
-def ac_right() -> dict:
-    rng = np.random.default_rng(2024)
-    values = rng.random(N)
-    sines_loop = [math.sin(v) for v in values]
-    sines_vec = np.sin(values)
-    exptimes = np.array([720, 720, 360, 1200])
-    pixels = np.arange(511)
-    wave = np.linspace(2900.0, 5700.0, 511)
-    freqs = np.logspace(8, 11, 7)
-    yy, xx = np.mgrid[0:4, 0:6]
-    flat = np.ones((512, 511))
-    dq_good = np.zeros((512, 511), dtype=np.int16)
-    sky = np.zeros_like(flat)
-    stamp = np.arange(20)
-    stamp.shape = (4, 5)
-    stamp_col = stamp.reshape(-1, 1)
-    counts = np.array([1200.0, 4500.0, 800.0, 15000.0])
-    exptime = 720.0
-    flux_list = [1.0, 2.5, 4.0]
-    flux = np.array(flux_list)
-    rate = counts / exptime
-    snr = counts / np.sqrt(counts)
-    twice_list = flux_list * 2
-    twice_array = flux * 2
-    return dict(locals())
-
-
-@pytest.fixture(scope="module")
-def ac():
-    return ac_right()
-
-
-def _ac_ref(ac):
-    return {"values": ac["values"], "sines": ac["sines_vec"]}
-
-
-@pytest.mark.parametrize("qid", ["sine-loop", "sine-vectorized", "ranges", "grids-and-fills", "reshape", "arithmetic"])
-def test_array_creation_right_answers_pass(ac, qid):
-    src = {"sine-loop": LOOP_SRC, "sine-vectorized": VEC_SRC}.get(qid, "")
-    assert_alternative_passes(AC, qid, ac, grade(AC, qid, ac, source=src))
-
-
-def _stamp_view():
-    return np.arange(20).reshape(4, 5)
-
-
-def _stamp_54():
-    s = np.arange(20)
-    s.shape = (5, 4)
-    return s
-
-
-AC_WRONG = {
-    "sine-loop": [
-        ("values", lambda ns: {"values": np.random.default_rng(2025).random(N)}),
-        ("values", lambda ns: {"values": (lambda g: (g.random(N), g.random(N))[1])(np.random.default_rng(2024))}),
-        ("sines_loop", lambda ns: {"sines_loop": [math.cos(v) for v in ns["values"]]}),
-        ("sines_loop", lambda ns: {"sines_loop": list(np.sin(np.random.default_rng(7).random(N)))}),
-        ("sines_loop", lambda ns: {"sines_loop": ns["sines_loop"][:-1]}),
-        ("values", lambda ns: {"values": list(ns["values"])}),
-    ],
-    "sine-vectorized": [
-        ("sines_vec", lambda ns: {"sines_vec": np.cos(ns["values"])}),
-        ("sines_vec", lambda ns: {"sines_vec": np.sin(np.random.default_rng(2024).random(N) + 0.5)}),
-        ("sines_vec", lambda ns: {"sines_vec": list(ns["sines_vec"])}),
-    ],
-    "ranges": [
-        ("exptimes", lambda ns: {"exptimes": [720, 720, 360, 1200]}),
-        ("pixels", lambda ns: {"pixels": np.arange(1, 512)}),
-        ("pixels", lambda ns: {"pixels": np.arange(512)}),
-        ("wave", lambda ns: {"wave": np.linspace(2900.0, 5700.0, 511, endpoint=False)}),
-        ("wave", lambda ns: {"wave": np.arange(2900.0, 5700.0, 5.5)}),
-        ("freqs", lambda ns: {"freqs": np.linspace(1e8, 1e11, 7)}),
-        ("freqs", lambda ns: {"freqs": np.logspace(8, 11, 8)}),
-    ],
-    "grids-and-fills": [
-        ("yy", lambda ns: {"yy": ns["xx"], "xx": ns["yy"]}),
-        ("yy", lambda ns: dict(zip(("yy", "xx"), np.mgrid[0:6, 0:4]))),
-        ("dq_good", lambda ns: {"dq_good": np.zeros((512, 511))}),
-        ("dq_good", lambda ns: {"dq_good": np.zeros((512, 511), dtype=np.int64)}),
-        ("sky", lambda ns: {"sky": np.zeros_like(ns["dq_good"])}),
-        ("flat", lambda ns: {"flat": np.ones((511, 512))}),
-        ("flat", lambda ns: {"flat": np.zeros((512, 511))}),
-    ],
-    "reshape": [
-        ("stamp", lambda ns: {"stamp": _stamp_view()}),
-        ("stamp", lambda ns: {"stamp": _stamp_54()}),
-        ("stamp_col", lambda ns: {"stamp_col": ns["stamp"].reshape(1, -1)}),
-        ("stamp_col", lambda ns: {"stamp_col": ns["stamp"].T.reshape(-1, 1)}),
-    ],
-    "arithmetic": [
-        ("twice_list", lambda ns: {"twice_list": [2 * f for f in ns["flux_list"]]}),
-        ("twice_list", lambda ns: {"twice_list": np.array(ns["flux_list"]) * 2}),
-        ("twice_array", lambda ns: {"twice_array": ns["flux_list"] * 2}),
-        ("twice_array", lambda ns: {"twice_array": np.concatenate([ns["flux"], ns["flux"]])}),
-        ("rate", lambda ns: {"rate": ns["counts"] * ns["exptime"]}),
-        ("snr", lambda ns: {"snr": ns["rate"] / np.sqrt(ns["rate"])}),
-    ],
-}
-
-
-@pytest.mark.parametrize(
-    ("qid", "name", "change"),
-    [(q, n, c) for q, cases in AC_WRONG.items() for n, c in cases],
-)
-def test_array_creation_wrong_answers_fail(ac, qid, name, change):
-    ns = {**ac, **change(ac)}
-    src = {"sine-loop": LOOP_SRC, "sine-vectorized": VEC_SRC}.get(qid, "")
-    right = ac_right() if qid in ("sine-loop", "sine-vectorized") else ac
-    expected = [right[name]] if name in right and not isinstance(right[name], list) else []
-    assert_fails(grade(AC, qid, ns, source=src), name, *expected)
-
-
-def test_array_creation_vectorized_with_a_loop_fails(ac):
-    src = "sines_vec = np.array([math.sin(v) for v in values])\n"
-    assert_fails(grade(AC, "sine-vectorized", ac, source=src), "sines_vec")
-    src = "sines_vec = np.empty(N)\nfor i in range(N):\n    sines_vec[i] = math.sin(values[i])\n"
-    assert_fails(grade(AC, "sine-vectorized", ac, source=src), "sines_vec")
-
-
-AC_ALTERNATIVES = {
-    "sine-loop": [
-        lambda ns: {"sines_loop": np.array(ns["sines_loop"])},
-        lambda ns: {"values": np.random.default_rng(2024).uniform(0, 1, N)},
-    ],
-    # follows the recipe: wrong draws cost only sine-loop
-    "sine-vectorized": [lambda ns: {"values": (v := np.random.default_rng(1).random(N)), "sines_vec": np.sin(v)}],
-    "ranges": [
-        lambda ns: {"exptimes": np.array([720.0, 720.0, 360.0, 1200.0])},
-        lambda ns: {"freqs": 10.0 ** np.linspace(8, 11, 7)},
-        lambda ns: {"wave": np.arange(511) * (2800.0 / 510) + 2900.0},
-    ],
-    "grids-and-fills": [
-        lambda ns: dict(zip(("xx", "yy"), np.meshgrid(np.arange(6), np.arange(4)))),
-        lambda ns: {"sky": np.zeros((512, 511))},
-    ],
-    "reshape": [
-        lambda ns: {"stamp": (lambda s: (s.resize((4, 5)), s)[1])(np.arange(20))},
-        lambda ns: {"stamp_col": ns["stamp"].ravel()[:, np.newaxis]},
-    ],
-    "arithmetic": [lambda ns: {"snr": np.sqrt(ns["counts"])}],
-}
-
-
-@pytest.mark.parametrize(("qid", "change"), [(q, c) for q, cases in AC_ALTERNATIVES.items() for c in cases])
-def test_array_creation_alternatives_pass(ac, qid, change):
-    ns = {**ac, **change(ac)}
-    src = {"sine-loop": LOOP_SRC, "sine-vectorized": VEC_SRC}.get(qid, "")
-    assert_alternative_passes(AC, qid, ns, grade(AC, qid, ns, source=src))
-
-
-# --------------------------------------------------------------------------------------
-# broadcasting-ripple
-# --------------------------------------------------------------------------------------
-BR = "broadcasting-ripple"
-NU = np.array([0.15, 0.33, 1.4, 5.0, 8.4, 15.0, 43.0]) * 1e9
-ALPHA = np.array([0.5, 0.6, 0.7, 0.8, 0.9])
-TABLE_SRC = "alpha_col = alpha.reshape(-1, 1)\ntable = (nu / 1.4e9) ** (-alpha_col)\n"
-
-
-def _surface(x, y):
-    r = np.sqrt(x**2 + y**2)
-    return r, np.cos(r) / (r + 5)
-
-
-def br_right() -> dict:
-    x = np.arange(-20, 20.25, 0.25).reshape(1, -1)
-    y = x.reshape(-1, 1)
-    r, z = _surface(x, y)
-    nu, alpha = NU, ALPHA
-    alpha_col = alpha.reshape(-1, 1)
-    table = (nu / 1.4e9) ** (-alpha_col)
-    return dict(locals())
-
-
-@pytest.fixture(scope="module")
-def br():
-    return br_right()
 
 
 def _figures(draw) -> list:
@@ -316,463 +147,42 @@ def _imshow(arr, **kw):
     return draw
 
 
-def test_broadcasting_right_answers_pass(br):
-    assert_alternative_passes(BR, "ripple-grid", br, grade(BR, "ripple-grid", br))
-    assert_alternative_passes(BR, "ripple-surface", br, grade(BR, "ripple-surface", br))
-    assert_passes(grade(BR, "ripple-image", br, figures=_figures(_imshow(br["z"], origin="lower"))))
-    assert_alternative_passes(BR, "spectral-index-table", br, grade(BR, "spectral-index-table", br, source=TABLE_SRC))
-
-
-def _swapped_mgrid(ns=None):
-    x, y = np.mgrid[-20:20:161j, -20:20:161j]
-    return {"x": x, "y": y}
-
-
-def _no_parens(ns):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return {"z": np.cos(ns["r"]) / ns["r"] + 5}
-
-
-BR_WRONG = {
-    "ripple-grid": [
-        ("x", lambda ns: {"x": np.arange(-20, 20, 0.25).reshape(1, -1)}),
-        ("x", lambda ns: {"x": np.arange(-20, 21).reshape(1, -1)}),
-        ("x", _swapped_mgrid),
-        ("y", lambda ns: {"y": ns["x"].copy()}),
-        ("y", lambda ns: {"y": ns["x"].ravel() + 0.25}),
-        ("y", lambda ns: {"y": np.arange(-20, 20.25, 0.5).reshape(-1, 1)}),
-    ],
-    "ripple-surface": [
-        ("z", _no_parens),
-        ("z", lambda ns: {"z": np.sin(ns["r"]) / (ns["r"] + 5)}),
-        ("r", lambda ns: {"r": ns["x"] ** 2 + ns["y"] ** 2}),
-        ("r", lambda ns: {"r": np.sqrt(ns["x"] ** 2 + ns["y"] ** 2)[0]}),
-    ],
-    "spectral-index-table": [
-        ("table", lambda ns: {"table": ns["table"].T.copy()}),
-        ("table", lambda ns: {"table": (NU / 1.4e9) ** ALPHA.reshape(-1, 1)}),
-        ("table", lambda ns: {"table": (NU / 1.4e6) ** (-ALPHA.reshape(-1, 1))}),
-        ("alpha_col", lambda ns: {"alpha_col": ALPHA.reshape(1, -1)}),
-    ],
-}
-
-
-@pytest.mark.parametrize(("qid", "name", "change"), [(q, n, c) for q, cases in BR_WRONG.items() for n, c in cases])
-def test_broadcasting_wrong_answers_fail(br, qid, name, change):
-    ns = {**br, **change(br)}
-    src = TABLE_SRC if qid == "spectral-index-table" else ""
-    assert_fails(grade(BR, qid, ns, source=src), name, br[name])
-
-
-def test_broadcasting_table_with_a_loop_fails(br):
-    src = "table = np.empty((5, 7))\nfor i in range(5):\n    table[i] = (nu / 1.4e9) ** (-alpha[i])\n"
-    assert_fails(grade(BR, "spectral-index-table", br, source=src), "table")
-
-
-@pytest.mark.parametrize(
-    ("label", "draw"),
-    [
-        ("origin upper", lambda ns: _imshow(ns["z"])),
-        ("r instead of z", lambda ns: _imshow(ns["r"], origin="lower")),
-        ("nothing drawn", lambda ns: (lambda: None)),
-        ("a line plot", lambda ns: (lambda: plt.plot(ns["z"][80]))),
-    ],
-)
-def test_broadcasting_image_wrong_fails(br, label, draw):
-    result = grade(BR, "ripple-image", br, figures=_figures(draw(br)))
-    assert_fails(result, "z", br["z"])
-
-
-def _meshgrid():
-    xs = np.linspace(-20, 20, 161)
-    x, y = np.meshgrid(xs, xs)
-    return {"x": x, "y": y}
-
-
-def _mgrid():
-    y, x = np.mgrid[-20:20.25:0.25, -20:20.25:0.25]
-    return {"x": x, "y": y}
-
-
-def _own_short_grid():
-    x = np.arange(-20, 20, 0.25).reshape(1, -1)
-    y = x.reshape(-1, 1)
-    r, z = _surface(x, y)
-    return {"x": x, "y": y, "r": r, "z": z}
-
-
-def _axes_imshow(ns):
-    def draw():
-        fig, (ax1, ax2) = plt.subplots(1, 2)
-        ax1.plot(ns["z"][80])
-        ax2.imshow(ns["z"], origin="lower", extent=(-20, 20, -20, 20))
-
-    return draw
-
-
-@pytest.mark.parametrize(
-    ("qid", "change"),
-    [
-        ("ripple-grid", _meshgrid),
-        ("ripple-grid", _mgrid),
-        ("ripple-grid", lambda: {"x": np.linspace(-20, 20, 161)}),
-        ("ripple-grid", lambda: {"x": np.arange(-20, 20.25, 0.25), "y": np.arange(-20, 20.25, 0.25)[:, np.newaxis]}),
-        ("ripple-surface", lambda: dict(zip(("r", "z"), _surface(*_meshgrid().values())))),
-        ("ripple-surface", lambda: {"r": (r := np.hypot(*_mgrid().values())), "z": np.cos(r) / (r + 5)}),
-        ("ripple-surface", _own_short_grid),  # follows the recipe from the student's own (wrong) x, y
-        ("spectral-index-table", lambda: {"alpha_col": ALPHA[:, np.newaxis],
-                                          "table": np.exp(-np.outer(ALPHA, np.log(NU / 1.4e9)))}),
-    ],
-)
-def test_broadcasting_alternatives_pass(br, qid, change):
-    ns = {**br, **change()}
-    src = TABLE_SRC if qid == "spectral-index-table" else ""
-    assert_alternative_passes(BR, qid, ns, grade(BR, qid, ns, source=src))
-
-
-def test_broadcasting_image_alternatives_pass(br):
-    assert_passes(grade(BR, "ripple-image", br, figures=_figures(_axes_imshow(br))))
-    own = _own_short_grid()  # the image of the student's own z also counts
-    ns = {**br, **own}
-    assert_passes(grade(BR, "ripple-image", ns, figures=_figures(_imshow(own["z"], origin="lower"))))
-
-
 # --------------------------------------------------------------------------------------
-# slicing
+# every question: inputs, secrets, structure of the notebooks
 # --------------------------------------------------------------------------------------
-SL = "slicing"
+MINE = ["broadcasting-ripple", "slicing", "boolean-masks", "copy-vs-view"]
+NO_SECRET = {("broadcasting-ripple", "ripple-grid"), ("copy-vs-view", "predict")}
+ALL_QUESTIONS = [(a, q.id) for a in ASSIGNMENTS for q in COURSE.assignment(a).questions]
 
 
-@pytest.fixture(scope="module")
-def sl():
-    if not DATA.is_file():
-        pytest.skip(f"course data file not found at {DATA}")
-    from astropy.io import fits
-
-    with fits.open(DATA) as hdus:
-        img = hdus["SCI"].data.astype(float)
-        err = hdus["ERR"].data.astype(float)
-        dq = hdus["DQ"].data.astype(np.int16)
-        raw = hdus["SCI"].data.copy()  # big-endian, as read
-    return {
-        "img": img, "err": err, "dq": dq, "raw": raw,
-        "pix": img[254, 300], "last_pix": img[-1, -1],
-        "profile_300": img[:, 300], "row_254": img[254, :],
-        "err_samples": err[254, 10:200:3],
-        "dq_block": dq[251:254, 101:105],
-        "spectrum_src": img[250:260].sum(axis=0),
-    }
+def _data_needed(aid: str):
+    return [pytest.mark.skipif(not DATA.is_file(), reason="course data file needed")] if aid == "slicing" else []
 
 
-SL_QUESTIONS = ["elements", "rows-and-columns", "strided", "dq-block", "better-spectrum"]
+@pytest.mark.parametrize(("aid", "qid"), [pytest.param(a, q, marks=_data_needed(a)) for a, q in ALL_QUESTIONS
+                                          if a in MINE])
+def test_inputs_and_secrets_are_plain_and_differ(aid, qid):
+    """Every input is in the reference state; the secret changes every input, with plain
+    values the grader can put into the student's process, the same for every call."""
+    spec = spec_for(aid, qid)
+    ref = judge(aid).reference()
+    assert set(spec.inputs) <= set(ref), f"inputs missing from the reference state: {set(spec.inputs) - set(ref)}"
+    assert set(spec.watch) <= set(spec.inputs) or qid == "predict"
+    if (aid, qid) in NO_SECRET:
+        assert spec.secret is None
+        return
+    secret = judge(aid).secret(qid)
+    for name in spec.inputs:
+        encode_input(name, secret[name])  # raises on anything but numbers, lists and arrays
+        a, b = np.asarray(ref[name]), np.asarray(secret[name])
+        assert a.shape != b.shape or not np.array_equal(a, b), f"the secret {name} is the reference one"
+    again = Judge(aid, judge(aid).data_path, KEY).secret(qid)
+    other = Judge(aid, judge(aid).data_path, b"another course").secret(qid)
+    name = spec.inputs[0]
+    assert np.array_equal(np.asarray(again[name]), np.asarray(secret[name]))
+    assert not np.array_equal(np.asarray(other[name]), np.asarray(secret[name]))
 
 
-@needs_data
-@pytest.mark.parametrize("qid", SL_QUESTIONS)
-def test_slicing_right_answers_pass(sl, qid):
-    assert_alternative_passes(SL, qid, sl, grade(SL, qid, sl, data_path=DATA))
-
-
-SL_WRONG = {
-    "elements": [
-        ("pix", lambda ns: {"pix": ns["img"][300, 254]}),
-        ("pix", lambda ns: {"pix": ns["img"][254, 301]}),
-        ("pix", lambda ns: {"pix": ns["img"][254]}),
-        ("last_pix", lambda ns: {"last_pix": ns["img"][-2, -2]}),
-        ("last_pix", lambda ns: {"last_pix": ns["img"][0, 0]}),
-    ],
-    "rows-and-columns": [
-        ("profile_300", lambda ns: {"profile_300": ns["img"][300]}),
-        ("profile_300", lambda ns: {"profile_300": ns["img"][:, 301]}),
-        ("profile_300", lambda ns: {"profile_300": list(ns["img"][:, 300])}),
-        ("row_254", lambda ns: {"row_254": ns["img"][:, 254]}),
-        ("row_254", lambda ns: {"row_254": ns["img"][255]}),
-    ],
-    "strided": [
-        ("err_samples", lambda ns: {"err_samples": ns["err"][254, 10:200]}),
-        ("err_samples", lambda ns: {"err_samples": ns["img"][254, 10:200:3]}),
-        ("err_samples", lambda ns: {"err_samples": ns["err"][10:200:3, 254]}),
-        ("err_samples", lambda ns: {"err_samples": ns["err"][254, 11:200:3]}),
-    ],
-    "dq-block": [
-        ("dq_block", lambda ns: {"dq_block": ns["dq"][251:253, 101:104]}),
-        ("dq_block", lambda ns: {"dq_block": ns["dq"][101:105, 251:254]}),
-        ("dq_block", lambda ns: {"dq_block": ns["dq"][250:253, 100:104]}),
-        ("dq_block", lambda ns: {"dq_block": ns["dq"][251:254, 101:105] > 0}),
-    ],
-    "better-spectrum": [
-        ("spectrum_src", lambda ns: {"spectrum_src": ns["img"][250:259].sum(axis=0)}),
-        ("spectrum_src", lambda ns: {"spectrum_src": ns["img"][250:260].sum(axis=1)}),
-        ("spectrum_src", lambda ns: {"spectrum_src": ns["img"][250:260].mean(axis=0)}),
-        ("spectrum_src", lambda ns: {"spectrum_src": ns["img"].sum(axis=0)}),
-    ],
-}
-
-
-@needs_data
-@pytest.mark.parametrize(("qid", "name", "change"), [(q, n, c) for q, cases in SL_WRONG.items() for n, c in cases])
-def test_slicing_wrong_answers_fail(sl, qid, name, change):
-    ns = {**sl, **change(sl)}
-    assert_fails(grade(SL, qid, ns, data_path=DATA), name, sl[name])
-
-
-@needs_data
-@pytest.mark.parametrize(
-    ("qid", "change"),
-    [
-        ("elements", lambda ns: {"pix": float(ns["img"][254, 300]), "last_pix": ns["img"][511, 510]}),
-        ("elements", lambda ns: {"pix": ns["img"][254:255, 300:301]}),
-        ("rows-and-columns", lambda ns: {"profile_300": ns["img"].T[300], "row_254": ns["img"][254]}),
-        ("strided", lambda ns: {"err_samples": ns["err"][254][10:201:3]}),  # 200 is never reached anyway
-        ("dq-block", lambda ns: {"dq_block": ns["dq"][251:254][:, 101:105].astype(float)}),
-        ("better-spectrum", lambda ns: {"spectrum_src": np.sum([ns["img"][i] for i in range(250, 260)], axis=0)}),
-        ("better-spectrum", lambda ns: {"spectrum_src": ns["raw"][250:260].astype(float).sum(axis=0)}),
-    ],
-)
-def test_slicing_alternatives_pass(sl, qid, change):
-    ns = {**sl, **change(sl)}
-    assert_alternative_passes(SL, qid, ns, grade(SL, qid, ns, data_path=DATA))
-
-
-# --------------------------------------------------------------------------------------
-# boolean-masks
-# --------------------------------------------------------------------------------------
-BM = "boolean-masks"
-SCI = np.array(
-    [
-        [101.0, 99.0, 100.0, 102.0, 98.0, 100.0],
-        [100.0, 250.0, 101.0, 99.0, 100.0, 103.0],
-        [98.0, 100.0, 97.0, 100.0, 5000.0, 101.0],
-        [102.0, 101.0, 99.0, 100.0, 100.0, 99.0],
-        [99.0, -40.0, 100.0, 101.0, 98.0, 100.0],
-    ]
-)
-DQ = np.zeros((5, 6), dtype=np.int16)
-DQ[1, 1], DQ[2, 4], DQ[3, 5], DQ[4, 1] = 16, 8192, 1024, 512
-
-
-def bm_right() -> dict:
-    a = np.arange(20)
-    gt6 = a > 6
-    n_gt6 = gt6.sum()
-    between = (a > 6) & (a < 17)
-    outside = ~between
-    sci, dq = SCI.copy(), DQ.copy()
-    clean = sci.copy()
-    clean[dq != 0] = np.nan
-    x = np.arange(-20, 20.25, 0.25).reshape(1, -1)
-    y = x.reshape(-1, 1)
-    r = np.sqrt(x**2 + y**2)
-    z = np.cos(r) / (r + 5)
-    in_disk = (x - 10) ** 2 + (y - 15) ** 2 < 10**2
-    z_disk = z.copy()
-    z_disk[in_disk] = 0
-    return dict(locals())
-
-
-@pytest.fixture(scope="module")
-def bm():
-    return bm_right()
-
-
-@pytest.mark.parametrize("qid", ["compare", "combine", "bad-pixels", "disk-mask", "zero-disk"])
-def test_boolean_masks_right_answers_pass(bm, qid):
-    assert_alternative_passes(BM, qid, bm, grade(BM, qid, bm))
-
-
-def _alias_clean(ns):
-    sci = SCI.copy()
-    clean = sci
-    clean[DQ != 0] = np.nan
-    return {"sci": sci, "clean": clean}
-
-
-BM_WRONG = {
-    "compare": [
-        ("gt6", lambda ns: {"gt6": ns["a"] >= 6}),
-        ("gt6", lambda ns: {"gt6": (ns["a"] > 6).astype(int)}),
-        ("gt6", lambda ns: {"gt6": list(ns["a"] > 6)}),
-        ("n_gt6", lambda ns: {"n_gt6": len(ns["gt6"])}),
-        ("n_gt6", lambda ns: {"n_gt6": ns["a"][ns["gt6"]].sum()}),
-    ],
-    "combine": [
-        ("between", lambda ns: {"between": (ns["a"] >= 6) & (ns["a"] <= 17)}),
-        ("between", lambda ns: {"between": (ns["a"] > 6) | (ns["a"] < 17)}),
-        ("between", lambda ns: {"between": np.where((ns["a"] > 6) & (ns["a"] < 17), 1, 0)}),
-        ("outside", lambda ns: {"outside": (ns["a"] < 6) | (ns["a"] > 17)}),
-        ("outside", lambda ns: {"outside": ns["between"]}),
-    ],
-    "bad-pixels": [
-        ("clean", _alias_clean),
-        ("clean", lambda ns: {"clean": np.where(DQ == 0, np.nan, SCI)}),
-        ("clean", lambda ns: {"clean": np.where(DQ != 0, 0.0, SCI)}),
-        ("clean", lambda ns: {"clean": np.where(SCI > 200, np.nan, SCI)}),
-    ],
-    "disk-mask": [
-        ("in_disk", lambda ns: {"in_disk": (ns["x"] - 10) ** 2 + (ns["y"] - 15) ** 2 <= 10**2}),
-        ("in_disk", lambda ns: {"in_disk": (ns["x"] - 15) ** 2 + (ns["y"] - 10) ** 2 < 10**2}),
-        ("in_disk", lambda ns: {"in_disk": (ns["x"] - 10) ** 2 + (ns["y"] - 15) ** 2 < 10}),
-        ("in_disk", lambda ns: {"in_disk": ~ns["in_disk"]}),
-        ("in_disk", lambda ns: {"in_disk": ns["in_disk"].astype(float)}),
-    ],
-    "zero-disk": [
-        ("z_disk", lambda ns: {"z_disk": np.where(ns["in_disk"], np.nan, ns["z"])}),
-        ("z_disk", lambda ns: {"z_disk": ns["z"] * ns["in_disk"]}),
-        ("z_disk", lambda ns: {"z_disk": ns["z"].copy()}),
-    ],
-}
-
-
-@pytest.mark.parametrize(("qid", "name", "change"), [(q, n, c) for q, cases in BM_WRONG.items() for n, c in cases])
-def test_boolean_masks_wrong_answers_fail(bm, qid, name, change):
-    ns = {**bm, **change(bm)}
-    expected = bm[name] if name != "n_gt6" else []
-    result = grade(BM, qid, ns)
-    assert_fails(result, name, expected)
-    if name == "n_gt6":
-        assert "13" not in result.message
-
-
-@pytest.mark.parametrize(
-    ("qid", "change"),
-    [
-        ("compare", lambda ns: {"n_gt6": np.count_nonzero(ns["gt6"])}),
-        ("combine", lambda ns: {"between": np.logical_and(ns["a"] > 6, ns["a"] < 17),
-                                "outside": (ns["a"] <= 6) | (ns["a"] >= 17)}),
-        ("bad-pixels", lambda ns: {"clean": np.where(DQ > 0, np.nan, SCI)}),
-        ("disk-mask", lambda ns: {"in_disk": np.hypot(ns["x"] - 10, ns["y"] - 15) < 10}),
-        ("zero-disk", lambda ns: {"z_disk": np.where(ns["in_disk"], 0, ns["z"])}),
-        # follows the recipe from the student's own (wrong) mask: costs only disk-mask
-        ("zero-disk", lambda ns: {"in_disk": (m := (ns["x"] - 10) ** 2 + (ns["y"] - 15) ** 2 <= 100),
-                                  "z_disk": np.where(m, 0.0, ns["z"])}),
-    ],
-)
-def test_boolean_masks_alternatives_pass(bm, qid, change):
-    ns = {**bm, **change(bm)}
-    assert_alternative_passes(BM, qid, ns, grade(BM, qid, ns))
-
-
-# --------------------------------------------------------------------------------------
-# copy-vs-view
-# --------------------------------------------------------------------------------------
-CV = "copy-vs-view"
-FRAME = np.array(
-    [
-        [12.0, 15.0, 11.0, 14.0, 13.0],
-        [20.0, 42.0, 95.0, 40.0, 21.0],
-        [18.0, 37.0, 88.0, 35.0, 19.0],
-        [11.0, 14.0, 12.0, 13.0, 15.0],
-    ]
-)
-PREDICTIONS = {
-    "pred_spectrum": [5.0, 0.0, 0.0, 0.0, 34.0, -1.0],
-    "pred_snapshot": [5.0, 8.0, 13.0, 21.0, 34.0, 55.0],
-    "pred_window": [0.0, 0.0, 0.0],
-    "pred_bright": [21.0, 34.0, 55.0],
-}
-
-
-def cv_right() -> dict:
-    """A fresh namespace (views must point into this namespace's own frame)."""
-    frame = np.array(FRAME.tolist())
-    same = frame
-    backup = frame.copy()
-    row = frame[1]
-    col = frame[:, 2]
-    doubled = frame * 2
-    picked = frame[frame > 30]
-    spectrum = np.array([5.0, 8.0, 13.0, 21.0, 34.0, 55.0])
-    alias = spectrum
-    snapshot = spectrum.copy()
-    window = spectrum[1:4]
-    bright = spectrum[spectrum > 20]
-    window[:] = 0.0
-    alias[-1] = -1.0
-    ns = dict(locals())
-    ns.update({k: list(v) for k, v in PREDICTIONS.items()})
-    return ns
-
-
-@pytest.mark.parametrize("qid", ["alias-and-copy", "views", "new-arrays", "predict"])
-def test_copy_vs_view_right_answers_pass(qid):
-    ns = cv_right()
-    assert_alternative_passes(CV, qid, ns, grade(CV, qid, ns))
-
-
-def _in_place_double(ns):
-    doubled = ns["frame"]
-    doubled *= 2
-    return {"doubled": doubled}
-
-
-CV_WRONG = {
-    "alias-and-copy": [
-        ("same", lambda ns: {"same": ns["frame"][:]}),
-        ("same", lambda ns: {"same": ns["frame"].copy()}),
-        ("same", lambda ns: {"same": ns["frame"].view()}),
-        ("backup", lambda ns: {"backup": ns["frame"]}),
-        ("backup", lambda ns: {"backup": ns["frame"][:]}),
-    ],
-    "views": [
-        ("row", lambda ns: {"row": ns["frame"][1].copy()}),
-        ("row", lambda ns: {"row": ns["frame"][[1]][0]}),
-        ("row", lambda ns: {"row": ns["frame"][2]}),
-        ("col", lambda ns: {"col": ns["frame"][:, [2]]}),
-        ("col", lambda ns: {"col": ns["frame"][:, 2].copy()}),
-        ("col", lambda ns: {"col": ns["frame"][2]}),
-    ],
-    "new-arrays": [
-        ("doubled", _in_place_double),
-        ("doubled", lambda ns: {"doubled": ns["frame"] ** 2}),
-        ("picked", lambda ns: {"picked": ns["frame"] > 30}),
-        ("picked", lambda ns: {"picked": ns["frame"][ns["frame"] > 20]}),
-        ("picked", lambda ns: {"picked": np.where(ns["frame"] > 30, ns["frame"], 0.0)}),
-    ],
-    "predict": [
-        ("pred_spectrum", lambda ns: {"pred_spectrum": [5.0, 8.0, 13.0, 21.0, 34.0, 55.0]}),
-        ("pred_spectrum", lambda ns: {"pred_spectrum": [5.0, 8.0, 13.0, 21.0, 34.0, -1.0]}),
-        ("pred_snapshot", lambda ns: {"pred_snapshot": [5.0, 0.0, 0.0, 0.0, 34.0, -1.0]}),
-        ("pred_window", lambda ns: {"pred_window": ns["window"]}),
-        ("pred_window", lambda ns: {"pred_window": [8.0, 13.0, 21.0]}),
-        ("pred_bright", lambda ns: {"pred_bright": [21.0, 34.0, -1.0]}),
-        ("pred_bright", lambda ns: {"pred_bright": [34.0]}),
-    ],
-}
-
-
-@pytest.mark.parametrize(("qid", "name", "change"), [(q, n, c) for q, cases in CV_WRONG.items() for n, c in cases])
-def test_copy_vs_view_wrong_answers_fail(qid, name, change):
-    ns = cv_right()
-    ns.update(change(ns))
-    result = grade(CV, qid, ns)
-    expected = PREDICTIONS.get(name, FRAME * 2 if name == "doubled" else FRAME)
-    assert_fails(result, name, expected)
-    if name in PREDICTIONS:
-        assert str(PREDICTIONS[name]) not in result.message
-        assert "34" not in result.message and "55" not in result.message
-
-
-@pytest.mark.parametrize(
-    ("qid", "change"),
-    [
-        ("alias-and-copy", lambda ns: {"backup": np.array(ns["frame"])}),
-        ("alias-and-copy", lambda ns: {"backup": ns["frame"].copy(order="F")}),
-        ("views", lambda ns: {"row": ns["frame"][1, :], "col": ns["frame"].T[2]}),
-        ("new-arrays", lambda ns: {"doubled": ns["frame"] + ns["frame"],
-                                   "picked": np.extract(ns["frame"] > 30, ns["frame"])}),
-        ("predict", lambda ns: {"pred_spectrum": np.array([5, 0, 0, 0, 34, -1]), "pred_window": ns["window"].copy(),
-                                "pred_bright": (21, 34, 55)}),
-    ],
-)
-def test_copy_vs_view_alternatives_pass(qid, change):
-    ns = cv_right()
-    ns.update(change(ns))
-    assert_alternative_passes(CV, qid, ns, grade(CV, qid, ns))
-
-
-# --------------------------------------------------------------------------------------
-# the source notebooks, run top to bottom in one plain namespace
-# --------------------------------------------------------------------------------------
 def _nbgrader(cell) -> dict:
     return cell.metadata.get("nbgrader", {})
 
@@ -782,7 +192,7 @@ def test_notebook_matches_course_yml(aid):
     assignment = COURSE.assignment(aid)
     (notebook,) = assignment.notebooks
     assert notebook.name == aid
-    nb = nbformat.read(COURSE.source_notebook(assignment, notebook), as_version=4)
+    nb = _source(aid)
     nbformat.validate(nb)
     ids = [c.id for c in nb.cells]
     assert len(ids) == len(set(ids))
@@ -800,40 +210,927 @@ def test_notebook_matches_course_yml(aid):
 
 
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
-def test_notebook_solutions_pass_every_check(aid, tmp_path, monkeypatch):
-    assignment = COURSE.assignment(aid)
-    (notebook,) = assignment.notebooks
-    nb = nbformat.read(COURSE.source_notebook(assignment, notebook), as_version=4)
-    uses_data = any("course_data" in c.source for c in nb.cells)
-    if uses_data:
-        if not DATA.is_file():
-            pytest.skip(f"course data file not found at {DATA}")
-        assert (COURSE.source_dir / aid / "course_data.py").resolve() == (ROOT / "course_data.py").resolve()
-        (tmp_path / DATA.name).symlink_to(DATA)
-        monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
-    questions = {q.id: q for q in notebook.questions}
-    solution_source: dict[str, str] = {}
-    ns: dict = {"__name__": "__main__"}
-    graded = []
-    plt.close("all")
-    try:
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            meta = _nbgrader(cell)
-            src = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-            exec(compile(src, f"<{aid}:{cell.id}>", "exec"), ns)
-            if meta.get("solution"):
-                solution_source[meta["grade_id"]] = cell.source
-            if meta.get("grade"):
-                qid = meta["grade_id"].removesuffix("-test")
-                figures = local_figures(plt)
-                plt.close("all")
-                result = grade(aid, qid, ns, source=solution_source[qid], figures=figures,
-                               data_path=DATA if uses_data else None)
-                assert result.passed, f"{aid}/{qid}: {result.message}"
-                graded.append(qid)
-    finally:
-        plt.close("all")
-    assert graded == list(questions)
+def test_given_code_is_locked_and_answers_never_assign_inputs(aid):
+    """Every code cell is a locked given cell, an answer or a test; no answer cell assigns
+    a name its question reads (it would overwrite the inputs a rerun puts in place)."""
+    for cell in _source(aid).cells:
+        if cell.cell_type != "code":
+            continue
+        meta = _nbgrader(cell)
+        assert meta.get("solution") or meta.get("grade") or meta.get("locked"), f"{cell.id} is neither given nor graded"
+        if meta.get("solution"):
+            assigned = {n.id for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Name)
+                        and isinstance(n.ctx, ast.Store)}
+            assert assigned & set(spec_for(aid, meta["grade_id"]).inputs) == set(), cell.id
+
+
+# --------------------------------------------------------------------------------------
+# array-creation
+# --------------------------------------------------------------------------------------
+AC = "array-creation"
+
+
+def ac_answers(inp: dict) -> dict:
+    """A right notebook's names for these inputs."""
+    SEED, N = inp["SEED"], inp["N"]
+    rng = np.random.default_rng(SEED)
+    values = rng.random(N)
+    sines_loop = [math.sin(v) for v in values]
+    sines_vec = np.sin(values)
+    exposure_list = list(inp["exposure_list"])
+    exptimes = np.array(exposure_list)
+    pixels = np.arange(511)
+    wave = np.linspace(2900.0, 5700.0, 511)
+    freqs = np.logspace(8, 11, 7)
+    yy, xx = np.mgrid[0:4, 0:6]
+    flat = np.ones((512, 511))
+    dq_good = np.zeros((512, 511), dtype=np.int16)
+    sky = np.zeros_like(flat)
+    stamp = np.arange(20)
+    stamp.shape = (4, 5)
+    stamp_col = stamp.reshape(-1, 1)
+    counts, exptime = np.array(inp["counts"]), inp["exptime"]
+    flux_list = list(inp["flux_list"])
+    flux = np.array(flux_list)
+    rate = counts / exptime
+    snr = counts / np.sqrt(counts)
+    twice_list = flux_list * 2
+    twice_array = flux * 2
+    del inp, rng
+    return dict(locals())
+
+
+@pytest.fixture(scope="module")
+def ac():
+    return ac_answers(judge(AC).reference())
+
+
+AC_QUESTIONS = ["sine-loop", "sine-vectorized", "ranges", "grids-and-fills", "reshape", "arithmetic"]
+
+
+@pytest.mark.parametrize("qid", AC_QUESTIONS)
+def test_array_creation_right_answers_pass(ac, qid):
+    assert_alternative_passes(AC, qid, ac, grade(AC, qid, ac))
+
+
+@pytest.mark.parametrize("qid", ["sine-loop", "ranges", "arithmetic"])
+def test_array_creation_right_answers_pass_on_the_secret_input(qid):
+    ns = ac_answers(inputs(AC, qid, "secret"))
+    assert_passes(grade(AC, qid, ns, run="secret"))
+
+
+def test_array_creation_vectorized_on_the_secret_input():
+    values = inputs(AC, "sine-vectorized", "secret")["values"]
+    assert_passes(grade(AC, "sine-vectorized", {"sines_vec": np.sin(values)}, run="secret"))
+    assert_fails(grade(AC, "sine-vectorized", {"sines_vec": np.sin(values[:100_000])}, run="secret"), "sines_vec")
+
+
+def _stamp_54():
+    s = np.arange(20)
+    s.shape = (5, 4)
+    return s
+
+
+AC_WRONG = {
+    "sine-loop": [
+        ("values", lambda ns: {"values": np.random.default_rng(2025).random(ns["N"])}, "default_rng(SEED)"),
+        ("values", lambda ns: {"values": (lambda g: (g.random(ns["N"]), g.random(ns["N"]))[1])(
+            np.random.default_rng(ns["SEED"]))}, "drawing twice"),
+        ("sines_loop", lambda ns: {"sines_loop": [math.cos(v) for v in ns["values"]]}, "cosines"),
+        ("sines_loop", lambda ns: {"sines_loop": list(np.sin(np.random.default_rng(7).random(ns["N"])))},
+         "not of new random numbers"),
+        ("sines_loop", lambda ns: {"sines_loop": ns["sines_loop"][:-1]}, "one sine per number"),
+        ("values", lambda ns: {"values": list(ns["values"])}, "numpy.ndarray"),
+    ],
+    "sine-vectorized": [
+        ("sines_vec", lambda ns: {"sines_vec": np.cos(ns["values"])}, "cosines"),
+        ("sines_vec", lambda ns: {"sines_vec": np.sin(np.random.default_rng(2024).random(ns["N"]) + 0.5)},
+         "do not draw new numbers"),
+        ("sines_vec", lambda ns: {"sines_vec": list(ns["sines_vec"])}, "numpy.ndarray"),
+    ],
+    "ranges": [
+        ("exptimes", lambda ns: {"exptimes": [720, 720, 360, 1200]}, "numpy.ndarray"),
+        ("pixels", lambda ns: {"pixels": np.arange(1, 512)}, "starts at 1"),
+        ("pixels", lambda ns: {"pixels": np.arange(512)}, "numbered from 0"),
+        ("wave", lambda ns: {"wave": np.linspace(2900.0, 5700.0, 511, endpoint=False)}, ""),
+        ("wave", lambda ns: {"wave": np.arange(2900.0, 5700.0, 5.5)}, "both end points"),
+        ("freqs", lambda ns: {"freqs": np.linspace(1e8, 1e11, 7)}, "np.logspace"),
+        ("freqs", lambda ns: {"freqs": np.logspace(8, 11, 8)}, "shape"),
+    ],
+    "grids-and-fills": [
+        ("yy", lambda ns: {"yy": ns["xx"], "xx": ns["yy"]}, "swapped"),
+        ("yy", lambda ns: dict(zip(("yy", "xx"), np.mgrid[0:6, 0:4])), "transposed"),
+        ("dq_good", lambda ns: {"dq_good": np.zeros((512, 511))}, "np.int16"),
+        ("dq_good", lambda ns: {"dq_good": np.zeros((512, 511), dtype=np.int64)}, "np.int16"),
+        ("sky", lambda ns: {"sky": np.zeros_like(ns["dq_good"])}, "zeros_like(flat)"),
+        ("flat", lambda ns: {"flat": np.ones((511, 512))}, "shape"),
+        ("flat", lambda ns: {"flat": np.zeros((512, 511))}, ""),
+    ],
+    "reshape": [
+        ("stamp", lambda ns: {"stamp": _stamp_54()}, "4 rows of 5"),
+        ("stamp_col", lambda ns: {"stamp_col": ns["stamp"].reshape(1, -1)}, "a row"),
+        ("stamp_col", lambda ns: {"stamp_col": ns["stamp"].T.reshape(-1, 1)}, ""),
+    ],
+    "arithmetic": [
+        ("twice_list", lambda ns: {"twice_list": [2 * f for f in ns["flux_list"]]}, "try it"),
+        ("twice_list", lambda ns: {"twice_list": np.array(ns["flux_list"]) * 2}, "flux_list * 2"),
+        ("twice_array", lambda ns: {"twice_array": ns["flux_list"] * 2}, "numpy.ndarray"),
+        ("twice_array", lambda ns: {"twice_array": np.concatenate([ns["flux"], ns["flux"]])}, "doubles each"),
+        ("rate", lambda ns: {"rate": ns["counts"] * ns["exptime"]}, ""),
+        ("snr", lambda ns: {"snr": ns["rate"] / np.sqrt(ns["rate"])}, "count rate"),
+    ],
+}
+
+
+@pytest.mark.parametrize(("qid", "name", "change", "hint"),
+                         [(q, n, c, h) for q, cases in AC_WRONG.items() for n, c, h in cases])
+def test_array_creation_wrong_answers_fail(ac, qid, name, change, hint):
+    ns = {**ac, **change(ac)}
+    right = ac_answers(judge(AC).reference())
+    expected = [right[name]] if name in right and not isinstance(right[name], list) else []
+    assert_fails(grade(AC, qid, ns), name, *expected, hint=hint)
+
+
+AC_ALTERNATIVES = {
+    "sine-loop": [
+        lambda ns: {"sines_loop": np.array(ns["sines_loop"])},
+        lambda ns: {"values": np.random.default_rng(ns["SEED"]).uniform(0, 1, ns["N"])},
+    ],
+    "sine-vectorized": [lambda ns: {"sines_vec": np.sin(ns["values"].astype(np.float32)).astype(float)}],
+    "ranges": [
+        lambda ns: {"exptimes": np.array([720.0, 720.0, 360.0, 1200.0])},
+        lambda ns: {"freqs": 10.0 ** np.linspace(8, 11, 7)},
+        lambda ns: {"wave": np.arange(511) * (2800.0 / 510) + 2900.0},
+    ],
+    "grids-and-fills": [
+        lambda ns: dict(zip(("xx", "yy"), np.meshgrid(np.arange(6), np.arange(4)))),
+        lambda ns: {"sky": np.zeros((512, 511))},
+    ],
+    "reshape": [
+        lambda ns: {"stamp": np.arange(20).reshape(4, 5)},  # a reshaped view passes too
+        lambda ns: {"stamp": (lambda s: (s.resize((4, 5)), s)[1])(np.arange(20))},
+        lambda ns: {"stamp_col": ns["stamp"].ravel()[:, np.newaxis]},
+    ],
+    "arithmetic": [lambda ns: {"snr": np.sqrt(ns["counts"])}],
+}
+
+
+@pytest.mark.parametrize(("qid", "change"), [(q, c) for q, cases in AC_ALTERNATIVES.items() for c in cases])
+def test_array_creation_alternatives_pass(ac, qid, change):
+    ns = {**ac, **change(ac)}
+    assert_alternative_passes(AC, qid, ns, grade(AC, qid, ns))
+
+
+# --------------------------------------------------------------------------------------
+# broadcasting-ripple
+# --------------------------------------------------------------------------------------
+BR = "broadcasting-ripple"
+
+
+def _surface(x, y):
+    r = np.sqrt(x**2 + y**2)
+    return r, np.cos(r) / (r + 5)
+
+
+def br_answers(inp: dict, qid: str = "") -> dict:
+    """A right notebook for these inputs (the image question draws the run's own z)."""
+    x = np.array(inp["x"])
+    y = np.array(inp["y"])
+    r, z = _surface(x, y)
+    if qid == "ripple-image":
+        z = np.array(inp["z"])
+    nu, alpha = np.array(inp["nu"]), np.array(inp["alpha"])
+    alpha_col = alpha.reshape(-1, 1)
+    table = (nu / 1.4e9) ** (-alpha_col)
+    return {"x": x, "y": y, "r": r, "z": z, "nu": nu, "alpha": alpha, "alpha_col": alpha_col, "table": table}
+
+
+@pytest.fixture(scope="module")
+def br():
+    return br_answers(judge(BR).reference())
+
+
+def br_grade(qid: str, ns: dict, run: str = "own"):
+    figures = _figures(_imshow(ns["z"], origin="lower")) if qid == "ripple-image" else None
+    return grade(BR, qid, ns, run=run, figures=figures)
+
+
+@pytest.mark.parametrize("run", ["own", "reference", "secret"])
+@pytest.mark.parametrize("qid", ["ripple-grid", "ripple-surface", "ripple-image", "spectral-index-table"])
+def test_broadcasting_right_answers_pass(qid, run):
+    if run == "secret" and (BR, qid) in NO_SECRET:
+        pytest.skip("no secret run")
+    # the surface's inputs (x, y) are the grid's answer: on the secret grid, ripple-grid is not asked
+    ns = br_answers(inputs(BR, qid, run), qid)
+    result = br_grade(qid, ns, run)
+    if run == "own" and qid != "ripple-image":
+        assert_alternative_passes(BR, qid, ns, result)
+    else:
+        assert_passes(result)
+
+
+def _swapped_mgrid(ns=None):
+    x, y = np.mgrid[-20:20:161j, -20:20:161j]
+    return {"x": x, "y": y}
+
+
+def _no_parens(ns):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"z": np.cos(ns["r"]) / ns["r"] + 5}
+
+
+BR_WRONG = {
+    "ripple-grid": [
+        ("x", lambda ns: {"x": np.arange(-20, 20, 0.25).reshape(1, -1)}, "one point short"),
+        ("x", lambda ns: {"x": np.arange(-20.0, 21.0).reshape(1, -1)}, "accepts"),
+        ("x", lambda ns: {"x": np.arange(-20, 21).reshape(1, -1)}, "floating-point"),
+        ("x", _swapped_mgrid, "transposed"),
+        ("y", lambda ns: {"y": ns["x"].copy()}, "a row"),
+        ("x", lambda ns: {"x": ns["y"].copy()}, "a column"),
+        ("y", lambda ns: {"y": ns["x"].ravel()[:, np.newaxis] + 0.25}, "as broadcast to the full grid"),
+        ("y", lambda ns: {"y": np.arange(-20, 20.25, 0.5).reshape(-1, 1)}, "accepts"),
+    ],
+    "ripple-surface": [
+        ("z", _no_parens, "parentheses"),
+        ("z", lambda ns: {"z": np.sin(ns["r"]) / (ns["r"] + 5)}, ""),
+        ("r", lambda ns: {"r": ns["x"] ** 2 + ns["y"] ** 2}, "square root"),
+        ("r", lambda ns: {"r": np.sqrt(ns["x"] ** 2 + ns["y"] ** 2)[:1]}, "broadcasting gives"),
+        ("r", lambda ns: {"r": np.sqrt(ns["x"] ** 2 + ns["y"] ** 2)[0]}, "dimension"),
+        ("z", lambda ns: {"z": ns["z"][:, :80]}, "one value per point"),
+    ],
+    "spectral-index-table": [
+        ("table", lambda ns: {"table": ns["table"].T.copy()}, "transposed"),
+        ("table", lambda ns: {"table": (ns["nu"] / 1.4e9) ** ns["alpha_col"]}, "sign flipped"),
+        ("table", lambda ns: {"table": (ns["nu"] / 1.4e6) ** (-ns["alpha_col"])}, "in Hz: 1.4e9"),
+        ("alpha_col", lambda ns: {"alpha_col": ns["alpha"].reshape(1, -1)}, "a column has shape"),
+        ("alpha_col", lambda ns: {"alpha_col": ns["alpha"].copy()}, "alpha.reshape(-1, 1)"),
+        ("table", lambda ns: {"table": list(ns["table"])}, "numpy.ndarray"),
+    ],
+}
+
+
+@pytest.mark.parametrize("run", ["own", "secret"])
+@pytest.mark.parametrize(("qid", "name", "change", "hint"),
+                         [(q, n, c, h) for q, cases in BR_WRONG.items() for n, c, h in cases])
+def test_broadcasting_wrong_answers_fail(qid, name, change, hint, run):
+    if run == "secret" and (qid == "ripple-grid" or name == "x" or name == "y"):
+        pytest.skip("the grid is fixed by the wording: no secret")
+    ns = br_answers(inputs(BR, qid, run))
+    right = dict(ns)
+    ns.update(change(ns))
+    assert_fails(grade(BR, qid, ns, run=run), name, right[name], hint=hint)
+
+
+@pytest.mark.parametrize(
+    ("label", "draw", "hint"),
+    [
+        ("origin upper", lambda ns: _imshow(ns["z"]), "origin 'upper'"),
+        ("r instead of z", lambda ns: _imshow(ns["r"], origin="lower"), "draw z itself"),
+        ("transposed", lambda ns: _imshow(ns["z"].T, origin="lower"), "draw z itself"),
+        ("nothing drawn", lambda ns: (lambda: None), "was not drawn"),
+        ("a line plot", lambda ns: (lambda: plt.plot(ns["z"][5])), "was not drawn"),
+    ],
+)
+def test_broadcasting_image_wrong_fails(label, draw, hint):
+    run = "secret"  # a surface that is not symmetric: a transposed image shows
+    ns = br_answers(inputs(BR, "ripple-image", run), "ripple-image")
+    result = grade(BR, "ripple-image", ns, run=run, figures=_figures(draw(ns)))
+    assert_fails(result, "z", ns["z"], hint=hint)
+
+
+def _meshgrid():
+    xs = np.linspace(-20, 20, 161)
+    x, y = np.meshgrid(xs, xs)
+    return {"x": x, "y": y}
+
+
+def _mgrid():
+    y, x = np.mgrid[-20:20.25:0.25, -20:20.25:0.25]
+    return {"x": x, "y": y}
+
+
+@pytest.mark.parametrize(
+    ("qid", "change"),
+    [
+        ("ripple-grid", lambda ns: _meshgrid()),
+        ("ripple-grid", lambda ns: _mgrid()),
+        ("ripple-grid", lambda ns: {"x": np.linspace(-20, 20, 161)}),
+        ("ripple-grid", lambda ns: {"x": np.arange(-20, 20.25, 0.25, dtype=np.float32),
+                                    "y": np.arange(-20, 20.25, 0.25, dtype=np.float32)[:, np.newaxis]}),
+        ("ripple-surface", lambda ns: dict(zip(("r", "z"), _surface(*np.broadcast_arrays(ns["x"], ns["y"]))))),
+        ("ripple-surface", lambda ns: {"r": (r := np.hypot(ns["x"], ns["y"])), "z": np.cos(r) / (r + 5)}),
+        ("ripple-surface", lambda ns: {"r": (r := np.sqrt(ns["x"] * ns["x"] + ns["y"] * ns["y"])),
+                                       "z": np.cos(r) * (r + 5) ** -1.0}),
+        ("spectral-index-table", lambda ns: {"alpha_col": ns["alpha"][:, np.newaxis],
+                                             "table": np.exp(-np.outer(ns["alpha"], np.log(ns["nu"] / 1.4e9)))}),
+        ("spectral-index-table", lambda ns: {"table": np.power.outer(ns["nu"] / 1.4e9, -ns["alpha"]).T}),
+        ("spectral-index-table", lambda ns: {"table": (ns["nu"].astype(np.float32) / np.float32(1.4e9))
+                                             ** (-ns["alpha_col"].astype(np.float32))}),
+    ],
+)
+def test_broadcasting_alternatives_pass(br, qid, change):
+    ns = {**br, **change(br)}
+    assert_alternative_passes(BR, qid, ns, grade(BR, qid, ns))
+
+
+def test_broadcasting_image_alternatives_pass(br):
+    def two_axes():
+        fig, (ax1, ax2) = plt.subplots(1, 2)
+        ax1.plot(br["z"][80])
+        ax2.imshow(br["z"], origin="lower", extent=(-20, 20, -20, 20))
+
+    assert_passes(grade(BR, "ripple-image", br, figures=_figures(two_axes)))
+    assert_passes(grade(BR, "ripple-image", br, figures=_figures(_imshow(br["z"].astype(np.float32), origin="lower"))))
+
+
+def test_broadcasting_table_secret_is_large_and_its_yardstick_runs():
+    """The secret table has about a million entries (a loop over the indices runs more
+    lines than the no-loop rule allows), and the speed reference runs on its inputs."""
+    from autograder.grading import LOOP_LINES
+
+    spec = spec_for(BR, "spectral-index-table")
+    inp = inputs(BR, "spectral-index-table", "secret")
+    assert spec.rules == ("no-loop",)
+    assert inp["alpha"].size > LOOP_LINES and inp["nu"].size > LOOP_LINES
+    ns = {"np": np, "nu": inp["nu"], "alpha": inp["alpha"]}
+    exec(compile(spec.speed_reference, "<yardstick>", "exec"), ns)  # noqa: S102
+
+
+# --------------------------------------------------------------------------------------
+# slicing
+# --------------------------------------------------------------------------------------
+SL = "slicing"
+SL_QUESTIONS = ["elements", "rows-and-columns", "strided", "dq-block", "better-spectrum"]
+
+
+def sl_answers(inp: dict) -> dict:
+    img, err, dq = inp["img"], inp["err"], inp["dq"]
+    return {
+        "img": img, "err": err, "dq": dq,
+        "pix": img[254, 300], "last_pix": img[-1, -1],
+        "profile_300": img[:, 300], "row_254": img[254, :],
+        "err_samples": err[254, 10:200:3],
+        "dq_block": dq[251:254, 101:105],
+        "spectrum_src": img[250:260].sum(axis=0),
+    }
+
+
+@pytest.fixture(scope="module")
+def sl():
+    if not DATA.is_file():
+        pytest.skip(f"course data file not found at {DATA}")
+    return sl_answers(judge(SL).reference())
+
+
+@needs_data
+@pytest.mark.parametrize("run", ["own", "reference", "secret"])
+@pytest.mark.parametrize("qid", SL_QUESTIONS)
+def test_slicing_right_answers_pass(qid, run):
+    ns = sl_answers(inputs(SL, qid, run))
+    result = grade(SL, qid, ns, run=run)
+    if run == "own":
+        assert_alternative_passes(SL, qid, ns, result)
+    else:
+        assert_passes(result)
+
+
+SL_WRONG = {
+    "elements": [
+        ("pix", lambda ns: {"pix": ns["img"][300, 254]}, "rows first"),
+        ("pix", lambda ns: {"pix": ns["img"][254, 301]}, "row 254, column 300"),
+        ("pix", lambda ns: {"pix": ns["img"][254]}, "single number"),
+        ("last_pix", lambda ns: {"last_pix": ns["img"][-2, -2]}, "one pixel in from the corner"),
+        ("last_pix", lambda ns: {"last_pix": ns["img"][0, 0]}, "last row, last column"),
+    ],
+    "rows-and-columns": [
+        ("profile_300", lambda ns: {"profile_300": ns["img"][300]}, "that is a row"),
+        ("profile_300", lambda ns: {"profile_300": ns["img"][:, 301]}, "neighbouring column"),
+        ("profile_300", lambda ns: {"profile_300": list(ns["img"][:, 300])}, "numpy.ndarray"),
+        ("row_254", lambda ns: {"row_254": ns["img"][:, 254]}, "that is a column"),
+        ("row_254", lambda ns: {"row_254": ns["img"][255]}, "neighbouring row"),
+    ],
+    "strided": [
+        ("err_samples", lambda ns: {"err_samples": ns["err"][254, 10:200]}, "a step of 3"),
+        ("err_samples", lambda ns: {"err_samples": ns["img"][254, 10:200:3]}, "science image"),
+        ("err_samples", lambda ns: {"err_samples": ns["err"][10:200:3, 254]}, "runs down column 254"),
+        ("err_samples", lambda ns: {"err_samples": ns["err"][254, 11:200:3]}, ""),
+        ("err_samples", lambda ns: {"err_samples": ns["err"][254, 10:190:3]}, "give shape"),
+    ],
+    "dq-block": [
+        ("dq_block", lambda ns: {"dq_block": ns["dq"][251:253, 101:104]}, "inclusive"),
+        ("dq_block", lambda ns: {"dq_block": ns["dq"][101:105, 251:254]}, "transposed"),
+        ("dq_block", lambda ns: {"dq_block": ns["dq"][250:253, 100:104]}, "shifted by one pixel"),
+        ("dq_block", lambda ns: {"dq_block": ns["dq"][252:255, 102:106]}, "shifted by one pixel"),
+        ("dq_block", lambda ns: {"dq_block": ns["dq"][251:254, 101:105] > 0}, ""),
+    ],
+    "better-spectrum": [
+        ("spectrum_src", lambda ns: {"spectrum_src": ns["img"][250:259].sum(axis=0)}, "sums 9 rows"),
+        ("spectrum_src", lambda ns: {"spectrum_src": ns["img"][250:261].sum(axis=0)}, "sums 11 rows"),
+        ("spectrum_src", lambda ns: {"spectrum_src": ns["img"][250:260].sum(axis=1)}, "wrong axis"),
+        ("spectrum_src", lambda ns: {"spectrum_src": ns["img"][250:260].mean(axis=0)}, "mean of the rows"),
+        ("spectrum_src", lambda ns: {"spectrum_src": ns["img"].sum(axis=0)}, ""),
+    ],
+}
+
+
+@needs_data
+@pytest.mark.parametrize("run", ["own", "secret"])
+@pytest.mark.parametrize(("qid", "name", "change", "hint"),
+                         [(q, n, c, h) for q, cases in SL_WRONG.items() for n, c, h in cases])
+def test_slicing_wrong_answers_fail(qid, name, change, hint, run):
+    inp = inputs(SL, qid, run)
+    ns = sl_answers(inp)
+    if run == "secret" and qid == "strided":
+        ns["img"] = judge(SL).reference()["img"]  # the notebook's own image: not an input of this question
+    right = dict(ns)
+    ns.update(change(ns))
+    result = grade(SL, qid, ns, run=run)
+    assert_fails(result, name, right[name], hint=hint)
+    if name in ("pix", "last_pix"):
+        assert "differ" not in result.message  # a single number: never how much it differs
+
+
+@needs_data
+@pytest.mark.parametrize(
+    ("qid", "change"),
+    [
+        ("elements", lambda ns: {"pix": float(ns["img"][254, 300]), "last_pix": ns["img"][511, 510]}),
+        ("elements", lambda ns: {"pix": ns["img"][254:255, 300:301], "last_pix": ns["img"][-1][-1]}),
+        ("rows-and-columns", lambda ns: {"profile_300": ns["img"].T[300], "row_254": ns["img"][254].copy()}),
+        ("rows-and-columns", lambda ns: {"profile_300": ns["img"][:, 300].astype(np.float32)}),
+        ("strided", lambda ns: {"err_samples": ns["err"][254][10:201:3]}),  # 200 is never reached anyway
+        ("dq-block", lambda ns: {"dq_block": ns["dq"][251:254][:, 101:105].astype(float)}),
+        ("better-spectrum", lambda ns: {"spectrum_src": np.sum([ns["img"][i] for i in range(250, 260)], axis=0)}),
+        ("better-spectrum", lambda ns: {"spectrum_src": ns["img"][250:260].astype(np.float32).sum(axis=0)}),
+    ],
+)
+def test_slicing_alternatives_pass(sl, qid, change):
+    ns = {**sl, **change(sl)}
+    assert_alternative_passes(SL, qid, ns, grade(SL, qid, ns))
+
+
+@needs_data
+def test_slicing_secret_block_is_flagged():
+    """The secret flags around the block are not zero, so a block of zeros (or the
+    file's own flags) cannot pass by luck."""
+    ref, secret = inputs(SL, "dq-block")["dq"], inputs(SL, "dq-block", "secret")["dq"]
+    assert secret.dtype == np.int16 and secret.shape == ref.shape
+    block = secret[251:254, 101:105]
+    assert np.count_nonzero(block) >= 4 and not np.array_equal(block, ref[251:254, 101:105])
+
+
+# --------------------------------------------------------------------------------------
+# boolean-masks
+# --------------------------------------------------------------------------------------
+BM = "boolean-masks"
+BM_QUESTIONS = ["compare", "combine", "bad-pixels", "disk-mask", "zero-disk"]
+
+
+def bm_answers(inp: dict, qid: str = "") -> dict:
+    """A right notebook for these inputs (fresh arrays: tests may change them); zero-disk
+    reads the run's own in_disk."""
+    a = np.array(inp["a"])
+    gt6 = a > 6
+    n_gt6 = gt6.sum()
+    between = (a > 6) & (a < 17)
+    outside = ~between
+    sci, dq = np.array(inp["sci"]), np.array(inp["dq"])
+    clean = sci.copy()
+    clean[dq != 0] = np.nan
+    x, y, r, z = (np.array(inp[n]) for n in ("x", "y", "r", "z"))
+    in_disk = (x - 10) ** 2 + (y - 15) ** 2 < 10**2
+    if qid == "zero-disk":
+        in_disk = np.array(inp["in_disk"])
+    z_disk = z.copy()
+    z_disk[in_disk] = 0
+    del inp, qid
+    return dict(locals())
+
+
+@pytest.fixture(scope="module")
+def bm():
+    return bm_answers(judge(BM).reference())
+
+
+@pytest.mark.parametrize("run", ["own", "reference", "secret"])
+@pytest.mark.parametrize("qid", BM_QUESTIONS)
+def test_boolean_masks_right_answers_pass(qid, run):
+    ns = bm_answers(inputs(BM, qid, run), qid)
+    result = grade(BM, qid, ns, run=run)
+    if run == "own":
+        assert_alternative_passes(BM, qid, ns, result)
+    else:
+        assert_passes(result)
+
+
+def _alias_clean(ns):
+    clean = ns["sci"]
+    clean[ns["dq"] != 0] = np.nan
+    return {"clean": clean}
+
+
+def _changed_sci(ns):
+    clean = np.where(ns["dq"] != 0, np.nan, ns["sci"])
+    ns["sci"][ns["dq"] != 0] = np.nan  # a second line that flags sci itself
+    return {"clean": clean}
+
+
+def _alias_z_disk(ns):
+    z_disk = ns["z"]
+    z_disk[ns["in_disk"]] = 0
+    return {"z_disk": z_disk}
+
+
+BM_WRONG = {
+    "compare": [
+        ("gt6", lambda ns: {"gt6": ns["a"] >= 6}, "strictly greater"),
+        ("gt6", lambda ns: {"gt6": (ns["a"] > 6).astype(int)}, "boolean"),
+        ("gt6", lambda ns: {"gt6": list(ns["a"] > 6)}, "numpy.ndarray"),
+        ("n_gt6", lambda ns: {"n_gt6": len(ns["gt6"])}, "counts every element"),
+        ("n_gt6", lambda ns: {"n_gt6": ns["a"][ns["gt6"]].sum()}, "number of True values"),
+    ],
+    "combine": [
+        ("between", lambda ns: {"between": (ns["a"] >= 6) & (ns["a"] <= 17)}, "end point"),
+        ("between", lambda ns: {"between": (ns["a"] > 6) & (ns["a"] <= 17)}, "end point"),
+        ("between", lambda ns: {"between": (ns["a"] > 6) | (ns["a"] < 17)}, "EITHER"),
+        ("between", lambda ns: {"between": np.where((ns["a"] > 6) & (ns["a"] < 17), 1, 0)}, "boolean"),
+        ("outside", lambda ns: {"outside": (ns["a"] < 6) | (ns["a"] > 17)}, "misses the end points"),
+        ("outside", lambda ns: {"outside": ns["between"]}, "invert it"),
+    ],
+    "bad-pixels": [
+        ("clean", _alias_clean, "shares memory with `sci`"),
+        ("clean", _changed_sci, "`sci` was changed"),
+        ("clean", lambda ns: {"clean": np.where(ns["dq"] == 0, np.nan, ns["sci"])}, "inverted"),
+        ("clean", lambda ns: {"clean": np.where(ns["dq"] != 0, 0.0, ns["sci"])}, "np.nan"),
+        ("clean", lambda ns: {"clean": np.where(ns["sci"] > 200, np.nan, ns["sci"])}, "NaN"),
+        ("clean", lambda ns: {"clean": ns["clean"][:, :-1]}, "shape"),
+    ],
+    "disk-mask": [
+        ("in_disk", lambda ns: {"in_disk": (ns["x"] - 10) ** 2 + (ns["y"] - 15) ** 2 <= 10**2}, "exactly 10"),
+        ("in_disk", lambda ns: {"in_disk": (ns["x"] - 15) ** 2 + (ns["y"] - 10) ** 2 < 10**2}, "centred on x = 15"),
+        ("in_disk", lambda ns: {"in_disk": (ns["x"] - 10) ** 2 + (ns["y"] - 15) ** 2 < 10}, "10**2"),
+        ("in_disk", lambda ns: {"in_disk": ~ns["in_disk"]}, "inverted"),
+        ("in_disk", lambda ns: {"in_disk": ns["in_disk"].astype(float)}, "boolean"),
+    ],
+    "zero-disk": [
+        ("z_disk", _alias_z_disk, "shares memory with `z`"),
+        ("z_disk", lambda ns: {"z_disk": np.where(ns["in_disk"], np.nan, ns["z"])}, "NaN in the disk"),
+        ("z_disk", lambda ns: {"z_disk": ns["z"] * ns["in_disk"]}, "INSIDE"),
+        ("z_disk", lambda ns: {"z_disk": ns["z"].copy()}, "z unchanged"),
+        ("z_disk", lambda ns: {"z_disk": np.where(ns["in_disk"], -1.0, ns["z"])}, ""),
+    ],
+}
+
+
+@pytest.mark.parametrize("run", ["own", "secret"])
+@pytest.mark.parametrize(("qid", "name", "change", "hint"),
+                         [(q, n, c, h) for q, cases in BM_WRONG.items() for n, c, h in cases])
+def test_boolean_masks_wrong_answers_fail(qid, name, change, hint, run):
+    ns = bm_answers(inputs(BM, qid, run), qid)
+    right = bm_answers(inputs(BM, qid, run), qid)
+    ns.update(change(ns))
+    result = grade(BM, qid, ns, run=run)
+    assert_fails(result, name, right[name] if name != "n_gt6" else [], hint=hint)
+    if name == "n_gt6":
+        assert str(int(right["n_gt6"])) not in result.message
+
+
+def test_boolean_masks_z_changed_fails_only_where_it_is_known(bm):
+    """z is checked unchanged after the code in the reruns, where it was put in place just
+    before; in the notebook's own run earlier cells could have changed it."""
+    ns = bm_answers(judge(BM).reference())
+    ns["z_disk"] = np.where(ns["in_disk"], 0.0, ns["z"])
+    ns["z"][ns["in_disk"]] = 0.0  # an extra line that zeroes z itself
+    assert_passes(grade(BM, "zero-disk", ns, run="own"))
+    for run in ("reference", "secret"):
+        ns = bm_answers(inputs(BM, "zero-disk", run), "zero-disk")
+        ns["z_disk"] = np.where(ns["in_disk"], 0.0, ns["z"])
+        ns["z"][ns["in_disk"]] = 0.0
+        assert_fails(grade(BM, "zero-disk", ns, run=run), "z", hint="this question asks for a copy")
+
+
+@pytest.mark.parametrize(
+    ("qid", "change"),
+    [
+        ("compare", lambda ns: {"n_gt6": np.count_nonzero(ns["gt6"])}),
+        ("compare", lambda ns: {"n_gt6": int(ns["gt6"].sum())}),
+        ("combine", lambda ns: {"between": np.logical_and(ns["a"] > 6, ns["a"] < 17),
+                                "outside": (ns["a"] <= 6) | (ns["a"] >= 17)}),
+        ("bad-pixels", lambda ns: {"clean": np.where(ns["dq"] > 0, np.nan, ns["sci"])}),
+        ("bad-pixels", lambda ns: {"clean": np.where(ns["dq"].astype(bool), np.nan, ns["sci"]).astype(np.float32)}),
+        ("disk-mask", lambda ns: {"in_disk": np.hypot(ns["x"] - 10, ns["y"] - 15) < 10}),
+        ("disk-mask", lambda ns: {"in_disk": np.sqrt((ns["x"] - 10) ** 2 + (ns["y"] - 15) ** 2) < 10}),
+        ("zero-disk", lambda ns: {"z_disk": np.where(ns["in_disk"], 0, ns["z"])}),
+        ("zero-disk", lambda ns: {"z_disk": ns["z"] * ~ns["in_disk"]}),
+    ],
+)
+def test_boolean_masks_alternatives_pass(bm, qid, change):
+    ns = {**bm, **change(bm)}
+    assert_alternative_passes(BM, qid, ns, grade(BM, qid, ns))
+
+
+def test_boolean_masks_secret_grid_has_points_on_the_circle():
+    """Points at distance exactly 10 exist on the secret grid (so `<=` shows) and the
+    grid is not square (so x and y cannot be swapped unnoticed)."""
+    inp = inputs(BM, "disk-mask", "secret")
+    d2 = (inp["x"] - 10) ** 2 + (inp["y"] - 15) ** 2
+    assert (d2 == 100).any() and (d2 < 100).any()
+    assert inp["x"].shape[1] != inp["y"].shape[0]
+    a = inputs(BM, "compare", "secret")["a"]
+    assert 6 in a and 17 in a and a.size != 20
+
+
+# --------------------------------------------------------------------------------------
+# copy-vs-view
+# --------------------------------------------------------------------------------------
+CV = "copy-vs-view"
+CV_QUESTIONS = ["alias-and-copy", "views", "new-arrays", "predict"]
+PREDICTIONS = {
+    "pred_spectrum": [5.0, 0.0, 0.0, 0.0, 34.0, -1.0],
+    "pred_snapshot": [5.0, 8.0, 13.0, 21.0, 34.0, 55.0],
+    "pred_window": [0.0, 0.0, 0.0],
+    "pred_bright": [21.0, 34.0, 55.0],
+}
+
+
+def cv_answers(inp: dict) -> dict:
+    """A fresh namespace (views must point into this namespace's own frame)."""
+    frame = np.array(inp["frame"])
+    same = frame
+    backup = frame.copy()
+    row = frame[1]
+    col = frame[:, 2]
+    doubled = frame * 2
+    picked = frame[frame > 30]
+    spectrum = np.array([5.0, 8.0, 13.0, 21.0, 34.0, 55.0])
+    alias = spectrum
+    snapshot = spectrum.copy()
+    window = spectrum[1:4]
+    bright = spectrum[spectrum > 20]
+    window[:] = 0.0
+    alias[-1] = -1.0
+    del inp
+    ns = dict(locals())
+    ns.update({k: list(v) for k, v in PREDICTIONS.items()})
+    return ns
+
+
+@pytest.mark.parametrize("run", ["own", "reference", "secret"])
+@pytest.mark.parametrize("qid", CV_QUESTIONS)
+def test_copy_vs_view_right_answers_pass(qid, run):
+    if run == "secret" and qid == "predict":
+        pytest.skip("no secret run")
+    ns = cv_answers(inputs(CV, qid, run))
+    result = grade(CV, qid, ns, run=run)
+    if run == "own":
+        assert_alternative_passes(CV, qid, ns, result)
+    else:
+        assert_passes(result)
+
+
+def _in_place_double(ns):
+    doubled = ns["frame"]
+    doubled *= 2
+    return {"doubled": doubled}
+
+
+def _changed_frame(ns):
+    ns["frame"][0, 0] = -1.0
+    return {}
+
+
+CV_WRONG = {
+    "alias-and-copy": [
+        ("same", lambda ns: {"same": ns["frame"][:]}, "a view of `frame`"),
+        ("same", lambda ns: {"same": ns["frame"].copy()}, "it is a copy"),
+        ("same", lambda ns: {"same": ns["frame"].view()}, "a view of `frame`"),
+        ("backup", lambda ns: {"backup": ns["frame"]}, "itself under another name"),
+        ("backup", lambda ns: {"backup": ns["frame"][:]}, "is a view of `frame`"),
+        ("backup", lambda ns: {"backup": ns["frame"][:-1].copy()}, "same values"),
+        ("frame", _changed_frame, "no longer holds its original values"),
+    ],
+    "views": [
+        ("row", lambda ns: {"row": ns["frame"][1].copy()}, "does not share memory"),
+        ("row", lambda ns: {"row": ns["frame"][[1]][0]}, "does not share memory"),
+        ("row", lambda ns: {"row": ns["frame"][2]}, "counted from 0"),
+        ("col", lambda ns: {"col": ns["frame"][:, [2]]}, "expects shape"),
+        ("col", lambda ns: {"col": ns["frame"][:, 2].copy()}, "does not share memory"),
+        ("col", lambda ns: {"col": ns["frame"][2]}, ""),
+    ],
+    "new-arrays": [
+        ("doubled", _in_place_double, "doubles frame itself"),
+        ("doubled", lambda ns: {"doubled": ns["frame"] ** 2}, "times 2"),
+        ("picked", lambda ns: {"picked": ns["frame"] > 30}, "the mask itself"),
+        ("picked", lambda ns: {"picked": ns["frame"][ns["frame"] > 20]}, "above 30"),
+        ("picked", lambda ns: {"picked": np.where(ns["frame"] > 30, ns["frame"], 0.0)}, "1-D array"),
+        ("picked", lambda ns: {"picked": np.sort(ns["frame"][ns["frame"] > 30])}, "in frame's order"),
+    ],
+    "predict": [
+        ("pred_spectrum", lambda ns: {"pred_spectrum": [5.0, 8.0, 13.0, 21.0, 34.0, 55.0]}, "did change"),
+        ("pred_spectrum", lambda ns: {"pred_spectrum": [5.0, 8.0, 13.0, 21.0, 34.0, -1.0]}, "is a view"),
+        ("pred_spectrum", lambda ns: {"pred_spectrum": [5.0, 0.0, 0.0, 0.0, 34.0, 55.0]}, "another name"),
+        ("pred_snapshot", lambda ns: {"pred_snapshot": [5.0, 0.0, 0.0, 0.0, 34.0, -1.0]}, "a copy made before"),
+        ("pred_window", lambda ns: {"pred_window": ns["window"]}, "shares its memory"),
+        ("pred_window", lambda ns: {"pred_window": [8.0, 13.0, 21.0]}, "writes into window"),
+        ("pred_bright", lambda ns: {"pred_bright": [21.0, 34.0, -1.0]}, "indexing with a mask"),
+        ("pred_bright", lambda ns: {"pred_bright": [34.0]}, "has 3 after the cell"),
+    ],
+}
+
+
+@pytest.mark.parametrize("run", ["own", "secret"])
+@pytest.mark.parametrize(("qid", "name", "change", "hint"),
+                         [(q, n, c, h) for q, cases in CV_WRONG.items() for n, c, h in cases])
+def test_copy_vs_view_wrong_answers_fail(qid, name, change, hint, run):
+    if run == "secret" and qid == "predict":
+        pytest.skip("no secret run")
+    ns = cv_answers(inputs(CV, qid, run))
+    frame = np.array(inputs(CV, qid, run)["frame"])
+    ns.update(change(ns))
+    result = grade(CV, qid, ns, run=run)
+    expected = PREDICTIONS.get(name, frame * 2 if name == "doubled" else frame)
+    assert_fails(result, name, expected, hint=hint)
+    if name in PREDICTIONS:
+        assert str(PREDICTIONS[name]) not in result.message
+        assert "34" not in result.message and "55" not in result.message
+
+
+def test_copy_vs_view_secret_frame_tells_strictly_above():
+    inp = inputs(CV, "new-arrays", "secret")
+    assert inp["frame"].shape == (5, 7) and (inp["frame"] == 30).any()
+    ns = cv_answers(inp)
+    ns["picked"] = ns["frame"][ns["frame"] >= 30]
+    assert_fails(grade(CV, "new-arrays", ns, run="secret"), "picked", hint="values equal to 30")
+
+
+@pytest.mark.parametrize(
+    ("qid", "change"),
+    [
+        ("alias-and-copy", lambda ns: {"backup": np.array(ns["frame"])}),
+        ("alias-and-copy", lambda ns: {"backup": ns["frame"].copy(order="F")}),
+        ("views", lambda ns: {"row": ns["frame"][1, :], "col": ns["frame"].T[2]}),
+        ("new-arrays", lambda ns: {"doubled": ns["frame"] + ns["frame"],
+                                   "picked": np.extract(ns["frame"] > 30, ns["frame"])}),
+        ("new-arrays", lambda ns: {"doubled": 2.0 * ns["frame"], "picked": ns["frame"][np.nonzero(ns["frame"] > 30)]}),
+        ("predict", lambda ns: {"pred_spectrum": np.array([5, 0, 0, 0, 34, -1]), "pred_window": ns["window"].copy(),
+                                "pred_bright": (21, 34, 55)}),
+    ],
+)
+def test_copy_vs_view_alternatives_pass(qid, change):
+    ns = cv_answers(judge(CV).reference())
+    ns.update(change(ns))
+    assert_alternative_passes(CV, qid, ns, grade(CV, qid, ns))
+
+
+# --------------------------------------------------------------------------------------
+# whole notebooks, graded as the course grades them
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def grader(course, data_file):
+    """One warm grader for this module's notebooks."""
+    from autograder.grading import NotebookGrader
+
+    with NotebookGrader(course, data_path=data_file) as g:
+        yield g
+
+
+def _answer(source, **answers) -> nbformat.NotebookNode:
+    """The source notebook with the answer cells of these grade ids replaced (a
+    ``grade_id: (before, code)`` pair adds a cell of the student's before that cell)."""
+    nb = copy.deepcopy(source)
+    for gid, code in answers.items():
+        index = next(i for i, c in enumerate(nb.cells) if _nbgrader(c).get("grade_id") == gid)
+        if isinstance(code, tuple):
+            nb.cells.insert(index, nbformat.v4.new_code_cell(code[1]))
+            code = code[0]
+        if code is not None:
+            nb.cells[index].source = code
+    return nb
+
+
+def graded(grader, aid: str, **answers) -> dict:
+    """Grade the source notebook of ``aid`` with these answers: {question: Outcome}."""
+    a = COURSE.assignment(aid)
+    nbcfg = a.notebooks[0]
+    source = _source(aid)
+    result = grader.grade(integrity.restore(_answer(source, **answers), source), a, nbcfg).result
+    assert result.problems == []
+    return {o.question: o for o in result.outcomes}
+
+
+def runs(outcome) -> list[tuple[str, bool]]:
+    return [(r.kind, r.passed) for r in outcome.runs]
+
+
+def lost(outcomes: dict) -> set[str]:
+    return {q for q, o in outcomes.items() if not o.passed}
+
+
+SECRET_FAILED = [("own", True), ("secret", False)]
+RESCUED = [("own", False), ("reference", True), ("secret", True)]
+
+
+@needs_data
+@pytest.mark.parametrize("aid", MINE)
+def test_source_notebook_full_marks_with_a_secret_run_per_question(grader, aid):
+    outcomes = graded(grader, aid)
+    assert lost(outcomes) == set()
+    for qid, o in outcomes.items():
+        assert runs(o) == ([] if (aid, qid) in NO_SECRET else [("own", True), ("secret", True)]), qid
+
+
+TABLE = "### BEGIN SOLUTION\nalpha_col = alpha.reshape(-1, 1)\n{}\n### END SOLUTION\nprint(np.round(table, 3))"
+
+
+@needs_data
+def test_ripple_table_loops_lose_the_question_and_broadcasting_keeps_it(grader):
+    loops = {
+        "loop": "table = np.empty((alpha.size, nu.size))\nfor i in range(alpha.size):\n"
+                "    table[i] = (nu / 1.4e9) ** (-alpha[i])",
+        "comprehension": "table = np.array([(nu / 1.4e9) ** (-a) for a in alpha])",
+        "vectorize": "table = np.vectorize(lambda a, f: (f / 1.4e9) ** (-a))(alpha_col, nu)",
+        "helper": "table = spectra(nu, alpha)",
+    }
+    helper = ("def spectra(nu, alpha):\n    out = np.empty((len(alpha), len(nu)))\n"
+              "    for i, a in enumerate(alpha):\n        out[i] = (nu / 1.4e9) ** (-a)\n    return out\n")
+    for label, code in loops.items():
+        answers = {"spectral-index-table": TABLE.format(code)}
+        if label == "helper":  # defined in a cell of the student's, two questions earlier
+            answers["ripple-surface"] = (None, helper)
+        outcomes = graded(grader, BR, **answers)
+        assert lost(outcomes) == {"spectral-index-table"}, label
+        o = outcomes["spectral-index-table"]
+        assert runs(o) == SECRET_FAILED, label
+        assert "vectorized numpy operations" in o.message, label
+        assert ("np.vectorize" in o.message) == (label == "vectorize"), label
+    timed = TABLE.format("%time table = (nu / 1.4e9) ** (-alpha_col)")
+    outcomes = graded(grader, BR, **{"spectral-index-table": timed})
+    assert lost(outcomes) == set()
+
+
+@needs_data
+def test_ripple_pasted_answers_and_early_mistake(grader):
+    pasted = graded(grader, BR, **{
+        "spectral-index-table": "alpha_col = np.array([[0.5], [0.6], [0.7], [0.8], [0.9]])\n"
+                                "table = (np.array([0.15, 0.33, 1.4, 5.0, 8.4, 15.0, 43.0]) / 1.4) ** (-alpha_col)",
+        "ripple-image": "xs = np.linspace(-20, 20, 161)\nrr = np.hypot(xs, xs[:, None])\n"
+                        "plt.imshow(np.cos(rr) / (rr + 5), origin='lower')"})
+    assert lost(pasted) == {"spectral-index-table", "ripple-image"}
+    for o in pasted.values():
+        if not o.passed:
+            assert runs(o) == SECRET_FAILED and "run again on a second input" in o.message
+    early = graded(grader, BR, **{"ripple-grid": "x = np.arange(-20, 20, 0.25).reshape(1, -1)\ny = x.reshape(-1, 1)"})
+    assert lost(early) == {"ripple-grid"}
+    assert runs(early["ripple-surface"]) == RESCUED and runs(early["ripple-image"]) == RESCUED
+
+
+@needs_data
+def test_slicing_pasted_numbers_and_early_mistake(grader):
+    ref = judge(SL).reference()
+    block = repr(ref["dq"][251:254, 101:105].tolist())
+    pasted = graded(grader, SL, elements=f"pix = {float(ref['img'][254, 300])!r}\nlast_pix = img[-1, -1]",
+                    **{"dq-block": f"dq_block = np.array({block}, dtype=np.int16)"})
+    assert lost(pasted) == {"elements", "dq-block"}
+    assert all(runs(pasted[q]) == SECRET_FAILED for q in ("elements", "dq-block"))
+    # "normalising" the image in the first answer: that question is lost, the slices after it are not
+    early = graded(grader, SL, elements="img = img / img.max()\npix = img[254, 300]\nlast_pix = img[-1, -1]")
+    assert lost(early) == {"elements"}
+    for qid in ("rows-and-columns", "better-spectrum"):
+        assert runs(early[qid]) == RESCUED, qid
+
+
+@needs_data
+def test_boolean_masks_typed_count_alias_and_early_mistake(grader):
+    outcomes = graded(grader, BM, compare="gt6 = a > 6\nn_gt6 = 13",
+                      **{"zero-disk": "z_disk = z\nz_disk[in_disk] = 0", "bad-pixels": "clean = sci\n"
+                         "clean[dq != 0] = np.nan"})
+    assert lost(outcomes) == {"compare", "bad-pixels", "zero-disk"}
+    assert runs(outcomes["compare"]) == SECRET_FAILED
+    assert "shares memory with `z`" in outcomes["zero-disk"].message
+    assert "copy" in outcomes["zero-disk"].message
+    assert "shares memory with `sci`" in outcomes["bad-pixels"].message
+    early = graded(grader, BM, **{"disk-mask": "in_disk = (x - 10)**2 + (y - 15)**2 <= 10**2",
+                                  "zero-disk": "z_disk = np.where(in_disk, 0, z)"})
+    assert lost(early) == {"disk-mask"}
+    assert "exactly 10" in early["disk-mask"].message
+    assert runs(early["zero-disk"]) == RESCUED
+
+
+@needs_data
+def test_copy_vs_view_pasted_copy_and_early_mistake(grader):
+    pasted = graded(grader, CV, **{
+        "alias-and-copy": "same = frame\nbackup = np.array([[12., 15., 11., 14., 13.], [20., 42., 95., 40., 21.],\n"
+                          "                   [18., 37., 88., 35., 19.], [11., 14., 12., 13., 15.]])",
+        "new-arrays": "doubled = frame * 2\npicked = frame[frame >= 30]"})
+    assert lost(pasted) == {"alias-and-copy", "new-arrays"}
+    assert runs(pasted["alias-and-copy"]) == SECRET_FAILED and runs(pasted["new-arrays"]) == SECRET_FAILED
+    assert "values equal to 30" in pasted["new-arrays"].message
+    # the first answer changes frame in place: it loses its question, the later ones run again on a fresh frame
+    early = graded(grader, CV, **{"alias-and-copy": "same = frame\nbackup = frame.copy()\nsame[0, 0] = 0"})
+    assert lost(early) == {"alias-and-copy"}
+    assert "no longer holds its original values" in early["alias-and-copy"].message
+    assert runs(early["views"]) == RESCUED and runs(early["new-arrays"]) == RESCUED
+    alias = graded(grader, CV, **{"alias-and-copy": "same = frame[:]\nbackup = frame.copy()",
+                                  "new-arrays": "doubled = frame\ndoubled *= 2\npicked = frame[frame > 30]"})
+    assert lost(alias) == {"alias-and-copy", "new-arrays"}
+    assert runs(alias["alias-and-copy"]) == [("own", False), ("reference", False)]

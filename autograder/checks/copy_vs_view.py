@@ -1,9 +1,21 @@
 """Hidden checks of the assignment ``copy-vs-view``.
 
 Graded through what the student's arrays ARE, not through prose: whether two names
-share memory in the kernel (:meth:`Value.shares_memory_with`), whether an array owns its
-memory (:attr:`Value.owndata`), and their values.  The small arrays are given in locked
-cells of the notebook and rebuilt here from the same specification.
+share memory in the student's process (:meth:`Value.shares_memory_with`), whether an
+array owns its memory (:attr:`Value.owndata`), and their values.
+
+* Inputs: ``frame`` (given in the setup cell) for the first three questions.  It is
+  also watched: captured again after the question's code, for the memory relations
+  and to see that it kept its values.
+* Secret input: a 5 x 7 frame (faint sky around a source, one pixel exactly 30), so
+  that a row, a column, a selection or a copy typed from the printed frame fails, and
+  so does ``>= 30``.  Expected values are slices and products of the run's frame.
+* In the notebook's own run, ``frame`` may have been changed in place by an earlier
+  question's code; the question then fails its own run with a message saying so, and
+  its code is run again on a fresh frame (an earlier mistake costs only its question).
+* ``predict`` has no inputs (the given cell makes its arrays; the answer is numbers
+  written down): it compares with the given cell replayed here, and watches the
+  given arrays only to tell a prediction that is the array itself.
 """
 
 from __future__ import annotations
@@ -11,22 +23,31 @@ from __future__ import annotations
 import numpy as np
 
 from ..values import Value
-from ._api import CheckContext, check
+from ._api import CheckContext, check, reference_state
 
 ASSIGNMENT = "copy-vs-view"
-
-FRAME = np.array(
-    [
-        [12.0, 15.0, 11.0, 14.0, 13.0],
-        [20.0, 42.0, 95.0, 40.0, 21.0],
-        [18.0, 37.0, 88.0, 35.0, 19.0],
-        [11.0, 14.0, 12.0, 13.0, 15.0],
-    ]
-)
 THRESHOLD = 30.0
 
 # The "predict" question: the given cell, replayed.
 SPECTRUM0 = np.array([5.0, 8.0, 13.0, 21.0, 34.0, 55.0])
+
+
+@reference_state(ASSIGNMENT)
+def state(data_path) -> dict:
+    """The frame of the notebook's setup cell."""
+    return {"frame": np.array([[12.0, 15.0, 11.0, 14.0, 13.0],
+                               [20.0, 42.0, 95.0, 40.0, 21.0],
+                               [18.0, 37.0, 88.0, 35.0, 19.0],
+                               [11.0, 14.0, 12.0, 13.0, 15.0]])}
+
+
+def _other_frame(inputs: dict, rng: np.random.Generator) -> dict:
+    """A 5 x 7 frame: sky of 8 to 24 counts, a source of 31 to 99 counts on the middle
+    rows and columns, and one pixel of exactly 30 (not strictly above 30)."""
+    frame = rng.integers(8, 25, (5, 7)).astype(np.float64)
+    frame[1:4, 2:5] = rng.integers(31, 100, (3, 3))
+    frame[int(rng.integers(0, 5)), int(rng.choice([0, 1, 5, 6]))] = THRESHOLD
+    return {"frame": frame}
 
 
 def _after_given_cell() -> dict[str, np.ndarray]:
@@ -51,41 +72,34 @@ def _equal(actual, expected) -> bool:
 
 def _frame_unchanged(ctx: CheckContext, who: str) -> None:
     f = _frame(ctx)
-    if f.array is not None and not _equal(f.array, FRAME):
-        ctx.fail(
-            f"`frame` no longer holds its original values when `{who}` is checked: something changed it in place; "
-            "run the notebook again from the top (Kernel > Restart & Run All) after fixing it"
-        )
+    if f.array is not None and not _equal(f.array, ctx.input("frame")):
+        ctx.fail(f"`frame` no longer holds its original values when `{who}` is checked: something changed it in place; "
+                 "run the notebook again from the top (Kernel > Restart & Run All) after fixing it")
 
 
-@check(ASSIGNMENT, "alias-and-copy", uses=("frame",))
+@check(ASSIGNMENT, "alias-and-copy", inputs=("frame",), secret=_other_frame, watch=("frame",))
 def alias_and_copy(ctx: CheckContext) -> None:
     """``same``: the very object ``frame`` (same memory, and like frame it owns it);
     ``backup``: an independent copy (no shared memory, same values)."""
+    frame = ctx.input("frame")
     f = _frame(ctx)
     _frame_unchanged(ctx, "same")
     same = ctx.value("same")
     ctx.array("same", pytype="numpy.ndarray")
     if not same.shares_memory_with(f):
-        ctx.fail(
-            "`same` does not share memory with `frame`: it is a copy; a second name for the same array is just "
-            "`same = frame`"
-        )
+        ctx.fail("`same` does not share memory with `frame`: it is a copy; a second name for the same array is just "
+                 "`same = frame`")
     if same.buffer != f.buffer or same.owndata != f.owndata:
-        ctx.fail(
-            "`same` is a view of `frame` (like frame[:] or frame.view()), a new array object; this question "
-            "wants frame itself: `same = frame`"
-        )
+        ctx.fail("`same` is a view of `frame` (like frame[:] or frame.view()), a new array object; this question "
+                 "wants frame itself: `same = frame`")
     backup = ctx.array("backup", pytype="numpy.ndarray", kind="f")
     vb = ctx.value("backup")
     if vb.shares_memory_with(f):
         if vb.buffer == f.buffer and vb.owndata == f.owndata:
-            ctx.fail(
-                "`backup` is `frame` itself under another name: changing frame would change it too; make it "
-                "with frame.copy()"
-            )
+            ctx.fail("`backup` is `frame` itself under another name: changing frame would change it too; make it "
+                     "with frame.copy()")
         ctx.fail("`backup` is a view of `frame` (it shares its memory); make an independent copy with frame.copy()")
-    if backup.shape != FRAME.shape or not _equal(backup, FRAME):
+    if not _equal(backup, frame):
         ctx.fail(f"`backup` (shape {backup.shape}) does not hold the same values as `frame`; copy the whole frame")
 
 
@@ -98,49 +112,45 @@ def _view_of(ctx: CheckContext, name: str, expected: np.ndarray, slice_text: str
     if not _equal(arr, expected):
         ctx.fail(f"`{name}` does not hold the values of {slice_text} (rows and columns are counted from 0)")
     if not v.shares_memory_with(f) or v.owndata:
-        ctx.fail(
-            f"`{name}` has the right values but does not share memory with `frame` (a copy, or a view of "
-            f"another array): a basic slice of frame itself, {slice_text}, is a view; do not call .copy() "
-            "or index with a list"
-        )
+        ctx.fail(f"`{name}` has the right values but does not share memory with `frame` (a copy, or a view of "
+                 f"another array): a basic slice of frame itself, {slice_text}, is a view; do not call .copy() "
+                 "or index with a list")
 
 
-@check(ASSIGNMENT, "views", uses=("frame",))
+@check(ASSIGNMENT, "views", inputs=("frame",), secret=_other_frame, watch=("frame",))
 def views(ctx: CheckContext) -> None:
     """``row``: a view of frame's row 1; ``col``: a view of frame's column 2."""
+    frame = np.asarray(ctx.input("frame"))
     _frame_unchanged(ctx, "row")
-    _view_of(ctx, "row", FRAME[1], "frame[1]")
-    _view_of(ctx, "col", FRAME[:, 2], "frame[:, 2]")
+    _view_of(ctx, "row", frame[1], "frame[1]")
+    _view_of(ctx, "col", frame[:, 2], "frame[:, 2]")
 
 
-@check(ASSIGNMENT, "new-arrays", uses=("frame",))
+@check(ASSIGNMENT, "new-arrays", inputs=("frame",), secret=_other_frame, watch=("frame",))
 def new_arrays(ctx: CheckContext) -> None:
     """``doubled`` = frame * 2 and ``picked`` = frame[frame > 30]: new arrays that own their
     memory; ``frame`` must keep its values."""
+    frame = np.asarray(ctx.input("frame"))
     f = _frame(ctx)
     doubled = ctx.array("doubled", pytype="numpy.ndarray", kind="f")
     vd = ctx.value("doubled")
     if vd.shares_memory_with(f):
-        ctx.fail(
-            "`doubled` shares memory with `frame`: `doubled = frame` then `doubled *= 2` doubles frame itself; "
-            "arithmetic such as frame * 2 makes a new array"
-        )
-    if doubled.shape != FRAME.shape or not _equal(doubled, FRAME * 2):
+        ctx.fail("`doubled` shares memory with `frame`: `doubled = frame` then `doubled *= 2` doubles frame itself; "
+                 "arithmetic such as frame * 2 makes a new array")
+    if not _equal(doubled, frame * 2):
         ctx.fail(f"`doubled` (shape {doubled.shape}) is not frame times 2, element by element")
     _frame_unchanged(ctx, "doubled")
     picked = ctx.array("picked", pytype="numpy.ndarray")
     if picked.dtype.kind == "b":
         ctx.fail("`picked` is the mask itself (True/False); index frame with it to get the values: frame[frame > 30]")
-    expected = FRAME[FRAME > THRESHOLD]
-    if picked.shape == FRAME.shape:
-        ctx.fail(
-            f"`picked` has the shape of frame, {picked.shape}; indexing with a mask gives a 1-D array of the "
-            "selected values"
-        )
+    expected = frame[frame > THRESHOLD]
+    if picked.shape == frame.shape:
+        ctx.fail(f"`picked` has the shape of frame, {picked.shape}; indexing with a mask gives a 1-D array of the "
+                 "selected values")
     if ctx.value("picked").shares_memory_with(f):
         ctx.fail("`picked` shares memory with `frame`; indexing with a mask makes a new array: frame[frame > 30]")
     if not _equal(picked, expected):
-        if _equal(picked, FRAME[FRAME >= THRESHOLD]):
+        if _equal(picked, frame[frame >= THRESHOLD]):
             ctx.fail("`picked` includes values equal to 30; the question wants those strictly above")
         ctx.fail(f"`picked` (shape {picked.shape}) does not hold the values of frame above 30, in frame's order")
 
@@ -173,7 +183,7 @@ _HINTS = {
 }
 
 
-@check(ASSIGNMENT, "predict", uses=("spectrum", "snapshot", "window", "bright"))
+@check(ASSIGNMENT, "predict", watch=("spectrum", "snapshot", "window", "bright"))
 def predict(ctx: CheckContext) -> None:
     """``pred_<name>``: the values of spectrum, snapshot, window and bright after the given
     cell, written as numbers (a list or an array that does not share memory with them)."""

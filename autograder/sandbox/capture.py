@@ -240,7 +240,9 @@ def decode_input(head: dict, data: bytes) -> Any:
         return int(arr)
     if kind == "scalar":
         return arr.item()
-    return arr
+    # an array that owns its memory, as the notebook's own arrays do (np.load's is a view
+    # of its read buffer): checks of views and copies compare ``owndata``
+    return arr if arr.flags.owndata else arr.copy()
 
 
 def local_value(name: str, namespace: dict[str, Any]):
