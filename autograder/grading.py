@@ -330,7 +330,7 @@ class NotebookGrader:
                                    trace=no_loop, trace_limit=LOOP_LINES, calibration=spec.speed_reference)
             if files:
                 session.restore_files(list(files))
-            secret = self._rerun_verdict(judge, question, rerun, "secret")
+            secret = self._rerun_verdict(judge, question, rerun, "secret", own_passed=own.passed)
             if secret.passed and no_loop:
                 secret = _loop_verdict(question, rerun, secret)
             runs.append(Run("secret", secret.passed))
@@ -338,7 +338,7 @@ class NotebookGrader:
                 verdict = secret
         return Outcome(question.id, verdict.points, question.points, verdict.status, verdict.message, tuple(runs))
 
-    def _rerun_verdict(self, judge: Judge, question: Question, rerun, run: str) -> Outcome:
+    def _rerun_verdict(self, judge: Judge, question: Question, rerun, run: str, *, own_passed: bool = True) -> Outcome:
         what = "on the correct inputs" if run == "reference" else "on a second input"
         if rerun is None or rerun.status != "ok":
             why = rerun.detail if rerun is not None else "the copy of your notebook could not be made"
@@ -351,12 +351,13 @@ class NotebookGrader:
                                 figures=rerun.figures, run=run)
         if outcome.passed or run != "secret":
             return outcome
-        return Outcome.failed(
-            question.id, question.points,
-            f"your answer is right for this notebook's data, but this question's code gives a wrong answer when "
-            f"run again on a second input it has not seen: it must compute the answer from its inputs "
-            f"({', '.join('`' + n + '`' for n in judge.spec(question.id).inputs) or 'the data file'}), not repeat "
-            f"numbers. On that input: {outcome.message}")
+        inputs = ", ".join(f"`{n}`" for n in judge.spec(question.id).inputs) or "the data file"
+        opening = ("your answer is right for this notebook's data, but this question's code gives a wrong answer "
+                   "when run again on a second input it has not seen: it must compute the answer from its inputs "
+                   f"({inputs}), not repeat numbers" if own_passed else
+                   "this question's code gives a wrong answer when run again on a second input it has not seen "
+                   f"(made from {inputs})")
+        return Outcome.failed(question.id, question.points, f"{opening}. On that input: {outcome.message}")
 
 
 def _reruns(judge: Judge, question: Question) -> bool:

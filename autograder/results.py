@@ -1,7 +1,7 @@
 """What grading decides, as typed records: one shape from the check to the feedback page.
 
 * :class:`Outcome` is the verdict on one question.  The hidden check makes it
-  (:func:`autograder.checks.run_question`), the grader completes it (visible tests,
+  (:meth:`autograder.checks.Judge.verdict`), the grader completes it (visible tests,
   a stopped notebook), ``course check`` prints it, ``course autograde`` stores it, and
   the feedback page shows its message.
 * :class:`NotebookResult` is one graded notebook: its outcomes, in course.yml order,

@@ -7,7 +7,12 @@ released student version, as a real student's would, with answers typed into the
 solution cells.  The expected scores are in examples/submissions/README.md and are
 asserted by tests/test_examples.py.
 
-Run from the repository root:  python examples/make_examples.py
+Each notebook then carries the outputs its student's own run would leave (plots as
+72-dpi JPEG): the cells are run in order in a sandboxed process, as in Jupyter, and a
+cell that fails keeps its error and the next cells run on.
+
+Run from the repository root:  python examples/make_examples.py  (the data file must be
+available: see README, "The data").
 """
 
 from __future__ import annotations
@@ -86,8 +91,37 @@ def _fill(released, answers: dict[str, str | None]) -> nbformat.NotebookNode:
     return nb
 
 
+def _run(nb: nbformat.NotebookNode, zygote, files: dict) -> None:
+    """Run ``nb``'s code cells in order in a fresh sandboxed process; keep their outputs."""
+    from autograder.sandbox.limits import Limits
+    from autograder.sandbox.runner import make_workdir
+
+    session = zygote.spawn(make_workdir(files), Limits())
+    try:
+        count = 0
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            result = session.run(cell.source, timeout=120)
+            count += 1
+            cell.execution_count = count
+            cell.outputs = [nbformat.from_dict(o) for o in result.outputs]
+            if result.status != "ok":
+                break
+    finally:
+        session.close()
+
+
 def main() -> None:
     import yaml
+
+    from autograder.config import load_course
+    from autograder.data import ensure_data
+    from autograder.sandbox.runner import Zygote
+
+    data = ensure_data(load_course(ROOT))
+    files = {data.name: data, "course_data.py": ROOT / "course_data.py"}
+    zygote = Zygote(plots="jpeg")
 
     course = yaml.safe_load((ROOT / "course.yml").read_text())
     for a in course["assignments"]:
@@ -116,11 +150,13 @@ def main() -> None:
             for student, nb in subs.items():
                 folder = OUT / student / a["id"]
                 folder.mkdir(parents=True, exist_ok=True)
+                _run(nb, zygote, files)
                 if student == "linus" and broken.get("unreadable"):
                     text = nbformat.writes(nb)
                     (folder / name).write_text(text[: len(text) // 2])  # a truncated upload
                 else:
                     nbformat.write(nb, folder / name)
+    zygote.close()
 
 
 if __name__ == "__main__":

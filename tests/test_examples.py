@@ -18,8 +18,8 @@ EXPECTED = {  # examples/submissions/README.md
             "longslit-extraction": 16},
     "grace": {"array-creation": 6, "broadcasting-ripple": 4, "slicing": 5, "boolean-masks": 5, "copy-vs-view": 5,
               "longslit-extraction": 12},
-    "linus": {"array-creation": 9, "broadcasting-ripple": 4, "slicing": 7, "boolean-masks": 0, "copy-vs-view": 7,
-              "longslit-extraction": 7},
+    "linus": {"array-creation": 9, "broadcasting-ripple": 6, "slicing": 7, "boolean-masks": 0, "copy-vs-view": 7,
+              "longslit-extraction": 13},
 }
 
 
@@ -59,9 +59,8 @@ LOST = {  # the questions each mistake costs, and only those (examples/submissio
               "broadcasting-ripple/spectral-index-table", "slicing/strided", "slicing/dq-block",
               "boolean-masks/combine", "boolean-masks/disk-mask", "copy-vs-view/alias-and-copy",
               "copy-vs-view/new-arrays", "longslit-extraction/source-rows", "longslit-extraction/background"},
-    "linus": {"array-creation/reshape", "broadcasting-ripple/ripple-surface", "broadcasting-ripple/ripple-image",
-              "slicing/better-spectrum", "copy-vs-view/new-arrays", "longslit-extraction/cosmic-rays",
-              "longslit-extraction/background", "longslit-extraction/final-spectrum", "longslit-extraction/redshift"}
+    "linus": {"array-creation/reshape", "broadcasting-ripple/ripple-surface", "slicing/better-spectrum",
+              "copy-vs-view/new-arrays", "longslit-extraction/cosmic-rays"}
     | {f"boolean-masks/{q}" for q in ("compare", "combine", "bad-pixels", "disk-mask", "zero-disk")},
     "ada": set(),
 }

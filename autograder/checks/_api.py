@@ -290,8 +290,7 @@ RULES = ("no-loop",)
 
 
 def check(assignment: str, question: str, *, inputs: tuple[str, ...] = (), secret=None,
-          rules: tuple[str, ...] = (), watch: tuple[str, ...] = (), speed_reference: str | None = None,
-          uses=()):  # TEMPORARY: until the basics modules are converted
+          rules: tuple[str, ...] = (), watch: tuple[str, ...] = (), speed_reference: str | None = None):
     """Register ``func`` as the hidden check of ``question`` in ``assignment`` (see :class:`CheckSpec`)."""
     unknown = set(rules) - set(RULES)
     if unknown:
