@@ -20,7 +20,12 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "replace_dir", "read_untrusted", "TooLarge", "NotRegular"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "replace_dir", "read_untrusted", "TooLarge", "NotRegular",
+           "os_error_text", "ENVIRONMENT_ERRNOS"]
+
+#: The errors of the machine rather than of the program: a full disk or quota, a
+#: read-only file system, a permission refused, a failing device.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
 
 
 class TooLarge(ValueError):
@@ -31,10 +36,22 @@ class NotRegular(ValueError):
     """A path is a symbolic link, a folder, a FIFO or a device, not a regular file."""
 
 
+def os_error_text(exc: OSError, path=None) -> str:
+    """One line for ``exc``: the path it concerns (its own, else ``path``) and the
+    system's reason, e.g. ``/course/feedback/ada: No space left on device``.
+
+    A write that fails on a full disk carries no file name; pass the one being written.
+    """
+    where = exc.filename if exc.filename is not None else path
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{where}: {reason}" if where is not None else reason
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, mtime: float | None = None) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
 
-    ``mtime`` sets the file's modification time before it appears under its name.
+    ``mtime`` sets the file's modification time before it appears under its name.  An
+    OSError (a full disk, say) names ``path``, and no partial file is left behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,8 +62,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, mtime: float | None = None) -
         if mtime is not None:
             os.utime(tmp, (mtime, mtime))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a failed write names no file: name the one written
         raise
 
 
