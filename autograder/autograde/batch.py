@@ -13,11 +13,17 @@ course's folders.  For each submission of ``submitted/<student>/<assignment>/``:
    swaps that folder into ``autograded/<student>/<assignment>/`` in one step.
 
 A submission is marked done only after its grades are committed, so an interrupted
-batch resumes where it stopped.
+batch resumes where it stopped.  Whatever goes wrong with one submission (a notebook
+nbgrader refuses, files that cannot be written, a full disk) fails that submission
+only, with a one-line reason.  A gradebook that another program keeps locked past the
+wait (:data:`autograder.nbgrader_adapter.GRADEBOOK_WAIT`) fails the submission that met
+it, and then every remaining one at once with the same line (:class:`GradebookGate`),
+rather than each waiting in turn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -32,12 +38,13 @@ import nbformat
 
 from ..config import Assignment, Course
 from ..errors import NotFound
-from ..fileio import replace_dir
+from ..fileio import atomic_write_bytes, atomic_write_text, os_error_text, replace_dir
+from ..gradebook import unavailable
 from ..notebooks import read_notebook
 from ..results import Outcome, RecordError, SubmissionRecord
 
 __all__ = ["Submission", "SubmissionResult", "find_submissions", "plan", "prepare", "finish", "settings_of",
-           "Pending"]
+           "Pending", "GradebookGate"]
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,31 @@ def _from_gradebook(gb, sub: Submission, record: SubmissionRecord) -> Submission
                             questions, list(record.problems))
 
 
+class GradebookGate:
+    """The batch's open gradebook, and whether it can still be used.
+
+    :meth:`failed` is called after any error in a step that used the gradebook: it
+    rolls the session back (so the next submission starts clean) and, when the error
+    says the gradebook is locked by another program, full or read-only, closes the
+    gate: :attr:`reason` is then set, and every remaining submission fails at once
+    with it.
+    """
+
+    def __init__(self, course: Course, gb):
+        self.course, self.gb = course, gb
+        self.reason = ""
+
+    def failed(self, exc: BaseException) -> str:
+        """Roll back after ``exc``; the one-line reason if the gradebook is unusable, else ""."""
+        with contextlib.suppress(Exception):
+            self.gb.db.rollback()
+        problem = unavailable(exc, self.course)
+        if problem is None:
+            return ""
+        self.reason = f"not graded: {problem}"
+        return self.reason
+
+
 class Pending:
     """One submission while its notebooks are being graded."""
 
@@ -184,12 +216,13 @@ class Pending:
         self.waiting.discard(name)
 
 
-def prepare(course: Course, config, gb, todo: list[tuple[Submission, str]], data_path: Path):
+def prepare(course: Course, config, gate: GradebookGate, todo: list[tuple[Submission, str]], data_path: Path):
     """Yield ``(pending, notebook name, grade_job args or None)`` for every notebook.
 
     A notebook that cannot be graded at all (unreadable, refused by nbgrader) scores 0
-    here and comes with None args; a submission that cannot even be recorded comes
-    once, with name None.
+    here and comes with None args; a submission that cannot even be recorded (or meets
+    a gradebook that cannot be used) comes once, with name None, or with None args for
+    its remaining notebooks.
     """
     from .. import integrity, nbgrader_adapter
 
@@ -201,17 +234,24 @@ def prepare(course: Course, config, gb, todo: list[tuple[Submission, str]], data
         return (nbformat.read(course.source_notebook(a, nbcfg), as_version=4),
                 nbformat.read(course.release_notebook(a, nbcfg), as_version=4))
 
+    gb = gate.gb
     for sub, fp in todo:
         assignment = course.assignment(sub.assignment)
         pending = Pending(sub, [nb.name for nb in assignment.notebooks], fp, settings_of(course, assignment))
-        try:
-            _register(gb, sub)
-        except Exception as exc:  # noqa: BLE001 - reported on this submission; the batch goes on
-            pending.error = f"could not record the submission: {exc}"
+        pending.error = gate.reason
+        if not pending.error:
+            try:
+                _register(gb, sub)
+            except Exception as exc:  # noqa: BLE001 - reported on this submission; the batch goes on
+                pending.error = gate.failed(exc) or f"could not record the submission: {_first_line(exc)}"
+        if pending.error:
             pending.waiting.clear()
             yield pending, None, None
             continue
         for nbcfg in assignment.notebooks:
+            if pending.error:  # the gradebook failed on an earlier notebook: nothing more to do
+                yield pending, nbcfg.name, None
+                continue
             try:
                 nb = read_notebook(sub.folder / nbcfg.filename, within=course.folder("submitted"))
                 source, released = instructor(assignment.id, nbcfg.name)
@@ -221,13 +261,29 @@ def prepare(course: Course, config, gb, todo: list[tuple[Submission, str]], data
                 nb = integrity.restore(nb, source)
                 nb = nbgrader_adapter.sanitize(course, config, nb, sub.assignment, nbcfg.name, sub.student)
             except Exception as exc:  # noqa: BLE001 - unreadable (NotebookError) or refused by nbgrader
-                reason = str(exc) if isinstance(exc, ValueError) else f"could not be prepared for grading ({exc})"
-                pending.problems.append(f"{nbcfg.name}: {reason}; its questions score 0")
-                _zero_notebook(gb, sub, nbcfg.name)
-                pending.outcomes[nbcfg.name] = [Outcome.failed(q.id, q.points, reason) for q in nbcfg.questions]
+                pending.error = gate.failed(exc)
+                if not pending.error:
+                    _zero_unusable(gate, pending, nbcfg, exc)
                 yield pending, nbcfg.name, None
                 continue
             yield pending, nbcfg.name, (str(course.root), str(data_path), sub.assignment, nbcfg.name, json.dumps(nb))
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message, first line only (SQLAlchemy's go on with the SQL)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _zero_unusable(gate: GradebookGate, pending: Pending, nbcfg, exc: BaseException) -> None:
+    """A notebook that cannot be graded: its questions score 0, with the reason."""
+    reason = str(exc) if isinstance(exc, ValueError) else f"could not be prepared for grading ({_first_line(exc)})"
+    pending.problems.append(f"{nbcfg.name}: {reason}; its questions score 0")
+    pending.outcomes[nbcfg.name] = [Outcome.failed(q.id, q.points, reason) for q in nbcfg.questions]
+    try:
+        _zero_notebook(gate.gb, pending.sub, nbcfg.name)
+    except Exception as err:  # noqa: BLE001 - reported on this submission; the batch goes on
+        pending.error = gate.failed(err) or f"{nbcfg.name}: its score of 0 could not be saved ({_first_line(err)})"
 
 
 def _register(gb, sub: Submission) -> None:
@@ -256,8 +312,14 @@ def _zero_notebook(gb, sub: Submission, notebook: str) -> None:
     gb.db.commit()
 
 
-def finish(course: Course, config, pending: Pending) -> SubmissionResult:
-    """Save the grades of a fully graded submission and write ``autograded/``; its result."""
+def finish(course: Course, config, pending: Pending, gate: GradebookGate | None = None) -> SubmissionResult:
+    """Save the grades of a fully graded submission and write ``autograded/``; its result.
+
+    The graded files are written into a fresh folder beside ``autograded/<student>/<assignment>``
+    (a unique name: runs never share it) that then replaces it in one step
+    (:func:`~autograder.fileio.replace_dir`): the previous graded copy is never deleted
+    first, and stays if anything fails.
+    """
     from .. import nbgrader_adapter
 
     sub = pending.sub
@@ -266,16 +328,16 @@ def finish(course: Course, config, pending: Pending) -> SubmissionResult:
     out_dir = course.folder("autograded", sub.student, sub.assignment)
     tmp = None
     try:
-        if pending.error:
-            raise RuntimeError(pending.error)
+        if pending.error or (gate is not None and gate.reason):
+            raise _Unfinished(pending.error or gate.reason)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{sub.assignment}.", suffix=".partial", dir=out_dir.parent))
         ts = sub.folder / "timestamp.txt"
         if ts.is_file():
-            shutil.copyfile(ts, tmp / "timestamp.txt")
+            atomic_write_bytes(tmp / "timestamp.txt", ts.read_bytes())
         for name, nb in pending.graded.items():
             nb = nbgrader_adapter.finish(course, config, nb, sub.assignment, name, sub.student)
-            nbformat.write(nb, tmp / f"{name}.ipynb")
+            atomic_write_text(tmp / f"{name}.ipynb", nbformat.writes(nb))
         outcomes = [o for nb in assignment.notebooks for o in pending.outcomes.get(nb.name, [])]
         record = SubmissionRecord(sub.student, sub.assignment, pending.fingerprint, pending.settings,
                                   outcomes, pending.problems)
@@ -287,10 +349,26 @@ def finish(course: Course, config, pending: Pending) -> SubmissionResult:
         result.seconds = time.monotonic() - pending.started
     except Exception as exc:  # noqa: BLE001 - reported on this submission; the batch goes on
         result.status = "failed"
-        result.error = str(exc) or traceback.format_exc(limit=2)
+        result.error = _failure(exc, gate)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     pending.graded.clear()  # written out: the notebooks need not stay in memory
     return result
+
+
+class _Unfinished(RuntimeError):
+    """A submission that failed before :func:`finish` (its message is the reason)."""
+
+
+def _failure(exc: BaseException, gate: GradebookGate | None) -> str:
+    """The one-line reason a submission failed in :func:`finish`."""
+    if isinstance(exc, _Unfinished):
+        return str(exc)
+    reason = gate.failed(exc) if gate is not None else ""
+    if reason:
+        return reason
+    if isinstance(exc, OSError):
+        return f"the graded files could not be written ({os_error_text(exc)})"
+    return _first_line(exc) if str(exc) else traceback.format_exc(limit=2)
 
