@@ -199,7 +199,8 @@ def autograde(ctx, assignments, students, jobs, scheduler, force) -> None:
             progress.advance(task)
             if r.status == "failed":
                 failures.append(r)
-                progress.console.print(shown("FAILED", "red"), shown(f"{r.student}/{r.assignment}: {r.error}"))
+                progress.console.print(shown("FAILED", "red"), shown(f"{r.student}/{r.assignment}: {r.error}"),
+                                       soft_wrap=True)  # one line, however long
 
         results = _run(do_autograde, course, assignments=list(assignments) or None, students=list(students) or None,
                        jobs=jobs, scheduler=scheduler, force=force, on_result=on_result)

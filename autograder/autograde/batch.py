@@ -38,7 +38,7 @@ import nbformat
 
 from ..config import Assignment, Course
 from ..errors import NotFound
-from ..fileio import atomic_write_bytes, atomic_write_text, os_error_text, replace_dir
+from ..fileio import atomic_write_bytes, atomic_write_text, replace_dir
 from ..gradebook import unavailable
 from ..notebooks import read_notebook
 from ..results import Outcome, RecordError, SubmissionRecord
@@ -327,16 +327,19 @@ def finish(course: Course, config, pending: Pending, gate: GradebookGate | None 
     result = SubmissionResult(sub.student, sub.assignment, "graded", problems=pending.problems)
     out_dir = course.folder("autograded", sub.student, sub.assignment)
     tmp = None
+    saved = False  # whether the grades are in the gradebook
     try:
         if pending.error or (gate is not None and gate.reason):
             raise _Unfinished(pending.error or gate.reason)
+        finished = {name: nbgrader_adapter.finish(course, config, nb, sub.assignment, name, sub.student)
+                    for name, nb in pending.graded.items()}
+        saved = True
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{sub.assignment}.", suffix=".partial", dir=out_dir.parent))
         ts = sub.folder / "timestamp.txt"
         if ts.is_file():
             atomic_write_bytes(tmp / "timestamp.txt", ts.read_bytes())
-        for name, nb in pending.graded.items():
-            nb = nbgrader_adapter.finish(course, config, nb, sub.assignment, name, sub.student)
+        for name, nb in finished.items():
             atomic_write_text(tmp / f"{name}.ipynb", nbformat.writes(nb))
         outcomes = [o for nb in assignment.notebooks for o in pending.outcomes.get(nb.name, [])]
         record = SubmissionRecord(sub.student, sub.assignment, pending.fingerprint, pending.settings,
@@ -349,7 +352,7 @@ def finish(course: Course, config, pending: Pending, gate: GradebookGate | None 
         result.seconds = time.monotonic() - pending.started
     except Exception as exc:  # noqa: BLE001 - reported on this submission; the batch goes on
         result.status = "failed"
-        result.error = _failure(exc, gate)
+        result.error = _failure(exc, gate, out_dir, saved)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -361,14 +364,16 @@ class _Unfinished(RuntimeError):
     """A submission that failed before :func:`finish` (its message is the reason)."""
 
 
-def _failure(exc: BaseException, gate: GradebookGate | None) -> str:
+def _failure(exc: BaseException, gate: GradebookGate | None, out_dir: Path, saved: bool) -> str:
     """The one-line reason a submission failed in :func:`finish`."""
     if isinstance(exc, _Unfinished):
         return str(exc)
     reason = gate.failed(exc) if gate is not None else ""
-    if reason:
-        return reason
-    if isinstance(exc, OSError):
-        return f"the graded files could not be written ({os_error_text(exc)})"
-    return _first_line(exc) if str(exc) else traceback.format_exc(limit=2)
+    if not reason and isinstance(exc, OSError):  # a full disk, a read-only folder
+        reason = f"{out_dir} could not be written ({exc.strerror or exc})"
+    elif not reason:
+        reason = _first_line(exc) if str(exc) else traceback.format_exc(limit=2)
+    if saved:
+        reason += "; its grades are saved in the gradebook (run `course autograde` again to write its graded files)"
+    return reason
 
