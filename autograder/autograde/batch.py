@@ -208,11 +208,14 @@ class Pending:
     def done(self, name: str, out) -> None:
         """Take a notebook's result from the executor (grade_job's dict or an exception)."""
         if isinstance(out, BaseException):
-            self.error = self.error or f"{name}: grading failed: {type(out).__name__}: {out}"
+            self.error = self.error or f"{name}: grading failed: {type(out).__name__}: {_first_line(out)}"
         elif out is not None:
-            self.graded[name] = nbformat.from_dict(json.loads(out["nb"]))
-            self.outcomes[name] = [Outcome.from_json(o) for o in out["result"]["outcomes"]]
-            self.problems += [f"{name}: {p}" for p in out["result"]["problems"]]
+            try:
+                self.graded[name] = nbformat.from_dict(json.loads(out["nb"]))
+                self.outcomes[name] = [Outcome.from_json(o) for o in out["result"]["outcomes"]]
+                self.problems += [f"{name}: {p}" for p in out["result"]["problems"]]
+            except Exception as exc:  # noqa: BLE001 - (a graded notebook too deep to read back, say): this submission
+                self.error = self.error or f"{name}: its graded copy could not be read ({type(exc).__name__}: {exc})"
         self.waiting.discard(name)
 
 
