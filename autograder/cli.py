@@ -169,10 +169,12 @@ def collect(ctx: click.Context, source: Path) -> None:
 def autograde(ctx, assignments, students, jobs, scheduler, force) -> None:
     """Grade collected submissions in parallel into nbgrader's gradebook.
 
-    Prints one FAILED line per submission that could not be graded (its grades are
-    not saved; the next run grades it again), then the summary.  Exit status 1 when
-    any submission failed; a notebook that is unreadable or scores 0 is graded, not
-    failed (the problem is in the summary and the feedback).
+    Prints one FAILED line per submission that could not be graded, with the reason
+    (the next run grades it again), then the summary.  Exit status 1 when any
+    submission failed; a notebook that is unreadable or scores 0 is graded, not failed
+    (the problem is in the summary and the feedback).  A gradebook locked by another
+    program when the run starts, or too little memory for grading.memory_mb, stops it
+    with one line (exit status 2).
     """
     from rich.progress import (
         BarColumn,
