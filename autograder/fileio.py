@@ -96,19 +96,28 @@ def _exchange(a: Path, b: Path) -> bool:
 def replace_dir(new: Path, dest: Path) -> None:
     """Put folder ``new`` in the place of ``dest`` (which may not exist) in one step.
 
-    Where the system can swap two paths atomically the old folder is swapped out and
-    then removed; elsewhere it is renamed aside first, so that at every moment either
-    the old or the new folder is complete (never neither, if the rename fails).
+    Where ``dest`` does not exist, ``new`` is renamed to it; where it does and the
+    system can swap two paths atomically, the old folder is swapped out and then
+    removed; elsewhere it is renamed aside (to a unique name) first, so that at every
+    moment either the old or the new folder is complete (never neither, if the rename
+    fails).  Two replacements of one folder at once both succeed; the later one wins.
     """
     new, dest = Path(new), Path(dest)
-    if not dest.exists():
-        new.rename(dest)
+    try:
+        os.rename(new, dest)  # no ``dest`` (or an empty one): one step
         return
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
     if _exchange(new, dest):
         shutil.rmtree(new, ignore_errors=True)  # ``new`` now names the old folder
         return
-    aside = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-    dest.rename(aside)
+    aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+    try:
+        dest.rename(aside)
+    except BaseException:
+        aside.rmdir()
+        raise
     try:
         new.rename(dest)
     except BaseException:
