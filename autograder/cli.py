@@ -1,13 +1,24 @@
 """The ``course`` command: thin click wrappers over the library functions.
 
 Each command loads course.yml (found from the current folder upwards, or
-``--course-dir``), calls one function of the package and prints its result.  A
-:class:`~autograder.errors.UserError` (a bad course.yml, an unknown assignment, a
-missing data file, an unreadable notebook, a busy course) prints one line and exits
-with status 2; any other exception is a bug and shows its traceback.  A run that
-completed but left some items undone (a failed submission, a refused file, a skipped
-page) exits with status 1 after printing its report.  Names that come from outside
-(ids, file names, messages) are printed without markup interpretation.
+``--course-dir``), calls one function of the package and prints its result.
+
+Exit statuses:
+
+* 0: done, nothing left undone;
+* 1: the run completed and printed its report, but some items in it failed (a
+  refused or unreadable file in ``collect``, a failed submission in ``autograde``, a
+  page that could not be written in ``feedback``; each command's help says what
+  counts), or ``check`` found less than full marks;
+* 2: nothing (or nothing more) was done, for a reason printed as one line: a
+  :class:`~autograder.errors.UserError` (a bad course.yml, an unknown assignment, a
+  missing data file, an unreadable notebook, a busy course, a locked gradebook) or
+  the machine refusing a file (a full disk, a read-only folder, a permission), named
+  with its path.
+
+Any other exception is a bug and shows its traceback.  Names that come from outside
+(ids, file names, messages) are printed with their control characters visible and
+without markup interpretation (:mod:`autograder.display`).
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from . import __version__
 from .display import text as shown
 from .display import visible
 from .errors import UserError
+from .fileio import ENVIRONMENT_ERRNOS, os_error_text
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -37,13 +49,18 @@ class _Failed(click.ClickException):
 
 
 def _run(fn, *args, **kwargs):
-    """Call ``fn``; a UserError (or a data file that cannot be had) becomes one line."""
+    """Call ``fn``; a UserError, a data file that cannot be had, or a file the machine
+    refuses (a full disk, a read-only folder) becomes one line."""
     from course_data import ChecksumMismatch, DataUnavailable
 
     try:
         return fn(*args, **kwargs)
     except (UserError, DataUnavailable, ChecksumMismatch) as exc:
         raise _Failed(str(exc)) from None
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        raise _Failed(visible(os_error_text(exc))) from None
 
 
 def _say(line: str) -> None:
@@ -124,13 +141,22 @@ def release(ctx: click.Context, assignments: tuple[str, ...]) -> None:
 @click.argument("source", type=click.Path(path_type=Path))
 @click.pass_context
 def collect(ctx: click.Context, source: Path) -> None:
-    """Take submissions from a folder, a zip, or an LMS-style flat folder into submitted/."""
+    """Take submissions from a folder, a zip, or an LMS-style flat folder into submitted/.
+
+    Prints what was taken, refused, ignored and warned about, one line per file.  Exit
+    status 1 when any file was refused (unknown name, link, unreadable, not written...)
+    or taken with a warning (a notebook the grader will score 0); clutter such as
+    .DS_Store, __MACOSX/ and .ipynb_checkpoints is ignored and does not count.
+    """
     from .collect import collect as do_collect
 
     course = _course(ctx)
     if not source.exists():
         raise _Failed(f"{visible(source)}: no such file or folder")
-    _say(_run(do_collect, course, source).summary())
+    report = _run(do_collect, course, source)
+    _say(report.summary())
+    if report.failed:
+        sys.exit(1)
 
 
 @main.command()
@@ -141,7 +167,15 @@ def collect(ctx: click.Context, source: Path) -> None:
 @click.option("--force", is_flag=True, help="Regrade submissions graded before from the same files and settings.")
 @click.pass_context
 def autograde(ctx, assignments, students, jobs, scheduler, force) -> None:
-    """Grade collected submissions in parallel into nbgrader's gradebook."""
+    """Grade collected submissions in parallel into nbgrader's gradebook.
+
+    Prints one FAILED line per submission that could not be graded, with the reason
+    (the next run grades it again), then the summary.  Exit status 1 when any
+    submission failed; a notebook that is unreadable or scores 0 is graded, not failed
+    (the problem is in the summary and the feedback).  A gradebook locked by another
+    program when the run starts, or too little memory for grading.memory_mb, stops it
+    with one line (exit status 2).
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -167,7 +201,8 @@ def autograde(ctx, assignments, students, jobs, scheduler, force) -> None:
             progress.advance(task)
             if r.status == "failed":
                 failures.append(r)
-                progress.console.print(shown("FAILED", "red"), shown(f"{r.student}/{r.assignment}: {r.error}"))
+                progress.console.print(shown("FAILED", "red"), shown(f"{r.student}/{r.assignment}: {r.error}"),
+                                       soft_wrap=True)  # one line, however long
 
         results = _run(do_autograde, course, assignments=list(assignments) or None, students=list(students) or None,
                        jobs=jobs, scheduler=scheduler, force=force, on_result=on_result)
@@ -192,7 +227,7 @@ def check(ctx: click.Context, notebook: Path, assignment: str | None) -> None:
     report = _run(check_notebook, course, notebook, assignment_id=assignment)
     console.print(report.table())
     for p in report.problems:
-        _say(f"note: {p}")
+        _say(f"note: {visible(p)}")
     if not report.full_marks:
         sys.exit(1)
 
@@ -202,14 +237,21 @@ def check(ctx: click.Context, notebook: Path, assignment: str | None) -> None:
 @click.option("--student", "students", multiple=True, help="Only this student (repeatable).")
 @click.pass_context
 def feedback(ctx, assignments, students) -> None:
-    """Write an HTML feedback file per student and assignment into feedback/."""
+    """Write an HTML feedback file per student and assignment into feedback/.
+
+    Every page that could not be made is listed with its reason.  Exit status 1 when a
+    page of a graded submission failed (unreadable record, could not be rendered or
+    written); a student who did not submit, or is not graded yet, is skipped, not failed.
+    """
     from .feedback import write_feedback
 
     course = _course(ctx)
     result = _run(write_feedback, course, assignments=list(assignments) or None, students=list(students) or None)
     for p in result:
-        _say(f"wrote {p}")
+        _say(f"wrote {visible(p)}")
     _say(result.summary())
+    if result.failed:
+        sys.exit(1)
 
 
 def _export_formats() -> list[str]:

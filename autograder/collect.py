@@ -29,8 +29,22 @@ Decisions (the tests in ``tests/test_instructor_tools.py`` hold them):
   :data:`MAX_TOTAL_BYTES` (500 MB; nothing is taken from it).  A file that would
   replace a newer copy already in ``dest`` is refused as older; two files of one
   source for the same destination: the newer is taken, the other refused.
-* ``__MACOSX/`` folders, ``.DS_Store`` and ``.ipynb_checkpoints`` are refused as
-  clutter too, but do not count when looking for a wrapper folder.
+* ``__MACOSX/`` folders, ``.DS_Store``, ``Thumbs.db`` and ``.ipynb_checkpoints`` are
+  *ignored* (listed, marked :attr:`Refused.ignored`), and do not count when looking
+  for a wrapper folder.
+* Every entry is its own failure: anything that goes wrong with one file or zip member
+  (unreadable, a folder swapped for a link while collecting, a zip member that does not
+  decompress, a disk that fills up while writing it) refuses that entry with its
+  reason, and the others are still collected.  A notebook that is JSON but cannot be
+  parsed into objects (nested too deeply, a number too long to convert) is taken with a
+  warning, as invalid JSON is.
+* A folder is read without ever following a symbolic link between the check and the
+  read: every folder on the way is opened with ``O_NOFOLLOW`` relative to its parent's
+  descriptor, and the file with :func:`~autograder.fileio.read_untrusted`, so swapping
+  a file or a folder for a link (to the instructor's solutions, say) or a FIFO while
+  collecting refuses that entry.  Folders more than :data:`MAX_DEPTH` deep are not read.
+* :attr:`CollectReport.failed`: the entries refused (not ignored) and the notebooks
+  taken with a warning; ``course collect`` exits with status 1 when there are any.
 * Idempotent: a destination file with the same bytes is left alone (``unchanged``);
   different bytes from a source at least as new replace it (``updated``).  Files are
   written to a temporary name inside their destination folder, then renamed, with the
@@ -41,6 +55,7 @@ Decisions (the tests in ``tests/test_instructor_tools.py`` hold them):
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -52,8 +67,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Course
+from .display import visible
 from .errors import BadInput
-from .fileio import atomic_write_bytes
+from .fileio import NotRegular, TooLarge, atomic_write_bytes, os_error_text, read_untrusted
+from .notebooks import MAX_NOTEBOOK_BYTES
 
 __all__ = [
     "CollectError",
@@ -65,11 +82,14 @@ __all__ = [
     "STUDENT_ID",
     "MAX_FILE_BYTES",
     "MAX_TOTAL_BYTES",
+    "MAX_DEPTH",
 ]
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,99}$")
-MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_FILE_BYTES = MAX_NOTEBOOK_BYTES
 MAX_TOTAL_BYTES = 500 * 1024 * 1024
+#: Folders below the source read at most (a wrapper, a student, an assignment: 3 are used).
+MAX_DEPTH = 8
 TIMESTAMP = "timestamp.txt"
 _CLUTTER = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db"}
 
@@ -102,10 +122,14 @@ class Taken:
 
 @dataclass(frozen=True)
 class Refused:
-    """One entry of the source that was not taken, and why."""
+    """One entry of the source that was not taken, and why.
+
+    ``ignored`` marks clutter (``.DS_Store``, ``__MACOSX/``...): listed, not a failure.
+    """
 
     source: str
     reason: str
+    ignored: bool = False
 
 
 @dataclass
@@ -123,6 +147,15 @@ class CollectReport:
         return [t for t in self.taken if t.warning]
 
     @property
+    def ignored(self) -> list[Refused]:
+        return [r for r in self.refused if r.ignored]
+
+    @property
+    def failed(self) -> list[Refused | Taken]:
+        """What went wrong: entries refused (clutter aside) and notebooks taken with a warning."""
+        return [r for r in self.refused if not r.ignored] + self.warnings
+
+    @property
     def changed(self) -> list[Taken]:
         return [t for t in self.taken if t.status != "unchanged"]
 
@@ -130,42 +163,44 @@ class CollectReport:
         return sum(t.status == status for t in self.taken)
 
     def summary(self) -> str:
+        """The report, one line per entry not taken or taken with a warning; every name
+        shown with its control characters visible (:func:`~autograder.display.visible`)."""
         notebooks = sum(t.notebook is not None for t in self.taken)
+        refused = len(self.refused) - len(self.ignored)
         lines = [
-            f"collected from {self.source} ({self.kind}) into {self.dest}: "
+            f"collected from {visible(self.source)} ({self.kind}) into {visible(self.dest)}: "
             f"{len(self.taken)} taken ({notebooks} notebooks; {self.count('new')} new, "
             f"{self.count('updated')} updated, {self.count('unchanged')} unchanged), "
-            f"{len(self.refused)} refused, {len(self.warnings)} warnings"
+            f"{refused} refused, {len(self.ignored)} ignored, {len(self.warnings)} warnings"
         ]
-        lines += [f"  refused  {r.source}: {r.reason}" for r in self.refused]
-        lines += [f"  warning  {t.source}: {t.warning}" for t in self.warnings]
+        lines += [f"  {'ignored' if r.ignored else 'refused'}  {visible(r.source)}: {visible(r.reason)}"
+                  for r in self.refused]
+        lines += [f"  warning  {visible(t.source)}: {visible(t.warning)}" for t in self.warnings]
         return "\n".join(lines)
 
     def table(self):
-        """The taken files as a rich Table."""
+        """The taken files as a rich Table (names are never read as markup)."""
         from rich.table import Table
 
-        table = Table(title=f"Collected from {self.source}")
+        from .display import text
+
+        table = Table(title=text(f"Collected from {self.source}"))
         for col in ("student", "assignment", "file", "status", "source"):
             table.add_column(col)
         for t in self.taken:
             status = f"{t.status} (warning: {t.warning})" if t.warning else t.status
-            table.add_row(t.student, t.assignment, t.dest.name, status, t.source)
+            table.add_row(*(text(v) for v in (t.student, t.assignment, t.dest.name, status, t.source)))
         return table
 
 
 # --------------------------------------------------------------------------------------
 # a uniform view of the source's entries
 # --------------------------------------------------------------------------------------
-class _TooBig(ValueError):
-    pass
-
-
 @dataclass
 class _Entry:
     parts: tuple[str, ...]  # path relative to the (unwrapped) source root
     origin: tuple[str, ...]  # path relative to the source as given
-    kind: str  # file | dir | symlink | other
+    kind: str  # file | dir | symlink | other | deep (a folder too deep to read)
     size: int
     mtime: float
     read: Callable[[], bytes]
@@ -184,40 +219,86 @@ def _read_limited(open_stream) -> bytes:
     with open_stream() as fh:
         data = fh.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
-        raise _TooBig(f"larger than {MAX_FILE_BYTES / 2**20:g} MB")
+        raise TooLarge(f"larger than {MAX_FILE_BYTES / 2**20:g} MB")
     return data
 
 
-def _folder_entries(root: Path, refused: list[Refused]) -> Iterator[_Entry]:
-    """Every entry under ``root``, without following symbolic links."""
-    stack: list[tuple[Path, tuple[str, ...]]] = [(root, ())]
+_FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _open_folder(root_fd: int, parts: tuple[str, ...]) -> int:
+    """A descriptor of the folder ``parts`` below ``root_fd``, opened one component at a
+    time relative to the last, never through a symbolic link (ELOOP or ENOTDIR if one
+    of them is a link now)."""
+    fd = os.dup(root_fd)
+    try:
+        for part in parts:
+            inner = os.open(part, _FOLDER_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_below(root_fd: int, parts: tuple[str, ...]) -> bytes:
+    """The file ``parts`` below ``root_fd``: no link followed on the way or at the end,
+    a regular file only, at most :data:`MAX_FILE_BYTES`, all read from one descriptor."""
+    try:
+        folder = _open_folder(root_fd, parts[:-1])
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise NotRegular("a folder on its path is not a folder now (a symbolic link?)") from None
+        raise
+    try:
+        return read_untrusted(parts[-1], max_bytes=MAX_FILE_BYTES, dir_fd=folder)
+    finally:
+        os.close(folder)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
+def _folder_entries(root_fd: int, label: Callable[[tuple[str, ...]], str],
+                    refused: list[Refused]) -> Iterator[_Entry]:
+    """Every entry under the folder open as ``root_fd``, without following symbolic links
+    (each folder is opened anew from the root: see :func:`_open_folder`)."""
+    stack: list[tuple[str, ...]] = [()]
     while stack:
-        folder, prefix = stack.pop()
+        prefix = stack.pop()
         try:
-            items = sorted(os.scandir(folder), key=lambda e: e.name)
+            fd = _open_folder(root_fd, prefix)
         except OSError as exc:
-            refused.append(Refused(str(folder), f"folder cannot be read ({exc.strerror or exc})"))
+            refused.append(Refused(label(prefix) + "/", f"folder cannot be read ({exc.strerror or exc})"))
             continue
-        for item in items:
-            parts = (*prefix, item.name)
-            path = Path(item.path)
-            try:
-                st = item.stat(follow_symlinks=False)
-            except OSError as exc:
-                refused.append(Refused(str(path), f"cannot be read ({exc.strerror or exc})"))
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                kind = "symlink"
-            elif stat.S_ISDIR(st.st_mode):
-                kind = "dir"
-            elif stat.S_ISREG(st.st_mode):
-                kind = "file"
-            else:
-                kind = "other"
-            yield _Entry(parts, parts, kind, st.st_size, st.st_mtime,
-                         (lambda p=path: _read_limited(lambda: open(p, "rb"))))
+        try:
+            with os.scandir(fd) as it:
+                names = sorted(e.name for e in it)
+            items = []
+            for name in names:
+                try:
+                    items.append((name, os.stat(name, dir_fd=fd, follow_symlinks=False)))
+                except OSError as exc:
+                    refused.append(Refused(label((*prefix, name)), f"cannot be read ({exc.strerror or exc})"))
+        except OSError as exc:
+            refused.append(Refused(label(prefix) + "/", f"folder cannot be read ({exc.strerror or exc})"))
+            continue
+        finally:
+            os.close(fd)
+        for name, st in items:
+            parts = (*prefix, name)
+            kind = _kind(st.st_mode)
+            if kind == "dir" and len(parts) >= MAX_DEPTH:
+                kind = "deep"
+            yield _Entry(parts, parts, kind, st.st_size, st.st_mtime, (lambda p=parts: _read_below(root_fd, p)))
             if kind == "dir":
-                stack.append((path, parts))
+                stack.append(parts)
 
 
 def _zip_name_problem(name: str) -> str:
@@ -300,62 +381,69 @@ def _classify(course: Course, entries: list[_Entry], label: Callable[[tuple[str,
     candidates: list[_Candidate] = []
     done: set[tuple[str, ...]] = set()  # folders refused as a whole (origin paths)
 
-    def refuse_folder(e: _Entry, depth: int, reason: str) -> None:
+    def refuse_folder(e: _Entry, depth: int, reason: str, ignored: bool = False) -> None:
         cut = len(e.origin) - len(e.parts) + depth
         folder = e.origin[:cut]
         if folder not in done:
             done.add(folder)
-            refused.append(Refused(label(folder) + "/", reason))
+            refused.append(Refused(label(folder) + "/", reason, ignored))
 
-    for e in sorted(entries, key=lambda e: e.parts):
-        if e.kind == "dir":
-            continue
+    def classify(e: _Entry) -> list[_Candidate]:
         if _is_clutter(e.parts):
             depth = next(i for i, p in enumerate(e.parts) if p in _CLUTTER) + 1
             if depth == len(e.parts) and e.kind != "symlink":
-                refused.append(Refused(label(e.origin), "operating-system or Jupyter clutter, ignored"))
+                refused.append(Refused(label(e.origin), "operating-system or Jupyter clutter, ignored", True))
             else:
-                refuse_folder(e, depth, "operating-system or Jupyter clutter, ignored")
-            continue
+                refuse_folder(e, depth, "operating-system or Jupyter clutter, ignored", True)
+            return []
         if e.kind == "symlink":
             refused.append(Refused(label(e.origin), "symbolic link: refused, not followed"))
-            continue
+            return []
         if e.kind == "other":
             refused.append(Refused(label(e.origin), "not a regular file"))
-            continue
+            return []
+        if e.kind == "deep":
+            refused.append(Refused(label(e.origin) + "/", f"folder more than {MAX_DEPTH} levels deep: not read"))
+            return []
         if len(e.parts) == 1:  # a file at the top: the LMS flat layout
-            candidates += _classify_flat(e, label, owners, refused)
-            continue
+            return _classify_flat(e, label, owners, refused)
         student, assignment = e.parts[0], e.parts[1]
         if not safe_student_id(student):
             refuse_folder(e, 1, f"student id {student!r} {_UNSAFE}")
-            continue
+            return []
         if len(e.parts) == 2:
             refused.append(Refused(label(e.origin), f"file directly in the student folder {student!r}, "
                                                     "not in an assignment folder"))
-            continue
+            return []
         if assignment not in ids:
             refuse_folder(e, 2, f"unknown assignment {assignment!r} (course.yml declares: {', '.join(ids)})")
-            continue
+            return []
         if len(e.parts) > 3:
             refuse_folder(e, 3, "sub-folder of an assignment folder: ignored")
-            continue
+            return []
         filename = e.parts[2]
         if filename == TIMESTAMP:
-            candidates.append(_Candidate(student, assignment, None, filename, e))
-            continue
+            return [_Candidate(student, assignment, None, filename, e)]
         if not filename.endswith(".ipynb"):
             refused.append(Refused(label(e.origin), "not a notebook (only <notebook>.ipynb and timestamp.txt "
                                                     "are collected from an assignment folder)"))
-            continue
+            return []
         name = filename[: -len(".ipynb")]
         a = ids[assignment]
         if name not in {nb.name for nb in a.notebooks}:
             known = ", ".join(nb.filename for nb in a.notebooks)
             refused.append(Refused(label(e.origin), f"unknown notebook {filename!r} for assignment "
                                                     f"{assignment!r} (expected: {known})"))
+            return []
+        return [_Candidate(student, assignment, name, filename, e)]
+
+    for e in sorted(entries, key=lambda e: e.parts):
+        if e.kind == "dir":
             continue
-        candidates.append(_Candidate(student, assignment, name, filename, e))
+        try:
+            candidates += classify(e)
+        except Exception as exc:  # noqa: BLE001 - one entry's problem; the others go on
+            refused.append(Refused(label(e.origin), f"could not be classified ({type(exc).__name__}: {exc})"))
     return candidates
 
 
@@ -387,8 +475,12 @@ def _classify_flat(e: _Entry, label, owners: dict[str, list[str]], refused: list
 def _json_warning(data: bytes) -> str:
     try:
         nb = json.loads(data)
+    except RecursionError:
+        return "JSON nested too deeply to read; taken, the grader will score it 0"
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return f"not valid JSON ({exc}); taken, the grader will score it 0"
+    except ValueError as exc:  # a number too long to convert, say
+        return f"JSON that cannot be read ({exc}); taken, the grader will score it 0"
     if not isinstance(nb, dict) or nb.get("nbformat") != 4:
         return "valid JSON but not an nbformat-4 notebook; taken, the grader will score it 0"
     return ""
@@ -442,25 +534,30 @@ def _collect(course: Course, source: Path, *, dest: Path | None = None) -> Colle
     source = Path(source)
     dest = Path(dest) if dest is not None else course.folder("submitted")
     if not source.exists():
-        raise CollectError(f"{source}: no such file or folder to collect from")
+        raise CollectError(f"{visible(source)}: no such file or folder to collect from")
     src_res, dest_res = source.resolve(), dest.resolve()
     if src_res == dest_res or dest_res.is_relative_to(src_res) or src_res.is_relative_to(dest_res):
-        raise CollectError(f"{source}: the source and the destination {dest} overlap; collect from another folder")
+        raise CollectError(f"{visible(source)}: the source and the destination {visible(dest)} overlap; "
+                           "collect from another folder")
     ids = {a.id for a in course.assignments}
     refused: list[Refused] = []
-    zf = None
+    zf = root_fd = None
     if source.is_dir():
         kind = "folder"
-        entries = list(_folder_entries(source, refused))
 
         def label(parts: tuple[str, ...]) -> str:
             return str(source.joinpath(*parts))
+        try:
+            root_fd = os.open(source, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise CollectError(f"{visible(source)}: the folder cannot be read ({exc.strerror or exc})") from None
+        entries = list(_folder_entries(root_fd, label, refused))
     elif source.is_file() and zipfile.is_zipfile(source):
         kind = "zip"
         try:
             zf = zipfile.ZipFile(source)
         except (zipfile.BadZipFile, OSError) as exc:
-            raise CollectError(f"{source}: not a readable zip file ({exc})") from None
+            raise CollectError(f"{visible(source)}: not a readable zip file ({exc})") from None
         entries = _zip_entries(zf, source, refused)
 
         def label(parts: tuple[str, ...]) -> str:
@@ -472,14 +569,16 @@ def _collect(course: Course, source: Path, *, dest: Path | None = None) -> Colle
                                                 f"{MAX_TOTAL_BYTES / 2**20:g} MB limit (zip bomb?); nothing taken"))
             return CollectReport(source, dest, kind, [], refused)
     elif source.suffix.lower() == ".zip":
-        raise CollectError(f"{source}: not a readable zip file")
+        raise CollectError(f"{visible(source)}: not a readable zip file")
     else:
-        raise CollectError(f"{source}: neither a folder nor a zip file")
+        raise CollectError(f"{visible(source)}: neither a folder nor a zip file")
     try:
         return _take(course, source, dest, kind, _unwrap(entries, ids), label, refused)
     finally:
         if zf is not None:
             zf.close()
+        if root_fd is not None:
+            os.close(root_fd)
 
 
 def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_Entry],
@@ -502,34 +601,44 @@ def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_En
             refused.append(Refused(label(other.entry.origin), f"another file of this source, {label(group[0].entry.origin)}, "
                                                       f"is newer and goes to the same place"))
         c = group[0]
-        target = dest / student / assignment / filename
-        link = _symlink_on_path(dest, target)
-        if link is not None:
-            refused.append(Refused(label(c.entry.origin), f"destination {link} is a symbolic link; not written"))
-            continue
+        source_label = label(c.entry.origin)
         try:
-            data = c.entry.read()
-        except _TooBig as exc:
-            refused.append(Refused(label(c.entry.origin), str(exc)))
-            continue
-        except (OSError, zipfile.BadZipFile, RuntimeError, EOFError) as exc:
-            refused.append(Refused(label(c.entry.origin), f"could not be read ({exc})"))
-            continue
-        warning = _json_warning(data) if c.notebook is not None else ""
-        if target.is_file():
-            if target.read_bytes() == data:
-                report.taken.append(Taken(student, assignment, c.notebook, label(c.entry.origin), target, "unchanged", warning))
-                continue
-            if target.stat().st_mtime > c.entry.mtime:
-                refused.append(Refused(label(c.entry.origin), f"older than the copy already in {target}; kept that one"))
-                continue
-            status = "updated"
-        elif target.exists():
-            refused.append(Refused(label(c.entry.origin), f"destination {target} exists and is not a file; not written"))
-            continue
-        else:
-            status = "new"
-        atomic_write_bytes(target, data, mtime=c.entry.mtime if c.entry.mtime > 0 else None)
-        report.taken.append(Taken(student, assignment, c.notebook, label(c.entry.origin), target, status, warning))
+            outcome = _take_one(c, dest / student / assignment / filename, dest, source_label)
+        except Exception as exc:  # noqa: BLE001 - one entry's problem; the others go on
+            outcome = Refused(source_label, f"could not be taken ({type(exc).__name__}: {exc})")
+        (report.taken if isinstance(outcome, Taken) else refused).append(outcome)
     report.taken.sort(key=lambda t: (t.student, t.assignment, t.dest.name))
     return report
+
+
+def _take_one(c: _Candidate, target: Path, dest: Path, source_label: str) -> Taken | Refused:
+    """Read one candidate and write it to ``target``: what was taken, or why not."""
+    link = _symlink_on_path(dest, target)
+    if link is not None:
+        return Refused(source_label, f"destination {link} is a symbolic link; not written")
+    try:
+        data = c.entry.read()
+    except NotRegular as exc:
+        return Refused(source_label, f"{exc}: refused, not followed")
+    except TooLarge as exc:
+        return Refused(source_label, str(exc))
+    except OSError as exc:
+        return Refused(source_label, f"could not be read ({exc.strerror or exc})")
+    except Exception as exc:  # noqa: BLE001 - a zip member that does not decompress, a lying size...
+        return Refused(source_label, f"could not be read ({type(exc).__name__}: {exc})")
+    warning = _json_warning(data) if c.notebook is not None else ""
+    if target.is_file():
+        if target.read_bytes() == data:
+            return Taken(c.student, c.assignment, c.notebook, source_label, target, "unchanged", warning)
+        if target.stat().st_mtime > c.entry.mtime:
+            return Refused(source_label, f"older than the copy already in {target}; kept that one")
+        status = "updated"
+    elif target.exists():
+        return Refused(source_label, f"destination {target} exists and is not a file; not written")
+    else:
+        status = "new"
+    try:
+        atomic_write_bytes(target, data, mtime=c.entry.mtime if c.entry.mtime > 0 else None)
+    except OSError as exc:  # a full disk, a read-only folder: this file is not taken
+        return Refused(source_label, f"could not be written ({os_error_text(exc, target)})")
+    return Taken(c.student, c.assignment, c.notebook, source_label, target, status, warning)

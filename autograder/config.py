@@ -9,6 +9,7 @@ and what was expected.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -29,6 +30,8 @@ __all__ = [
     "GradingLimits",
     "find_course_root",
     "load_course",
+    "machine_memory_mb",
+    "check_machine_limits",
 ]
 
 COURSE_FILE = "course.yml"
@@ -149,7 +152,9 @@ class GradingLimits(_Strict):
 
     Every value is bounded (finite, and within what a grading machine can give), so
     that a typo cannot pass validation and then make every notebook fail; the sandbox
-    reads them through :class:`autograder.sandbox.limits.Limits`.
+    reads them through :class:`autograder.sandbox.limits.Limits`.  Whether
+    ``memory_mb`` fits the machine that grades is checked when grading starts
+    (:func:`check_machine_limits`), not on load: course.yml is read on other machines.
     """
 
     cell_timeout: float = Field(gt=0, le=3600, allow_inf_nan=False, description="seconds one cell may run")
@@ -285,6 +290,38 @@ class Course(_Strict):
             for nb in a.notebooks
             if not self.source_notebook(a, nb).is_file()
         ]
+
+
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def machine_memory_mb() -> int | None:
+    """This machine's physical memory in MiB, or its container's (control group) limit
+    if that is lower; None where it cannot be told."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    for path in _CGROUP_LIMITS:
+        try:
+            limit = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if limit.isdigit():
+            total = min(total, int(limit))
+    return total // 2**20
+
+
+def check_machine_limits(course: Course, *, filename: str = COURSE_FILE) -> None:
+    """Raise :class:`CourseConfigError` naming ``grading.memory_mb`` when it is more than
+    this machine can give (:func:`machine_memory_mb`): every notebook would then be
+    graded under a cap the machine cannot honour.  Called when ``course autograde``
+    (grading locally) and ``course check`` start."""
+    available = machine_memory_mb()
+    wanted = course.grading.memory_mb
+    if available is not None and wanted > available:
+        raise CourseConfigError(f"{filename}: grading.memory_mb: {wanted} MiB is more than this machine's memory "
+                                f"({available} MiB); set it to at most {available}")
 
 
 def _loc(loc: tuple) -> str:

@@ -15,15 +15,20 @@ import re
 
 __all__ = ["visible", "text"]
 
-# C0 controls but tab and newline, DEL, C1 controls, bidirectional controls, and line
-# and paragraph separators
-_HIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff]")
+# C0 controls but tab and newline, DEL, C1 controls, bidirectional controls (with the
+# Arabic letter mark), zero-width characters, line and paragraph separators, the byte
+# order mark, and lone surrogates (a file name that is not UTF-8 decodes to those: they
+# cannot be printed on a strict UTF-8 stream, so each is shown as the byte it stands for)
+_HIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069"
+                     r"\u2028\u2029\ufeff\ud800-\udfff]")
 _HIDDEN_AND_BREAKS = re.compile(_HIDDEN.pattern[:-1] + r"\n\t]")
 
 
 def _escape(m: re.Match) -> str:
-    c = m.group(0)
-    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+    c = ord(m.group(0))
+    if 0xDC80 <= c <= 0xDCFF:  # a byte of a name that is not UTF-8 (os.fsdecode's surrogateescape)
+        return f"\\x{c - 0xDC00:02x}"
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
 def visible(value, *, keep_newlines: bool = False) -> str:

@@ -40,7 +40,9 @@ Decisions:
   source) in the student's submitted notebook, under a line saying where they come
   from, in place of the ``<Figure size ...>`` text the grader's run printed.
 * ``write_feedback`` returns a :class:`FeedbackResult`, a ``list`` of the written
-  paths with ``.skipped``: every selected student and assignment with no page, and why.
+  paths with ``.skipped``: every selected student and assignment with no page, and why;
+  ``.failed`` are those that had a graded submission (``course feedback`` exits with
+  status 1 when there are any).
 * Known students are the folders of ``submitted/`` and ``autograded/`` (safe names
   only) and the gradebook's students; an unknown one is a NotFound error, like an
   unknown assignment.
@@ -60,9 +62,10 @@ from .collect import safe_student_id
 from .config import Assignment, Course
 from .display import visible
 from .errors import NotFound
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, os_error_text, read_untrusted
 from .gradebook import SubmissionScores, known_students, read_gradebook
 from .nbmeta import grade_id, strip_hidden_tests, text
+from .notebooks import MAX_NOTEBOOK_BYTES
 from .results import PASSED, RecordError, SubmissionRecord
 
 __all__ = ["FeedbackResult", "Skipped", "write_feedback", "render_feedback", "MAX_CELL_CHARS", "MAX_PAGE_CHARS"]
@@ -94,11 +97,17 @@ pre.stderr, pre.error { background: #fdecea; } .test-label { font-size: .85rem; 
 
 @dataclass(frozen=True)
 class Skipped:
-    """A selected student and assignment for which no page was written."""
+    """A selected student and assignment for which no page was written.
+
+    ``failed``: there was a graded submission, but its page could not be made (an
+    unreadable record, a notebook that could not be rendered, a file that could not be
+    written); False when there is simply nothing to show yet.
+    """
 
     student: str
     assignment: str
     reason: str
+    failed: bool = False
 
 
 class FeedbackResult(list):
@@ -108,9 +117,15 @@ class FeedbackResult(list):
         super().__init__(paths)
         self.skipped: list[Skipped] = list(skipped)
 
+    @property
+    def failed(self) -> list[Skipped]:
+        """The pages of graded submissions that could not be made."""
+        return [s for s in self.skipped if s.failed]
+
     def summary(self) -> str:
-        lines = [f"wrote {len(self)} feedback pages; skipped {len(self.skipped)}"]
-        lines += [f"  skipped {visible(s.student)}/{visible(s.assignment)}: {visible(s.reason)}" for s in self.skipped]
+        lines = [f"wrote {len(self)} feedback pages; skipped {len(self.skipped)} ({len(self.failed)} failed)"]
+        lines += [f"  {'FAILED ' if s.failed else 'skipped'} {visible(s.student)}/{visible(s.assignment)}: "
+                  f"{visible(s.reason)}" for s in self.skipped]
         return "\n".join(lines)
 
 
@@ -206,8 +221,8 @@ def _submitted_pictures(path: Path) -> dict[tuple[str, str], list[dict]]:
     """(cell id, cleaned source) -> the picture outputs of that code cell in the
     student's submitted notebook; {} if it cannot be read (untrusted file)."""
     try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        nb = json.loads(read_untrusted(path, max_bytes=MAX_NOTEBOOK_BYTES).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
         return {}
     cells = nb.get("cells") if isinstance(nb, dict) and isinstance(nb.get("cells"), list) else []
     found: dict[tuple[str, str], list[dict]] = {}
@@ -438,8 +453,8 @@ def write_feedback(
             path = out_dir / student / a.id / "feedback.html"
             try:
                 atomic_write_text(path, page)
-            except OSError as exc:
-                result.skipped.append(Skipped(student, a.id, f"could not be written to {path}: {exc.strerror or exc}"))
+            except OSError as exc:  # a full disk, a read-only folder: this page; the others are tried
+                result.skipped.append(Skipped(student, a.id, f"could not be written ({os_error_text(exc, path)})", True))
                 continue
             result.append(path)
     return result
@@ -456,11 +471,11 @@ def _page(course: Course, a: Assignment, student: str, gradebook, result: Feedba
         result.skipped.append(Skipped(student, a.id, reason))
         return None
     except RecordError as exc:
-        result.skipped.append(Skipped(student, a.id, str(exc)))
+        result.skipped.append(Skipped(student, a.id, str(exc), True))
         return None
     scores = gradebook.scores.get((student, a.id)) if gradebook is not None else None
     try:
         return render_feedback(course, a, student, record, scores)
-    except (MemoryError, RecursionError, ValueError) as exc:  # one untrusted notebook: this page only
-        result.skipped.append(Skipped(student, a.id, f"could not be rendered ({type(exc).__name__}: {exc})"))
+    except Exception as exc:  # noqa: BLE001 - one untrusted notebook (MemoryError, RecursionError...): this page only
+        result.skipped.append(Skipped(student, a.id, f"could not be rendered ({type(exc).__name__}: {exc})", True))
         return None

@@ -20,7 +20,12 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "replace_dir", "read_untrusted", "TooLarge", "NotRegular"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "replace_dir", "read_untrusted", "TooLarge", "NotRegular",
+           "os_error_text", "ENVIRONMENT_ERRNOS"]
+
+#: The errors of the machine rather than of the program: a full disk or quota, a
+#: read-only file system, a permission refused, a failing device.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
 
 
 class TooLarge(ValueError):
@@ -31,10 +36,22 @@ class NotRegular(ValueError):
     """A path is a symbolic link, a folder, a FIFO or a device, not a regular file."""
 
 
+def os_error_text(exc: OSError, path=None) -> str:
+    """One line for ``exc``: the path it concerns (its own, else ``path``) and the
+    system's reason, e.g. ``/course/feedback/ada: No space left on device``.
+
+    A write that fails on a full disk carries no file name; pass the one being written.
+    """
+    where = exc.filename if exc.filename is not None else path
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{where}: {reason}" if where is not None else reason
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, mtime: float | None = None) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
 
-    ``mtime`` sets the file's modification time before it appears under its name.
+    ``mtime`` sets the file's modification time before it appears under its name.  An
+    OSError (a full disk, say) names ``path``, and no partial file is left behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,8 +62,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, mtime: float | None = None) -
         if mtime is not None:
             os.utime(tmp, (mtime, mtime))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a failed write names no file: name the one written
         raise
 
 
@@ -77,19 +96,28 @@ def _exchange(a: Path, b: Path) -> bool:
 def replace_dir(new: Path, dest: Path) -> None:
     """Put folder ``new`` in the place of ``dest`` (which may not exist) in one step.
 
-    Where the system can swap two paths atomically the old folder is swapped out and
-    then removed; elsewhere it is renamed aside first, so that at every moment either
-    the old or the new folder is complete (never neither, if the rename fails).
+    Where ``dest`` does not exist, ``new`` is renamed to it; where it does and the
+    system can swap two paths atomically, the old folder is swapped out and then
+    removed; elsewhere it is renamed aside (to a unique name) first, so that at every
+    moment either the old or the new folder is complete (never neither, if the rename
+    fails).  Two replacements of one folder at once both succeed; the later one wins.
     """
     new, dest = Path(new), Path(dest)
-    if not dest.exists():
-        new.rename(dest)
+    try:
+        os.rename(new, dest)  # no ``dest`` (or an empty one): one step
         return
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
     if _exchange(new, dest):
         shutil.rmtree(new, ignore_errors=True)  # ``new`` now names the old folder
         return
-    aside = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-    dest.rename(aside)
+    aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+    try:
+        dest.rename(aside)
+    except BaseException:
+        aside.rmdir()
+        raise
     try:
         new.rename(dest)
     except BaseException:

@@ -14,17 +14,24 @@ Statuses of one student's assignment:
   score yet (those scores are None);
 * ``needs manual grading``: scored, but nbgrader flags a grade for a human and none
   was given yet.
+
+A gradebook that another program keeps locked (the formgrader, a ``sqlite3`` shell in
+a transaction) is waited for (:data:`autograder.nbgrader_adapter.GRADEBOOK_WAIT`
+seconds), then reported as :class:`GradebookUnavailable`, one line naming the file, as
+is a gradebook on a full disk or a read-only one (:func:`unavailable`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from .config import Course
 from .errors import UserError
 
 __all__ = ["GRADED", "MISSING", "NOT_GRADED", "NEEDS_MANUAL", "SubmissionScores", "GradebookScores",
-           "NoGradebook", "read_gradebook", "known_students"]
+           "NoGradebook", "GradebookUnavailable", "unavailable", "reporting_unavailable", "read_gradebook",
+           "known_students"]
 
 GRADED = "graded"
 MISSING = "missing"
@@ -34,6 +41,43 @@ NEEDS_MANUAL = "needs manual grading"
 
 class NoGradebook(UserError, FileNotFoundError):
     """The course has no gradebook yet."""
+
+
+class GradebookUnavailable(UserError, RuntimeError):
+    """The gradebook cannot be used now: locked by another program, a full disk, read-only."""
+
+
+def unavailable(exc: BaseException, course: Course) -> GradebookUnavailable | None:
+    """``exc`` as a one-line :class:`GradebookUnavailable` naming the gradebook, if it
+    says the database is locked, full or read-only (SQLAlchemy's OperationalError);
+    None for any other error."""
+    from sqlalchemy.exc import OperationalError
+
+    from .nbgrader_adapter import GRADEBOOK_WAIT
+
+    if not isinstance(exc, OperationalError):
+        return None
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    path = course.gradebook_file
+    if "locked" in reason or "busy" in reason:
+        return GradebookUnavailable(f"the gradebook {path} is locked by another program (waited "
+                                    f"{GRADEBOOK_WAIT:g} s); close it (the formgrader, a sqlite3 shell...) and try again")
+    if "disk" in reason or "readonly" in reason or "unable to open" in reason or "I/O" in reason:
+        return GradebookUnavailable(f"the gradebook {path} cannot be written: {reason}")
+    return None
+
+
+@contextlib.contextmanager
+def reporting_unavailable(course: Course):
+    """Within this block, an error that :func:`unavailable` recognises is raised as its
+    :class:`GradebookUnavailable` (one line for the user, not a traceback)."""
+    try:
+        yield
+    except Exception as exc:
+        problem = unavailable(exc, course)
+        if problem is None:
+            raise
+        raise problem from None
 
 
 @dataclass
@@ -82,11 +126,13 @@ def read_gradebook(course: Course) -> GradebookScores:
     ------
     NoGradebook
         The gradebook file does not exist (nothing released or graded yet).
+    GradebookUnavailable
+        It is locked by another program (for longer than the wait), or cannot be read.
     """
     from nbgrader.api import MissingEntry
 
     scores: dict[tuple[str, str], SubmissionScores] = {}
-    with _open(course) as gb:
+    with reporting_unavailable(course), _open(course) as gb:
         students = sorted(s.id for s in gb.students)
         for a in course.assignments:
             try:
@@ -119,7 +165,7 @@ def read_gradebook(course: Course) -> GradebookScores:
 def known_students(course: Course) -> list[str]:
     """The gradebook's students ([] without a gradebook)."""
     try:
-        with _open(course) as gb:
+        with reporting_unavailable(course), _open(course) as gb:
             return sorted(s.id for s in gb.students)
     except NoGradebook:
         return []

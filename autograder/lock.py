@@ -14,7 +14,9 @@ import contextlib
 import os
 import time
 
-from .errors import Busy
+from .display import visible
+from .errors import Busy, UserError
+from .fileio import os_error_text
 
 __all__ = ["course_lock"]
 
@@ -24,18 +26,24 @@ def course_lock(course, action: str):
     """Hold the course's lock while ``course <action>`` runs; :class:`Busy` if held."""
     import fcntl
 
-    course.state_dir.mkdir(parents=True, exist_ok=True)
     path = course.state_dir / "lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        course.state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise UserError(f"cannot take the course's lock: {os_error_text(exc, path)}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another command"
-            raise Busy(f"the course at {course.root} is busy: {holder}; wait for it to finish "
+            holder = visible(os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another command")
+            raise Busy(f"the course at {visible(course.root)} is busy: {holder}; wait for it to finish "
                        f"(or stop it), then run `course {action}` again") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"`course {action}` (process {os.getpid()}) started at {time.strftime('%H:%M:%S')}".encode(), 0)
+        try:  # who holds it, for the message above: a note only (a full disk must not stop the run)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"`course {action}` (process {os.getpid()}) started at {time.strftime('%H:%M:%S')}".encode(), 0)
+        except OSError:
+            pass
         yield
     finally:
         os.close(fd)  # releases the lock

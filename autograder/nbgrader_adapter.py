@@ -12,6 +12,9 @@
   preprocessors on one notebook, for ``course autograde``, which executes notebooks in
   parallel workers in between; inside :func:`shared_gradebook` they all use the one
   gradebook connection ``course autograde`` holds open.
+* :func:`db_url`: the course's gradebook connections wait up to :data:`GRADEBOOK_WAIT`
+  seconds for a lock another program holds (retried by SQLite), then fail; see
+  :func:`autograder.gradebook.unavailable` for how that failure is reported.
 
 Two of nbgrader's per-notebook costs are cut here without changing what it does (about
 40 ms of the instructor's process per notebook, measured): its metadata check builds a
@@ -151,8 +154,18 @@ def shared_gradebook(gb: Gradebook, url: str):
             m.Gradebook = original
 
 
-def db_url(course: Course) -> str:
-    return f"sqlite:///{course.gradebook_file.resolve()}"
+#: Seconds a gradebook statement waits for a lock that another program holds (the
+#: formgrader saving, a ``sqlite3`` shell in a transaction) before it fails: SQLite
+#: retries in the meantime (its busy timeout; its default is 5 s).
+GRADEBOOK_WAIT = 30.0
+
+
+def db_url(course: Course, *, wait: bool = True) -> str:
+    """The gradebook's database URL; with ``wait``, one whose statements wait up to
+    :data:`GRADEBOOK_WAIT` seconds for another program's lock.  (nbgrader's own
+    configuration gets the plain URL: ``nbgrader db upgrade`` reads the file name from it.)"""
+    url = f"sqlite:///{course.gradebook_file.resolve()}"
+    return f"{url}?timeout={GRADEBOOK_WAIT:g}" if wait else url
 
 
 _GRADERS: dict = {}
@@ -240,7 +253,7 @@ def configure(c: Config, course_root: Path | str) -> Config:
     course = load_course(course_root, check_files=False)
     c.CourseDirectory.root = str(course.root)
     c.CourseDirectory.course_id = course.course.id
-    c.CourseDirectory.db_url = db_url(course)
+    c.CourseDirectory.db_url = db_url(course, wait=False)
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
     exchange = course.state_dir / "exchange"  # unused (no JupyterHub exchange), but nbgrader checks it
     exchange.mkdir(parents=True, exist_ok=True)

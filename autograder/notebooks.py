@@ -9,8 +9,12 @@ from pathlib import Path
 import nbformat
 
 from .errors import BadInput
+from .fileio import NotRegular, TooLarge, read_untrusted
 
-__all__ = ["read_notebook", "NotebookError"]
+__all__ = ["read_notebook", "NotebookError", "MAX_NOTEBOOK_BYTES"]
+
+#: The largest notebook read (as ``course collect`` takes at most).
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 
 
 class NotebookError(BadInput):
@@ -19,6 +23,11 @@ class NotebookError(BadInput):
 
 def read_notebook(path: Path, *, within: Path | None = None) -> nbformat.NotebookNode:
     """Read a submitted notebook; ValueError with a plain reason if it is unusable.
+
+    Every way a file can be unusable is a :class:`NotebookError` (a ``ValueError``):
+    missing, not a regular file, larger than :data:`MAX_NOTEBOOK_BYTES`, empty, not
+    JSON, JSON too deep or with numbers too long to read, not a valid nbformat-4
+    notebook.
 
     A symbolic link is refused, not followed (it could point at the instructor's source
     notebook).  With ``within`` (say ``submitted/``), a symbolic link anywhere between
@@ -36,15 +45,24 @@ def read_notebook(path: Path, *, within: Path | None = None) -> nbformat.Noteboo
             raise NotebookError(f"{path} is not inside {base}") from None
         if Path(os.path.realpath(path)) != Path(os.path.realpath(base)) / rel:
             raise NotebookError(f"{path.name} is reached through a symbolic link, not a folder of its own")
-    if not path.is_file():
-        raise NotebookError(f"{path.name} is missing")
-    raw = path.read_bytes()
+    try:
+        raw = read_untrusted(path, max_bytes=MAX_NOTEBOOK_BYTES)
+    except FileNotFoundError:
+        raise NotebookError(f"{path.name} is missing") from None
+    except (NotRegular, TooLarge) as exc:
+        raise NotebookError(str(exc)) from None
+    except OSError as exc:
+        raise NotebookError(f"{path.name} cannot be read ({exc.strerror or exc})") from None
     if not raw.strip():
         raise NotebookError(f"{path.name} is empty (0 bytes)")
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise NotebookError(f"{path.name} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise NotebookError(f"{path.name} is JSON nested too deeply to read") from None
+    except (ValueError, MemoryError) as exc:  # a number too long to convert, say
+        raise NotebookError(f"{path.name} is JSON that cannot be read ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict) or data.get("nbformat") != 4:
         version = data.get("nbformat") if isinstance(data, dict) else None
         raise NotebookError(f"{path.name} is not an nbformat 4 notebook (nbformat={version!r})")

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Course
+from .display import visible
 from .fileio import atomic_write_bytes, atomic_write_text
 from .gradebook import GRADED, MISSING, NEEDS_MANUAL, NOT_GRADED, read_gradebook
 
@@ -92,6 +93,8 @@ class ClassReport:
         """The per-question statistics as a rich Table."""
         from rich.table import Table
 
+        from .display import text
+
         table = Table(title="Questions: pass rates and mean scores", caption=EXCLUSION_NOTE)
         for col, justify in (("assignment", "left"), ("question", "left"), ("max", "right"),
                              ("graded", "right"), ("missing", "right"), ("pass rate", "right"),
@@ -100,13 +103,13 @@ class ClassReport:
         for r in self.rows:
             rate = "-" if r.pass_rate is None else f"{r.pass_rate:.0%}"
             mean = "-" if r.mean_score is None else f"{r.mean_score:.2f}"
-            table.add_row(r.assignment, r.question, f"{r.max_points:g}", str(r.submissions),
-                          str(r.missing), rate, mean, "[bold red]hardest[/]" if r.hardest else "")
+            table.add_row(text(r.assignment), text(r.question), f"{r.max_points:g}", str(r.submissions),
+                          str(r.missing), rate, mean, text("hardest", "bold red") if r.hardest else "")
         return table
 
     def summary(self) -> str:
-        lines = [f"class report for {self.students} students: {self.csv_path}"
-                 + (f", {self.png_path}" if self.png_path else "")]
+        lines = [f"class report for {self.students} students: {visible(self.csv_path)}"
+                 + (f", {visible(self.png_path)}" if self.png_path else "")]
         if self.message:
             lines.append(self.message)
         for aid, totals in self.totals.items():

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Assignment, Course, Notebook
+from .config import Assignment, Course, Notebook, check_machine_limits
 from .errors import NotFound
 from .results import NotebookResult
 
@@ -38,19 +38,21 @@ class CheckReport:
         return self.result.full_marks
 
     def table(self):
+        """The verdicts as a rich Table (messages shown with control characters visible, never as markup)."""
         from rich.table import Table
-        from rich.text import Text
+
+        from .display import text
 
         r = self.result
-        t = Table(title=Text(f"{self.assignment}/{r.notebook}: {r.score:g} / {r.max_score:g}"), title_justify="left")
+        t = Table(title=text(f"{self.assignment}/{r.notebook}: {r.score:g} / {r.max_score:g}"), title_justify="left")
         t.add_column("question")
         t.add_column("points", justify="right")
         t.add_column("result")
         t.add_column("message", overflow="fold")
         for o in r.outcomes:
-            verdict = Text("pass", style="green") if o.passed else Text(o.status if o.status != "failed" else "fail",
+            verdict = text("pass", style="green") if o.passed else text(o.status if o.status != "failed" else "fail",
                                                                         style="red")
-            t.add_row(Text(o.question), f"{o.points:g}/{o.max_points:g}", verdict, Text(o.message))
+            t.add_row(text(o.question), f"{o.points:g}/{o.max_points:g}", verdict, text(o.message, keep_newlines=True))
         return t
 
 
@@ -77,11 +79,13 @@ def _quietly(func, *args) -> None:
 
 
 def check_notebook(course: Course, path: Path, *, assignment_id: str | None = None, grader=None) -> CheckReport:
-    """Grade the notebook at ``path``; raises ValueError/KeyError naming the problem."""
+    """Grade the notebook at ``path``; raises ValueError/KeyError naming the problem
+    (CourseConfigError when ``grading.memory_mb`` is more than this machine has)."""
     import threading
 
     from .sandbox.runner import Zygote, hidden_paths
 
+    check_machine_limits(course)
     assignment, nbcfg = find_notebook(course, path, assignment_id)
     zygote = None
     if grader is None:

@@ -19,7 +19,11 @@ same settings is skipped (``force`` regrades); an interrupted batch resumes with
 regrading what is done; a broken submission is one failed line and the batch goes on;
 each notebook's grades are written to the gradebook in one transaction.  Only one
 ``collect``/``autograde``/``release`` works on a course at a time
-(:mod:`autograder.lock`).
+(:mod:`autograder.lock`).  Before anything starts, ``grading.memory_mb`` is checked
+against this machine's memory when grading locally
+(:func:`autograder.config.check_machine_limits`).  A gradebook locked by another
+program for longer than the wait is one line: for the run when it is locked at the
+start (nothing is graded), else on each submission it stops (see :mod:`.batch`).
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 
-from ..config import Course
+from ..config import Course, check_machine_limits
 from ..errors import NotFound
+from ..gradebook import reporting_unavailable
 from ..lock import course_lock
 from .batch import Submission, SubmissionResult, find_submissions
 
@@ -66,9 +71,15 @@ def autograde(
         An unknown assignment or student, or an assignment not released yet.
     Busy
         Another run is working on this course.
+    CourseConfigError
+        ``grading.memory_mb`` is more than this machine has (grading locally).
+    GradebookUnavailable
+        The gradebook is locked by another program (or unusable) when the run starts.
     """
     from sqlalchemy.exc import SAWarning
 
+    if scheduler is None:
+        check_machine_limits(course)
     with course_lock(course, "autograde"), warnings.catch_warnings():
         # nbgrader's update_or_create_submission makes SQLAlchemy warn about objects
         # "not in session": harmless, and not ours to fix
@@ -118,7 +129,7 @@ def _grade(course: Course, zygote, *, assignments, students, jobs, scheduler, fo
     config = nbgrader_adapter.nbgrader_config(course)
     subs = find_submissions(course, assignments, students)
     url = nbgrader_adapter.db_url(course)
-    with Gradebook(url, course.course.id) as gb:
+    with reporting_unavailable(course), Gradebook(url, course.course.id) as gb:
         for a in sorted({s.assignment for s in subs}):
             try:
                 gb.find_assignment(a)
@@ -134,16 +145,20 @@ def _grade(course: Course, zygote, *, assignments, students, jobs, scheduler, fo
         executor = DaskExecutor(scheduler=scheduler)
     else:
         executor = LocalExecutor(workers=local_workers(jobs, len(todo)), zygote_address=zygote.address)
-    with executor, Gradebook(url, course.course.id) as gb, nbgrader_adapter.shared_gradebook(gb, url):
-        jobs_iter = _jobs(batch.prepare(course, config, gb, todo, data_path), course, config, report)
-        for (pending, name), out in executor.run(jobs_iter):
-            pending.done(name, out)
-            if not pending.waiting:
-                report(batch.finish(course, config, pending))
+    with executor:
+        with reporting_unavailable(course):
+            gb = Gradebook(url, course.course.id)
+        with gb, nbgrader_adapter.shared_gradebook(gb, url):
+            gate = batch.GradebookGate(course, gb)
+            jobs_iter = _jobs(batch.prepare(course, config, gate, todo, data_path), course, config, gate, report)
+            for (pending, name), out in executor.run(jobs_iter):
+                pending.done(name, out)
+                if not pending.waiting:
+                    report(batch.finish(course, config, pending, gate))
     return results
 
 
-def _jobs(prepared, course, config, report):
+def _jobs(prepared, course, config, gate, report):
     """The executor's jobs: notebooks with work to do.  Notebooks without (unreadable
     ones) are done here, and a submission all of whose notebooks are done is finished
     at once."""
@@ -156,7 +171,7 @@ def _jobs(prepared, course, config, report):
         if name is not None:
             pending.done(name, None)
         if not pending.waiting:
-            report(batch.finish(course, config, pending))
+            report(batch.finish(course, config, pending, gate))
 
 
 def summary_table(results: list[SubmissionResult]):

@@ -13,11 +13,17 @@ course's folders.  For each submission of ``submitted/<student>/<assignment>/``:
    swaps that folder into ``autograded/<student>/<assignment>/`` in one step.
 
 A submission is marked done only after its grades are committed, so an interrupted
-batch resumes where it stopped.
+batch resumes where it stopped.  Whatever goes wrong with one submission (a notebook
+nbgrader refuses, files that cannot be written, a full disk) fails that submission
+only, with a one-line reason.  A gradebook that another program keeps locked past the
+wait (:data:`autograder.nbgrader_adapter.GRADEBOOK_WAIT`) fails the submission that met
+it, and then every remaining one at once with the same line (:class:`GradebookGate`),
+rather than each waiting in turn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -32,12 +38,13 @@ import nbformat
 
 from ..config import Assignment, Course
 from ..errors import NotFound
-from ..fileio import replace_dir
+from ..fileio import atomic_write_bytes, atomic_write_text, replace_dir
+from ..gradebook import unavailable
 from ..notebooks import read_notebook
 from ..results import Outcome, RecordError, SubmissionRecord
 
 __all__ = ["Submission", "SubmissionResult", "find_submissions", "plan", "prepare", "finish", "settings_of",
-           "Pending"]
+           "Pending", "GradebookGate"]
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,31 @@ def _from_gradebook(gb, sub: Submission, record: SubmissionRecord) -> Submission
                             questions, list(record.problems))
 
 
+class GradebookGate:
+    """The batch's open gradebook, and whether it can still be used.
+
+    :meth:`failed` is called after any error in a step that used the gradebook: it
+    rolls the session back (so the next submission starts clean) and, when the error
+    says the gradebook is locked by another program, full or read-only, closes the
+    gate: :attr:`reason` is then set, and every remaining submission fails at once
+    with it.
+    """
+
+    def __init__(self, course: Course, gb):
+        self.course, self.gb = course, gb
+        self.reason = ""
+
+    def failed(self, exc: BaseException) -> str:
+        """Roll back after ``exc``; the one-line reason if the gradebook is unusable, else ""."""
+        with contextlib.suppress(Exception):
+            self.gb.db.rollback()
+        problem = unavailable(exc, self.course)
+        if problem is None:
+            return ""
+        self.reason = f"not graded: {problem}"
+        return self.reason
+
+
 class Pending:
     """One submission while its notebooks are being graded."""
 
@@ -176,20 +208,24 @@ class Pending:
     def done(self, name: str, out) -> None:
         """Take a notebook's result from the executor (grade_job's dict or an exception)."""
         if isinstance(out, BaseException):
-            self.error = self.error or f"{name}: grading failed: {type(out).__name__}: {out}"
+            self.error = self.error or f"{name}: grading failed: {type(out).__name__}: {_first_line(out)}"
         elif out is not None:
-            self.graded[name] = nbformat.from_dict(json.loads(out["nb"]))
-            self.outcomes[name] = [Outcome.from_json(o) for o in out["result"]["outcomes"]]
-            self.problems += [f"{name}: {p}" for p in out["result"]["problems"]]
+            try:
+                self.graded[name] = nbformat.from_dict(json.loads(out["nb"]))
+                self.outcomes[name] = [Outcome.from_json(o) for o in out["result"]["outcomes"]]
+                self.problems += [f"{name}: {p}" for p in out["result"]["problems"]]
+            except Exception as exc:  # noqa: BLE001 - (a graded notebook too deep to read back, say): this submission
+                self.error = self.error or f"{name}: its graded copy could not be read ({type(exc).__name__}: {exc})"
         self.waiting.discard(name)
 
 
-def prepare(course: Course, config, gb, todo: list[tuple[Submission, str]], data_path: Path):
+def prepare(course: Course, config, gate: GradebookGate, todo: list[tuple[Submission, str]], data_path: Path):
     """Yield ``(pending, notebook name, grade_job args or None)`` for every notebook.
 
     A notebook that cannot be graded at all (unreadable, refused by nbgrader) scores 0
-    here and comes with None args; a submission that cannot even be recorded comes
-    once, with name None.
+    here and comes with None args; a submission that cannot even be recorded (or meets
+    a gradebook that cannot be used) comes once, with name None, or with None args for
+    its remaining notebooks.
     """
     from .. import integrity, nbgrader_adapter
 
@@ -201,17 +237,24 @@ def prepare(course: Course, config, gb, todo: list[tuple[Submission, str]], data
         return (nbformat.read(course.source_notebook(a, nbcfg), as_version=4),
                 nbformat.read(course.release_notebook(a, nbcfg), as_version=4))
 
+    gb = gate.gb
     for sub, fp in todo:
         assignment = course.assignment(sub.assignment)
         pending = Pending(sub, [nb.name for nb in assignment.notebooks], fp, settings_of(course, assignment))
-        try:
-            _register(gb, sub)
-        except Exception as exc:  # noqa: BLE001 - reported on this submission; the batch goes on
-            pending.error = f"could not record the submission: {exc}"
+        pending.error = gate.reason
+        if not pending.error:
+            try:
+                _register(gb, sub)
+            except Exception as exc:  # noqa: BLE001 - reported on this submission; the batch goes on
+                pending.error = gate.failed(exc) or f"could not record the submission: {_first_line(exc)}"
+        if pending.error:
             pending.waiting.clear()
             yield pending, None, None
             continue
         for nbcfg in assignment.notebooks:
+            if pending.error:  # the gradebook failed on an earlier notebook: nothing more to do
+                yield pending, nbcfg.name, None
+                continue
             try:
                 nb = read_notebook(sub.folder / nbcfg.filename, within=course.folder("submitted"))
                 source, released = instructor(assignment.id, nbcfg.name)
@@ -221,13 +264,29 @@ def prepare(course: Course, config, gb, todo: list[tuple[Submission, str]], data
                 nb = integrity.restore(nb, source)
                 nb = nbgrader_adapter.sanitize(course, config, nb, sub.assignment, nbcfg.name, sub.student)
             except Exception as exc:  # noqa: BLE001 - unreadable (NotebookError) or refused by nbgrader
-                reason = str(exc) if isinstance(exc, ValueError) else f"could not be prepared for grading ({exc})"
-                pending.problems.append(f"{nbcfg.name}: {reason}; its questions score 0")
-                _zero_notebook(gb, sub, nbcfg.name)
-                pending.outcomes[nbcfg.name] = [Outcome.failed(q.id, q.points, reason) for q in nbcfg.questions]
+                pending.error = gate.failed(exc)
+                if not pending.error:
+                    _zero_unusable(gate, pending, nbcfg, exc)
                 yield pending, nbcfg.name, None
                 continue
             yield pending, nbcfg.name, (str(course.root), str(data_path), sub.assignment, nbcfg.name, json.dumps(nb))
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message, first line only (SQLAlchemy's go on with the SQL)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _zero_unusable(gate: GradebookGate, pending: Pending, nbcfg, exc: BaseException) -> None:
+    """A notebook that cannot be graded: its questions score 0, with the reason."""
+    reason = str(exc) if isinstance(exc, ValueError) else f"could not be prepared for grading ({_first_line(exc)})"
+    pending.problems.append(f"{nbcfg.name}: {reason}; its questions score 0")
+    pending.outcomes[nbcfg.name] = [Outcome.failed(q.id, q.points, reason) for q in nbcfg.questions]
+    try:
+        _zero_notebook(gate.gb, pending.sub, nbcfg.name)
+    except Exception as err:  # noqa: BLE001 - reported on this submission; the batch goes on
+        pending.error = gate.failed(err) or f"{nbcfg.name}: its score of 0 could not be saved ({_first_line(err)})"
 
 
 def _register(gb, sub: Submission) -> None:
@@ -256,8 +315,14 @@ def _zero_notebook(gb, sub: Submission, notebook: str) -> None:
     gb.db.commit()
 
 
-def finish(course: Course, config, pending: Pending) -> SubmissionResult:
-    """Save the grades of a fully graded submission and write ``autograded/``; its result."""
+def finish(course: Course, config, pending: Pending, gate: GradebookGate | None = None) -> SubmissionResult:
+    """Save the grades of a fully graded submission and write ``autograded/``; its result.
+
+    The graded files are written into a fresh folder beside ``autograded/<student>/<assignment>``
+    (a unique name: runs never share it) that then replaces it in one step
+    (:func:`~autograder.fileio.replace_dir`): the previous graded copy is never deleted
+    first, and stays if anything fails.
+    """
     from .. import nbgrader_adapter
 
     sub = pending.sub
@@ -265,17 +330,20 @@ def finish(course: Course, config, pending: Pending) -> SubmissionResult:
     result = SubmissionResult(sub.student, sub.assignment, "graded", problems=pending.problems)
     out_dir = course.folder("autograded", sub.student, sub.assignment)
     tmp = None
+    saved = False  # whether the grades are in the gradebook
     try:
-        if pending.error:
-            raise RuntimeError(pending.error)
+        if pending.error or (gate is not None and gate.reason):
+            raise _Unfinished(pending.error or gate.reason)
+        finished = {name: nbgrader_adapter.finish(course, config, nb, sub.assignment, name, sub.student)
+                    for name, nb in pending.graded.items()}
+        saved = True
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{sub.assignment}.", suffix=".partial", dir=out_dir.parent))
         ts = sub.folder / "timestamp.txt"
         if ts.is_file():
-            shutil.copyfile(ts, tmp / "timestamp.txt")
-        for name, nb in pending.graded.items():
-            nb = nbgrader_adapter.finish(course, config, nb, sub.assignment, name, sub.student)
-            nbformat.write(nb, tmp / f"{name}.ipynb")
+            atomic_write_bytes(tmp / "timestamp.txt", ts.read_bytes())
+        for name, nb in finished.items():
+            atomic_write_text(tmp / f"{name}.ipynb", nbformat.writes(nb))
         outcomes = [o for nb in assignment.notebooks for o in pending.outcomes.get(nb.name, [])]
         record = SubmissionRecord(sub.student, sub.assignment, pending.fingerprint, pending.settings,
                                   outcomes, pending.problems)
@@ -287,10 +355,28 @@ def finish(course: Course, config, pending: Pending) -> SubmissionResult:
         result.seconds = time.monotonic() - pending.started
     except Exception as exc:  # noqa: BLE001 - reported on this submission; the batch goes on
         result.status = "failed"
-        result.error = str(exc) or traceback.format_exc(limit=2)
+        result.error = _failure(exc, gate, out_dir, saved)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     pending.graded.clear()  # written out: the notebooks need not stay in memory
     return result
+
+
+class _Unfinished(RuntimeError):
+    """A submission that failed before :func:`finish` (its message is the reason)."""
+
+
+def _failure(exc: BaseException, gate: GradebookGate | None, out_dir: Path, saved: bool) -> str:
+    """The one-line reason a submission failed in :func:`finish`."""
+    if isinstance(exc, _Unfinished):
+        return str(exc)
+    reason = gate.failed(exc) if gate is not None else ""
+    if not reason and isinstance(exc, OSError):  # a full disk, a read-only folder
+        reason = f"{out_dir} could not be written ({exc.strerror or exc})"
+    elif not reason:
+        reason = _first_line(exc) if str(exc) else traceback.format_exc(limit=2)
+    if saved:
+        reason += "; its grades are saved in the gradebook (run `course autograde` again to write its graded files)"
+    return reason
 

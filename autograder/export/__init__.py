@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Course
+from ..display import visible
 from ..errors import BadInput
 from ..gradebook import MISSING, read_gradebook
 from . import formats  # noqa: F401  (registers the built-in formats)
@@ -59,10 +60,10 @@ class ExportResult:
 
     def summary(self) -> str:
         missing = sum(1 for r in self.rows for k, v in r.items() if k.endswith("/status") and v == MISSING)
-        text = (f"exported {len(self.rows)} students x {len(self.columns) - 1} columns to {self.path}"
+        text = (f"exported {len(self.rows)} students x {len(self.columns) - 1} columns to {visible(self.path)}"
                 f" ({missing} missing submissions)")
         for extra in self.extra_paths:
-            text += f"; also {extra}"
+            text += f"; also {visible(extra)}"
         return text
 
     def table(self):
