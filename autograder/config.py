@@ -60,18 +60,43 @@ class Tolerance(_Strict):
 
 
 class Question(_Strict):
-    """One graded question: a solution cell ``id`` and its test cell ``id + '-test'``."""
+    """One graded question.
+
+    An autograded question (the default) has a solution cell ``id`` and a locked, graded
+    test cell ``id + '-test'``, and ``names``: the variables its hidden check reads.  A
+    ``manual`` question is a written answer graded by hand in nbgrader's formgrader: one
+    cell ``id``, both the answer and the graded cell (nbgrader's "manually graded
+    answer"), no names and no hidden check; it scores nothing until a grader gives it
+    points ("needs manual grading"), and ``rubric`` tells graders what earns them.
+    """
 
     id: Ident
     points: float = Field(gt=0)
-    names: list[PyName] = Field(min_length=1)
+    names: list[PyName] = []
     title: str | None = None
     tolerance: Tolerance | None = None
+    manual: bool = False
+    rubric: str | None = None
+
+    @model_validator(mode="after")
+    def _kind(self) -> Question:
+        if self.manual and (self.names or self.tolerance):
+            raise ValueError(f"question {self.id!r} is graded by hand (manual: true): it takes no names or tolerance")
+        if not self.manual and not self.names:
+            raise ValueError(f"question {self.id!r} needs names: the variables its hidden check reads")
+        if self.rubric and not self.manual:
+            raise ValueError(f"question {self.id!r}: a rubric is for questions graded by hand (manual: true)")
+        return self
 
     @property
     def test_id(self) -> str:
-        """grade_id of the (locked, graded) test cell of this question."""
+        """grade_id of the (locked, graded) test cell of an autograded question."""
         return f"{self.id}-test"
+
+    @property
+    def grade_cell(self) -> str:
+        """grade_id of the cell nbgrader scores: the test cell, or a manual answer itself."""
+        return self.id if self.manual else self.test_id
 
 
 class Notebook(_Strict):
@@ -113,7 +138,7 @@ class Assignment(_Strict):
         seen: dict[str, str] = {}
         for nb in self.notebooks:
             for q in nb.questions:
-                for gid in (q.id, q.test_id):
+                for gid in {q.id, q.grade_cell}:
                     if gid in seen:
                         msg = f"duplicate grade id {gid!r} in assignment {self.id!r} (notebooks {seen[gid]!r} and {nb.name!r}); grade ids must be unique"
                         raise ValueError(msg)

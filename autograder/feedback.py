@@ -372,7 +372,7 @@ def render_feedback(course: Course, assignment: Assignment, student: str, record
         for q in nbcfg.questions:
             row = next(r for r in questions if r["id"] == q.id)
             o = record.outcome(q.id)
-            labels[q.test_id] = {"question": q.id, "status": o.status if o else "",
+            labels[q.grade_cell] = {"question": q.id, "status": o.status if o else "",
                                  "points": row["points"] if o else None, "max_points": row["max_points"]}
         submitted = _submitted_pictures(course.notebook_path("submitted", assignment, nbcfg, student))
         entry["cells"] = _cells(nb, labels, submitted, budget)

@@ -1,8 +1,9 @@
 """The gradebook as the course reads it: every score, from nbgrader's database.
 
 nbgrader's gradebook is the single truth for scores.  A question's score is the
-``score`` of its ``<question>-test`` grade: the manual score if a grader gave one in
-the formgrader, else the autograder's, plus any extra credit.  ``course export``,
+``score`` of its graded cell (``<question>-test``, or a manual answer's own cell): the
+manual score if a grader gave one in the formgrader, else the autograder's, plus any
+extra credit.  ``course export``,
 ``course report`` and ``course feedback`` all read scores through
 :func:`read_gradebook`.
 
@@ -150,7 +151,7 @@ def read_gradebook(course: Course) -> GradebookScores:
                 questions: dict[str, float | None] = {}
                 status = GRADED
                 for q in a.questions:
-                    g = grades.get(q.test_id)
+                    g = grades.get(q.grade_cell)
                     if g is None or (g.auto_score is None and g.manual_score is None):
                         questions[q.id] = None
                         status = NOT_GRADED

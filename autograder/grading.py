@@ -58,7 +58,7 @@ from . import integrity
 from .checks import Judge
 from .config import Assignment, Course, Notebook, Question
 from .nbmeta import grade_id, is_instructor_cell, strip_hidden_tests
-from .results import NOT_RUN, NotebookResult, Outcome, Run
+from .results import MANUAL, NOT_RUN, NotebookResult, Outcome, Run
 from .sandbox.limits import Limits
 from .sandbox.runner import Session, Snapshot, Zygote, hidden_paths, make_workdir
 
@@ -127,7 +127,7 @@ def _plan(nb: nbformat.NotebookNode, notebook: Notebook) -> _Plan:
     last one, given cells in between included (the copy of the process is taken just
     before that first cell, after the given cells before it have run; given cells after
     the last one, such as a plot of the answer, are not run again)."""
-    plan = _Plan({q.test_id: q for q in notebook.questions})
+    plan = _Plan({q.test_id: q for q in notebook.questions if not q.manual})
     span: list[int] = []
     for index, cell in enumerate(nb.cells):
         if cell.get("cell_type") != "code":
@@ -291,7 +291,9 @@ class NotebookGrader:
                 snapshot.close()
             session.close()
         for q in notebook.questions:
-            if q.id not in outcomes:
+            if q.manual:  # a written answer: the autograder gives it nothing; a grader will
+                outcomes[q.id] = Outcome(q.id, 0.0, q.points, MANUAL, "graded by hand by your instructor")
+            elif q.id not in outcomes:
                 msg = "the question's test cell is missing from the notebook"
                 outcomes[q.id] = Outcome.failed(q.id, q.points, msg, status=NOT_RUN)
                 problems.append(f"{q.id}: {msg}")

@@ -132,6 +132,8 @@ def reorder_tests(nb: NotebookNode, questions) -> bool:
     moved = False
     order = list(questions)
     for k, q in enumerate(order):
+        if getattr(q, "manual", False):
+            continue
         ids = [grade_id(c) for c in nb.cells]
         if q.id not in ids or q.test_id not in ids:
             continue

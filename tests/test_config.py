@@ -114,3 +114,22 @@ def test_validate_finds_notebook_inconsistencies(course, tmp_path):
     assert any("is worth 99 points" in p for p in problems)
     assert any("is used by 2 cells" in p for p in problems)
     assert validate_course(course) == []
+
+
+def test_questions_graded_by_hand(raw, tmp_path):
+    """``manual: true``: no names, no tolerance, one answer cell graded in the formgrader."""
+    data = copy.deepcopy(raw)
+    extraction = data["assignments"][-1]
+    extraction["notebooks"][0]["questions"].append(
+        {"id": "explain", "points": 2, "manual": True, "rubric": "2 points: names the cause; 1: one of them"})
+    extraction["total"] += 2
+    course = parse_course(data, tmp_path, check_files=False)
+    q = course.assignment(extraction["id"]).questions[-1]
+    assert q.manual and q.grade_cell == "explain" and q.names == []
+    bad = copy.deepcopy(data)
+    bad["assignments"][-1]["notebooks"][0]["questions"][-1]["names"] = ["x"]
+    with pytest.raises(CourseConfigError, match="graded by hand"):
+        parse_course(bad, tmp_path, check_files=False)
+    bad["assignments"][-1]["notebooks"][0]["questions"][-1].update(names=[], manual=False)
+    with pytest.raises(CourseConfigError, match="needs names"):
+        parse_course(bad, tmp_path, check_files=False)
