@@ -287,6 +287,24 @@ def report(ctx, output_dir: Path | None) -> None:
 
 
 @main.command()
+@click.argument("assignments", nargs=-1)
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="Flag pairs scoring at least this (default: course.yml's similarity.threshold).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the CSV, heat maps and pages go (default reports/similarity/).")
+@click.pass_context
+def similarity(ctx, assignments, threshold: float | None, output_dir: Path | None) -> None:
+    """Which students share their code: ranked pairs, a CSV, heat maps, side-by-side pages."""
+    from .similarity import similarity_report
+
+    course = _course(ctx)
+    result = _run(similarity_report, course, assignments=list(assignments) or None, out_dir=output_dir,
+                  threshold=threshold)
+    console.print(result.table())
+    _say(result.summary())
+
+
+@main.command()
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None)
 @click.pass_context
 def demo(ctx, jobs: int | None) -> None:

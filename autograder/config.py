@@ -210,6 +210,13 @@ class GradingLimits(_Strict):
         return self
 
 
+class SimilaritySettings(_Strict):
+    """course.yml's ``similarity``: when ``course similarity`` flags a pair of students."""
+
+    threshold: float = Field(0.7, gt=0, le=1, allow_inf_nan=False,
+                             description="pairs scoring at least this are flagged (0..1; see README, Similar code)")
+
+
 class CourseInfo(_Strict):
     id: Ident
     title: str
@@ -222,6 +229,7 @@ class Course(_Strict):
     data: DataSection
     tolerances: Tolerances
     grading: GradingLimits
+    similarity: SimilaritySettings = SimilaritySettings()
     assignments: list[Assignment] = Field(min_length=1)
     root: Path = Field(default=Path("."), exclude=True)
 

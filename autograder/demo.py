@@ -3,7 +3,8 @@
 The demo runs the whole course on the bundled example class in
 ``examples/submissions/``: verify the data, run the reference extraction and plot the
 spectrum, release every assignment, collect the examples, autograde them, write
-feedback, export the gradebook and the class report, and say where each output is.
+feedback, export the gradebook, the class report and the similarity report, and say
+where each output is.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def run_demo(course: Course, *, console, jobs: int | None = None) -> dict[str, P
     from .feedback import write_feedback
     from .release import release
     from .report import class_report
+    from .similarity import similarity_report
 
     started = time.monotonic()
     step = lambda text: console.print(f"[bold]>>[/] {text}", highlight=False)  # noqa: E731
@@ -104,6 +106,9 @@ def run_demo(course: Course, *, console, jobs: int | None = None) -> dict[str, P
     csv = export_grades(course, fmt="csv")
     rep = class_report(course)
     console.print(rep.table())
+    step("similarity: which students share their code")
+    sim = similarity_report(course)
+    console.print(sim.table())
     outputs = {
         "spectrum plot": summary.plot,
         "released notebooks": course.release_dir,
@@ -113,6 +118,7 @@ def run_demo(course: Course, *, console, jobs: int | None = None) -> dict[str, P
         "grades (CSV)": csv.path,
         "class report (PNG)": rep.png_path,
         "per-question table (CSV)": rep.csv_path,
+        "similarity (CSV, pages)": sim.csv_path,
     }
     step(f"done in {time.monotonic() - started:.0f} s; outputs:")
     for k, v in outputs.items():

@@ -34,7 +34,7 @@ def demo(tmp_path_factory):
 def test_demo_writes_every_output(demo):
     root, output = demo
     for rel in ("reports/spectrum.png", "reports/totals.png", "reports/questions.csv", "exports/grades.csv",
-                "gradebook.db"):
+                "gradebook.db", "reports/similarity/similarity.csv"):
         assert (root / rel).is_file(), rel
         assert str(root / rel) in output or rel.split("/")[0] in output
     for student in EXPECTED:

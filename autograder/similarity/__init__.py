@@ -65,6 +65,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Course
+from ..errors import BadInput
 from ._compare import ClassAnalysis, PairScore, Skipped, analyse_assignment
 from ._render import pair_filename, remove_old_pages, write_csv, write_heatmap, write_pair_page
 
@@ -163,8 +164,8 @@ def similarity_report(course: Course, *, assignments: list[str] | None = None, o
     out_dir : Path, optional
         Where the CSV, heat maps and pages go (default ``reports/similarity/``).
     threshold : float, optional
-        Pairs whose score reaches it are flagged and get a page (default
-        :data:`DEFAULT_THRESHOLD`).
+        Pairs whose score reaches it are flagged and get a page (default: course.yml's
+        ``similarity.threshold``, :data:`DEFAULT_THRESHOLD` unless set).
 
     Returns
     -------
@@ -172,19 +173,19 @@ def similarity_report(course: Course, *, assignments: list[str] | None = None, o
 
     Raises
     ------
-    KeyError
+    NotFound
         An assignment id that course.yml does not declare.
-    ValueError
+    BadInput
         A threshold that is not a number between 0 and 1.
-    FileNotFoundError
+    NotFound
         A release notebook is missing (run ``course release`` first).
     """
-    threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    threshold = course.similarity.threshold if threshold is None else float(threshold)
     if not (math.isfinite(threshold) and 0.0 <= threshold <= 1.0):
-        raise ValueError(f"the similarity threshold must be a number from 0 to 1, got {threshold!r}")
-    out_dir = Path(out_dir) if out_dir is not None else course.root / "reports" / "similarity"
+        raise BadInput(f"the similarity threshold must be a number from 0 to 1, got {threshold!r}")
+    out_dir = Path(out_dir) if out_dir is not None else course.reports_dir / "similarity"
     chosen = [course.assignment(a) for a in assignments] if assignments else list(course.assignments)
-    submitted = course.root / "submitted"
+    submitted = course.folder("submitted")
     pairs: list[PairScore] = []
     skipped: list[Skipped] = []
     report = SimilarityReport(pairs, skipped, threshold, out_dir, out_dir / CSV_NAME)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Assignment, Course
+from ..errors import NotFound
 from ._extract import OTHER, NotebookError, Release, StudentCell, read_release, read_submission, student_cells
 from ._normalize import NormalizedCell, bound_names, guess_bound_names, normalize_cell, parse
 from ._winnow import K, fingerprints, kgram_hashes, rarity, score_unit, token_hashes
@@ -159,7 +160,7 @@ def analyse_assignment(course: Course, assignment: Assignment, submitted: Path) 
             release = read_release(path)
         except NotebookError as exc:
             msg = f"release notebook {path} {exc}: run `course release {assignment.id}` first"
-            raise FileNotFoundError(msg) from None
+            raise NotFound(msg) from None
         releases[nb.name] = release
         units += [Unit(q, nb.name) for q in release.questions]
         units.append(Unit(_other(assignment, nb.name), nb.name))
