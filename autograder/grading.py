@@ -202,7 +202,9 @@ class NotebookGrader:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _sandbox_files(self) -> dict[str, Path]:
+    def sandbox_files(self) -> dict[str, Path]:
+        """The files copied into every student process's working folder: the data file and
+        ``course_data.py`` (the notebooks' one line to find it)."""
         files: dict[str, Path] = {}
         helper = self.course.root / "course_data.py"
         if helper.is_file():
@@ -225,7 +227,7 @@ class NotebookGrader:
         problems: list[str] = []
         deadline = started + g.notebook_timeout
         stopped = ""
-        session = self.zygote.spawn(make_workdir(self._sandbox_files()), self.limits)
+        session = self.zygote.spawn(make_workdir(self.sandbox_files()), self.limits)
         snapshot: Snapshot | None = None
         figures_pending: list = []
         try:

@@ -1,0 +1,274 @@
+"""Copies of a student's process at a question's boundary, and the question's code run again.
+
+The grader (:class:`autograder.sandbox.runner.Snapshot`) asks the student's process for a
+copy of itself just before a question's code (:func:`autograder.sandbox.kernel.serve`'s
+``snapshot``); the copy waits (:func:`serve_snapshot`) and, once the question's test cell
+has run in the notebook itself, runs the question's code again with the inputs the
+grader sends (:func:`rerun`): the correct ones, or a secret second input, possibly a
+file put at the data file's own path.  With a "no loop" rule the run is traced
+(:class:`Tracer`).  A copy ends after its run; what it wrote to the working folder or
+/tmp is removed, and a replaced file is put back by the notebook's own process when
+the grader asks (:func:`restore_files`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+from . import capture
+from .shell import OUT, run_cell, take_outputs
+from .wire import recv_frame, send_frame
+
+def reap(pids: set[int], *, wait: float) -> None:
+    """Reap the ended processes of ``pids`` (removed from it), waiting up to ``wait`` s."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while pids:
+        for pid in list(pids):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    pids.discard(pid)
+            except ChildProcessError:
+                pids.discard(pid)
+        if not pids or time.monotonic() >= deadline:
+            return
+        time.sleep(0.002)
+
+
+def serve_snapshot(chan: socket.socket, shell, figures) -> None:
+    """A copy of the student's process at a question's boundary, waiting for the grader.
+
+    Requests: ``fork`` (another copy, serving the channel that came with it) and
+    ``rerun`` (:func:`_rerun`, after which this copy ends).  The channel closing ends it.
+    """
+    while True:
+        fds: list[int] = []
+        req, blobs = recv_frame(chan, max_bytes=1 << 30, fds=fds)
+        if req.get("op") == "fork" and fds:
+            try:
+                pid = os.fork()
+            except OSError:
+                pid = -1
+            if pid == 0:
+                chan.close()
+                serve_snapshot(socket.socket(fileno=fds[0]), shell, figures)
+                return
+            for fd in fds:
+                os.close(fd)
+            send_frame(chan, {"op": "forked" if pid > 0 else "not-forked"})
+        elif req.get("op") == "rerun":
+            for fd in fds:
+                os.close(fd)
+            reply, out_blobs = rerun(req, blobs, shell, figures)
+            send_frame(chan, reply, out_blobs)
+            return
+        else:
+            return
+
+
+_ORIGINAL = ".course-original-"  # prefix of the hard link keeping a replaced file's original
+
+
+def replace_files(files: list, blobs: list[bytes]) -> None:
+    """Put the grader's bytes at the working folder's file names (a rerun on a second
+    input file), keeping each original as a hard link for :func:`restore_files`."""
+    for item in files:
+        name = os.path.basename(str(item.get("name", "")))
+        data = blobs[item["blob"]]
+        if not name or name.startswith("."):
+            continue
+        backup = _ORIGINAL + name
+        if os.path.exists(name) and not os.path.exists(backup):
+            os.link(name, backup)
+        tmp = f".course-new-{name}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, name)
+
+
+def restore_files(names: list) -> None:
+    for name in names:
+        name = os.path.basename(str(name))
+        backup = _ORIGINAL + name
+        if name and os.path.exists(backup):
+            os.replace(backup, name)
+
+
+def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[bytes]]:
+    """Run the question's cells again with the grader's inputs; capture its names.
+
+    ``inject``: values put into the namespace first, and again after each given cell;
+    ``files``: files replaced at their own paths before the first cell of the
+    student's after the last given one; ``cells``: the sources to run, in order (a cell that fails stops the run); ``capture``: the names to send back, with the figures drawn; ``trace``:
+    count the Python lines run and time the cells (for the rules about *how*: see
+    :class:`Tracer`).  Outputs are not kept.
+    """
+    import time
+
+    import matplotlib.pyplot as plt
+
+    ns = shell.user_ns
+
+    def inject() -> None:
+        for item in req.get("inject") or []:
+            ns[str(item["name"])] = capture.decode_input(item, blobs[item["blob"]])
+
+    inject()
+    cells = req.get("cells") or []
+    givens = [i for i, c in enumerate(cells) if isinstance(c, dict) and c.get("given")]
+    files_at = givens[-1] + 1 if givens else 0  # after the given cells (a setup cell reads the real file)
+    files_in_place = False
+    figures.take()
+    plt.close("all")
+    figures.take()
+    calibration = None
+    if isinstance(req.get("calibration"), str):  # the grader's own statement: the yardstick of speed
+        try:
+            code = compile(req["calibration"], "<calibration>", "exec")
+            times = []
+            for _ in range(2):  # the faster of two: the first pays for fresh memory
+                scratch = dict(ns)
+                t0 = time.process_time()
+                exec(code, scratch)  # noqa: S102 - the grader's own text
+                times.append(time.process_time() - t0)
+                del scratch
+            calibration = min(times)
+        except Exception:  # noqa: BLE001 - no yardstick then
+            calibration = None
+    tracer = Tracer(int(req.get("trace_limit") or 0)) if req.get("trace") else None
+    error = None
+    scratch_before = _scratch_entries()
+    cpu = time.process_time()
+    for index, cell in enumerate(cells):
+        given = isinstance(cell, dict) and bool(cell.get("given"))
+        code = str(cell.get("code", "")) if isinstance(cell, dict) else str(cell)
+        if index >= files_at and not files_in_place:  # the second input file, for the student's cells
+            replace_files(req.get("files") or [], blobs)
+            files_in_place = True
+        OUT.begin()
+        if tracer and not given:
+            tracer.start()
+        err = run_cell(shell, code, silent=True)
+        if tracer and not given:
+            tracer.stop()
+        if err is not None:
+            error = f"{type(err).__name__}: {err}"[:500]
+            break
+        if given:  # a given cell may have set an input to the notebook's own value
+            inject()
+    cpu = time.process_time() - cpu
+    plt.close("all")
+    out_blobs: list[bytes] = []
+    reply = {"op": "rerun", "error": error, "cpu": cpu, "calibration": calibration,
+             **take_outputs(req.get("capture") or [], ns, figures, out_blobs)}
+    _remove_new_entries(scratch_before)  # what the rerun wrote is not left for the notebook
+    if tracer:
+        reply["trace"] = tracer.report()
+    return reply, out_blobs
+
+
+def _scratch_entries() -> set[str]:
+    """The files and folders of the working folder and /tmp (what a rerun may add to)."""
+    found = set()
+    for folder in (".", "/tmp"):
+        try:
+            found |= {os.path.join(folder, n) for n in os.listdir(folder)}
+        except OSError:
+            pass
+    return found
+
+
+def _remove_new_entries(before: set[str]) -> None:
+    import shutil
+
+    for path in _scratch_entries() - before:
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.remove(path)
+        except OSError:
+            pass
+
+
+class Tracer:
+    """Counts what a question's code did in Python while it ran (for "no loop" rules).
+
+    Every Python line run in code that is not a library's: the cells, code they compile
+    or ``exec`` (``%time``'s ``<timed exec>`` too), helpers defined in other cells or in
+    the student's own files; not IPython's, numpy's or the standard library's lines
+    (files under the Python installation and the folders of ``sys.path``).  Also calls
+    into the numpy helpers that loop in Python (``np.vectorize``, ``np.frompyfunc``,
+    ``np.fromiter``, ``np.apply_along_axis``, ``np.piecewise``).  Past ``limit`` lines it
+    stops counting (the code loops; no need to slow it further).
+    """
+
+    def __init__(self, limit: int) -> None:
+        import numpy as np
+
+        self.limit = limit or 10_000
+        self.lines = 0
+        self.helpers: set[str] = set()
+        self._helper_codes = {}
+        for name in ("vectorize", "apply_along_axis", "piecewise"):
+            obj = getattr(np, name, None)
+            fn = obj.__call__ if name == "vectorize" else obj
+            code = getattr(fn, "__code__", None)
+            if code is not None:
+                self._helper_codes[code] = f"np.{name}"
+        self._c_helpers = {getattr(np, n): f"np.{n}" for n in ("frompyfunc", "fromiter") if hasattr(np, n)}
+        cwd = os.path.realpath(os.getcwd())
+        places = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.abspath(__file__)),
+                  *(p for p in sys.path if p and os.path.isabs(p))}
+        self._library = tuple(sorted({os.path.realpath(p).rstrip("/") + "/" for p in places
+                                      if os.path.realpath(p) != cwd}))
+
+    def _students(self, frame) -> bool:
+        """Whether ``frame`` runs the student's code: a cell, ``%time``'s code, a file of
+        theirs, or code compiled at run time (``<string>``) by code of theirs."""
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if name.startswith(("<ipython-input", "<timed ")):
+                return True
+            if name.startswith("<frozen ") or name.startswith(self._library):
+                return False
+            if not name.startswith("<"):
+                return True
+            frame = frame.f_back  # compiled at run time: whoever compiled it
+        return False
+
+    def _global(self, frame, event, arg):
+        name = self._helper_codes.get(frame.f_code)
+        if name:
+            self.helpers.add(name)
+        if not self._students(frame):
+            return None  # a library's lines (IPython running the cell, numpy, the standard library)
+        return self._local
+
+    def _local(self, frame, event, arg):
+        if event == "line":
+            self.lines += 1
+            if self.lines > self.limit:
+                sys.settrace(None)
+                return None
+        return self._local
+
+    def _profile(self, frame, event, arg):
+        if event == "c_call":
+            name = self._c_helpers.get(arg)
+            if name:
+                self.helpers.add(name)
+
+    def start(self) -> None:
+        sys.setprofile(self._profile)
+        sys.settrace(self._global)
+
+    def stop(self) -> None:
+        sys.settrace(None)
+        sys.setprofile(None)
+
+    def report(self) -> dict:
+        return {"lines": self.lines, "helpers": sorted(self.helpers), "limit_reached": self.lines > self.limit}
