@@ -21,15 +21,32 @@ import numpy as np
 from ..config import Question, Tolerance
 from ..results import Outcome
 from ..values import FigureData, Value
-from ._api import FILE, CheckContext, CheckFailed, CheckSpec, check, reference_state, registry, state_function
+from ._api import FILE, CheckContext, CheckFailed, CheckSpec, check, reference_state, registered, registered_state
 
 __all__ = ["CheckContext", "CheckFailed", "CheckSpec", "FigureData", "Value", "FILE", "check", "reference_state",
-           "registry", "spec_for", "Judge", "UNCHECKABLE"]
+           "load_all", "registry", "spec_for", "Judge", "UNCHECKABLE"]
 
 log = logging.getLogger(__name__)
 
 #: The message of a question whose values broke an assumption of its check.
 UNCHECKABLE = "your answer could not be checked (it is not in the form this question asks for)"
+
+
+def load_all() -> None:
+    """Import every check module of this package (a module whose name does not start with
+    ``_``), so that their checks register."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+def registry() -> dict[tuple[str, str], CheckSpec]:
+    """All registered checks, every check module imported first."""
+    load_all()
+    return registered()
 
 
 def spec_for(assignment_id: str, question_id: str) -> CheckSpec:
@@ -50,7 +67,8 @@ def reference_inputs(assignment_id: str, data_path) -> dict:
     key = (assignment_id, str(Path(data_path).resolve()) if data_path is not None else "")
     with _STATE_LOCK:
         if key not in _STATE_CACHE:
-            func = state_function(assignment_id)
+            load_all()
+            func = registered_state(assignment_id)
             _STATE_CACHE[key] = func(Path(data_path) if data_path is not None else None) if func else {}
         return _STATE_CACHE[key]
 

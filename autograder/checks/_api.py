@@ -48,8 +48,8 @@ __all__ = [
     "FILE",
     "check",
     "reference_state",
-    "registry",
-    "state_function",
+    "registered",
+    "registered_state",
     "close",
     "is_close",
 ]
@@ -319,15 +319,11 @@ def reference_state(assignment: str):
     return register
 
 
-def registry() -> dict[tuple[str, str], CheckSpec]:
-    """All registered checks (importing every check module first)."""
-    from . import _load_all  # noqa: F401  (import side effect: registration)
-
+def registered() -> dict[tuple[str, str], CheckSpec]:
+    """The checks registered so far (see :func:`autograder.checks.registry`)."""
     return dict(_REGISTRY)
 
 
-def state_function(assignment: str) -> Callable[[Any], dict] | None:
-    """The registered reference-state function of ``assignment`` (None if it has none)."""
-    from . import _load_all  # noqa: F401
-
+def registered_state(assignment: str) -> Callable[[Any], dict] | None:
+    """The reference-state function registered for ``assignment`` so far, or None."""
     return _STATES.get(assignment)
