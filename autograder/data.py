@@ -2,8 +2,10 @@
 
 :mod:`course_data` (a standalone module copied beside every notebook) does the
 finding, verifying, caching and downloading.  Here course.yml says which file and
-which extra folders (``data.search_dirs``, relative to course.yml) to search, and the
-two descriptions of the file -- course.yml's and course_data's -- must agree.
+which extra folders (``data.search_dirs``, relative to course.yml) to search.  The file
+is described once, in course.yml: ``course release`` writes that description into
+course_data.py's ``FILES`` block (:func:`write_helper`), so the copy students get
+always agrees, and a hand-edited block is reported by name (:func:`spec_for`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from course_data import ChecksumMismatch, DataFileSpec, DataUnavailable
 from .config import Course, CourseConfigError, DataFile
 
 __all__ = [
+    "helper_source",
+    "write_helper",
     "ChecksumMismatch",
     "DataUnavailable",
     "data_status",
@@ -110,3 +114,40 @@ def data_status(course: Course) -> list[tuple[str, Path | None, str]]:
         else:
             rows.append((entry.name, path, source))
     return rows
+
+
+_BEGIN = "# BEGIN FILES"
+_END = "# END FILES"
+
+
+def helper_source(course: Course, text: str) -> str:
+    """``text`` (course_data.py) with its ``FILES`` block written from course.yml."""
+    start, end = text.index(_BEGIN), text.index(_END)
+    head = text[start:].split("\n", 1)[0]
+    specs = "".join(
+        "        DataFileSpec(\n" + "".join(f"            {k}={_literal(v)},\n" for k, v in f.model_dump().items())
+        + "        ),\n"
+        for f in course.data.files
+    )
+    block = (f"{head}\nFILES: dict[str, DataFileSpec] = {{\n    spec.name: spec\n    for spec in [\n{specs}"
+             "    ]\n}\n")
+    return text[:start] + block + text[end:]
+
+
+def _literal(value) -> str:
+    import json
+
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def write_helper(course: Course) -> bool:
+    """Bring the course's course_data.py in line with course.yml; True if it changed."""
+    from .fileio import atomic_write_text
+
+    path = course.root / "course_data.py"
+    text = path.read_text(encoding="utf-8")
+    new = helper_source(course, text)
+    if new == text:
+        return False
+    atomic_write_text(path, new)
+    return True

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .config import Course
 from .errors import UserError
+from .data import write_helper
 from .lock import course_lock
 
 __all__ = ["ReleaseError", "release"]
@@ -38,6 +39,7 @@ def release(course: Course, assignment_ids: list[str] | None = None) -> list[Pat
         raise ReleaseError("course is not consistent; nothing was released:\n  " + "\n  ".join(problems))
     config = nbgrader_adapter.nbgrader_config(course)
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    write_helper(course)  # the data file as course.yml describes it, in the copy students get
     with course_lock(course, "release"):
         return _generate(course, api, ids)
 

@@ -248,7 +248,7 @@ def test_no_copy_and_failing_download_says_what_to_do():
 
 @needs_real
 def test_main_stores_a_path(tmp_path, capsys):
-    assert course_data._main([str(REAL)]) == 0
+    assert course_data.main([str(REAL)]) == 0
     assert in_cache(Path(capsys.readouterr().out.strip()), tmp_path)
 
 
@@ -285,3 +285,27 @@ def test_ensure_data_refuses_a_disagreeing_course(tmp_path):
     with pytest.raises(CourseConfigError, match="no data file"):
         ensure_data(parse_course(course_yml(), tmp_path, check_files=False), "other.fits")
     assert data_status(course)[0][1] is None
+
+
+def test_the_data_file_is_described_once(tmp_path):
+    """course.yml describes the data file; `course release` writes that description into
+    the course_data.py students get, and a hand-edited copy is named by its checks."""
+    from autograder.config import load_course
+    from autograder.data import helper_source, spec_for, write_helper
+
+    from .conftest import copy_course
+
+    root = copy_course(tmp_path / "course")
+    course = load_course(root)
+    assert write_helper(course) is False  # the committed helper agrees with course.yml
+    text = (root / "course.yml").read_text()
+    (root / "course.yml").write_text(text.replace("url: https://python4astronomers.github.io/_downloads/core_examples.tar",
+                                                  "url: https://mirror.example.org/core_examples.tar"))
+    changed = load_course(root)
+    assert "mirror.example.org" in helper_source(changed, (root / "course_data.py").read_text())
+    assert write_helper(changed) is True
+    namespace: dict = {}
+    exec(compile((root / "course_data.py").read_text(), "course_data.py", "exec"), namespace)
+    assert namespace["FILES"]["3c120_stis.fits.gz"].url == "https://mirror.example.org/core_examples.tar"
+    with pytest.raises(Exception, match="disagree"):
+        spec_for(changed)  # this process's course_data still holds the old description

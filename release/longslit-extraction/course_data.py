@@ -67,6 +67,7 @@ class DataFileSpec:
         return f"{self.url}#{self.member}" if self.member else self.url
 
 
+# BEGIN FILES: generated from course.yml's data.files by `course release`; do not edit here
 FILES: dict[str, DataFileSpec] = {
     spec.name: spec
     for spec in [
@@ -77,9 +78,10 @@ FILES: dict[str, DataFileSpec] = {
             url="https://python4astronomers.github.io/_downloads/core_examples.tar",
             archive_sha256="12fa7a3321dec42f927aacc6dee1fd5c07adc9c744afb1c8e23eeb2f8df562bf",
             member="py4ast/core/3c120_stis.fits.gz",
-        )
+        ),
     ]
 }
+# END FILES
 
 
 class DataUnavailable(RuntimeError):
@@ -368,7 +370,7 @@ def fetch(
     return found[0]
 
 
-def _main(argv: list[str]) -> int:
+def main(argv: list[str]) -> int:
     """``python -m course_data [PATH]``: print the verified copy's path (PATH: store it first)."""
     try:
         print(store_in_cache(argv[0]) if argv else fetch())
@@ -379,4 +381,4 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))
