@@ -49,12 +49,26 @@ def grader(course, data_file):
     g.close()
 
 
-def copy_course(dest: Path) -> Path:
-    """A private copy of the course repository (no runtime folders) to grade in."""
+def copy_course(dest: Path, *, grading: dict | None = None) -> Path:
+    """A private copy of the course repository (no runtime folders) to grade in: the one
+    way tests make a course.  ``grading``: course.yml grading settings to change."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("course.yml", "nbgrader_config.py", "course_data.py"):
         shutil.copy2(ROOT / name, dest / name)
     for name in ("source", "release", "examples"):
         if (ROOT / name).exists():
             shutil.copytree(ROOT / name, dest / name, symlinks=False)
+    if grading:
+        import yaml
+
+        data = yaml.safe_load((dest / "course.yml").read_text())
+        data["grading"].update(grading)
+        (dest / "course.yml").write_text(yaml.safe_dump(data, sort_keys=False))
     return dest
+
+
+def course_questions(assignment_id: str) -> list:
+    """The questions of an assignment, from course.yml (tests never list them by hand)."""
+    from autograder.config import load_course
+
+    return load_course(ROOT, check_files=False).assignment(assignment_id).questions

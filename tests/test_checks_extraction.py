@@ -52,8 +52,7 @@ pytestmark = pytest.mark.skipif(not DATA.is_file(), reason=f"course data file no
 
 ASSIGNMENT = "longslit-extraction"
 NOTEBOOK = ROOT / "source" / ASSIGNMENT / "extraction.ipynb"
-ORDER = ["read-data", "profile-and-spectrum", "source-rows", "cosmic-rays", "background", "final-spectrum",
-         "wavelength", "redshift"]
+ORDER = [q.id for q in load_course(ROOT, check_files=False).assignment(ASSIGNMENT).questions if not q.manual]
 REST = {"[O III] 5007": 5006.84, "[O III] 4959": 4958.91, "H-beta": 4861.33}
 
 

@@ -25,8 +25,7 @@ def _parse(data, tmp_path=None):
 
 def test_real_course_is_valid(course):
     assert course.course.id == "numpy-3c120"
-    assert [a.id for a in course.assignments] == [
-        "array-creation", "broadcasting-ripple", "slicing", "boolean-masks", "copy-vs-view", "longslit-extraction"]
+    assert sorted(a.id for a in course.assignments) == sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
     for a in course.assignments:
         assert a.points == a.total
 
