@@ -1,0 +1,80 @@
+"""A self-learner checks a notebook from inside JupyterLab with one line."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright")
+
+from playwright.sync_api import expect  # noqa: E402
+
+from ..conftest import ROOT  # noqa: E402
+from .notebook import open_notebook  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+SLICING = ("release/slicing/slicing.ipynb", "release/slicing/course_data.py")
+CHECK_LINE = "from autograder.jupyter import check; check()"
+DOCS_IMAGE = ROOT / "docs" / "images" / "jupyterlab-check.png"
+
+
+def table_rows(output) -> list[tuple[str, ...]]:
+    return [tuple(td.inner_text().strip() for td in tr.locator("td").all())
+            for tr in output.locator("table tbody tr").all()]
+
+
+def test_one_line_check_in_jupyterlab(lab, page, shot, course):
+    folder = lab.workspace("self-learner", *SLICING)
+    path = folder / "slicing.ipynb"
+    nb = open_notebook(page, lab.open_url(path), path)
+    nb.answer("elements", "pix = img[254, 300]\nlast_pix = img[-1, -1]")
+    nb.answer("rows-and-columns", "profile_300 = img[300]\nrow_254 = img[:, 254]")  # rows and columns swapped
+    for grade_id in ("setup", "elements", "rows-and-columns"):
+        nb.run_cell(grade_id)
+    check_cell = nb.append_cell(CHECK_LINE)
+    nb.run_cell(check_cell)
+    out = nb.output(check_cell)
+    shot("checked-unsaved")
+    # the kernel ran answers the file does not hold: no stale report, but what to do
+    expect(out).to_contain_text("Your notebook has unsaved changes: save it (Ctrl+S) and run this again.")
+    expect(out.locator("table")).to_have_count(0)
+
+    nb.save()
+    nb.run_cell(check_cell)
+    table = out.locator("table")
+    expect(table).to_be_visible()
+    out.scroll_into_view_if_needed()
+    shot("checked")
+    picture = shot("check-output", page=out.locator(".jp-OutputArea-output").first)
+    expect(table.locator("caption")).to_have_text("slicing/slicing: 1 / 9")
+    rows = table_rows(out)
+    assert rows[0] == ("elements", "1/1", "pass", "")
+    assert rows[1][:3] == ("rows-and-columns", "0/2", "fail")
+    assert "`profile_300` should hold one value per row: shape (512,)" in rows[1][3]
+    # nothing of the hidden checks
+    text = out.inner_text()
+    assert "HIDDEN" not in text and "autograder/checks" not in text and "reference_solution" not in text
+
+    # the same report as `course check` gives for the saved file
+    from autograder.selfcheck import check_notebook
+
+    report = check_notebook(course, path)
+    assert rows == [(r.id, f"{r.points:g}/{r.max_points:g}", "pass" if r.passed else "fail", r.message)
+                    for r in report.rows]
+
+    if os.environ.get("UPDATE_DOCS_IMAGES"):  # docs/jupyterlab.md shows this output
+        save_small_png(picture, DOCS_IMAGE)
+
+
+def save_small_png(src: Path, dest: Path) -> None:
+    """A copy of a screenshot with a small palette: a few tens of kB instead of hundreds."""
+    from PIL import Image
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(src) as im:
+        im.convert("RGB").quantize(colors=64).save(dest, optimize=True)
