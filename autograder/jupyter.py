@@ -115,16 +115,17 @@ class Report:
         title = f"{self.assignment}/{self.notebook}: {self.score:g} / {self.max_score:g}"
         body = []
         for r in self.rows:
-            verdict = ('<td style="color:#0a6b1f;font-weight:bold">pass</td>' if r.passed
-                       else '<td style="color:#b00020;font-weight:bold">fail</td>')
+            verdict = ('<td style="text-align:left;color:#0a6b1f;font-weight:bold">pass</td>' if r.passed
+                       else '<td style="text-align:left;color:#b00020;font-weight:bold">fail</td>')
             body.append(f'<tr><td style="text-align:left">{e(r.id)}</td>'
                         f'<td style="text-align:right">{r.points:g}/{r.max_points:g}</td>{verdict}'
                         f'<td style="text-align:left;white-space:pre-wrap">{e(r.message)}</td></tr>')
         notes = "".join(f"<p>note: {e(p)}</p>" for p in self.problems)
         return ('<table class="course-check">'
                 f'<caption style="text-align:left;font-weight:bold">{e(title)}</caption>'
-                '<thead><tr><th scope="col">question</th><th scope="col">points</th><th scope="col">result</th>'
-                '<th scope="col">message</th></tr></thead>'
+                '<thead><tr><th scope="col" style="text-align:left">question</th>'
+                '<th scope="col" style="text-align:right">points</th><th scope="col" style="text-align:left">result</th>'
+                '<th scope="col" style="text-align:left">message</th></tr></thead>'
                 f'<tbody>{"".join(body)}</tbody></table>{notes}')
 
     def __repr__(self) -> str:  # the text/plain form, for consoles and logs
