@@ -194,21 +194,35 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90
 
 
 def _stop(proc: subprocess.Popen) -> None:
+    """Stop the server's process group; then any process it started elsewhere (kernels
+    run in sessions of their own) that outlived it."""
+    import psutil
+
+    try:
+        started = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        started = []
     for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            return
+            break
         try:
             proc.wait(timeout=wait)
-            return
+            break
         except subprocess.TimeoutExpired:
             continue
+    for child in started:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory, data_file) -> Lab:
-    """One JupyterLab server for the session, in a temporary copy of the course."""
+def lab(tmp_path_factory, data_file, chromium_path) -> Lab:
+    """One JupyterLab server for the session, in a temporary copy of the course (not
+    started where there is no browser to show it)."""
     base = tmp_path_factory.mktemp("lab")
     root = copy_course(base / "course")
     settings = base / "settings"

@@ -32,8 +32,9 @@ def course(root, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def feedback_dir(tmp_path_factory, data_file):
-    """The example class's slicing submissions collected, autograded and sent feedback."""
+def feedback_dir(tmp_path_factory, data_file, chromium_path):
+    """The example class's slicing submissions collected, autograded and sent feedback
+    (not made where there is no browser to show them)."""
     root = copy_course(tmp_path_factory.mktemp("feedback") / "course")
     course(root, "release", "slicing")
     course(root, "collect", "examples/submissions")
