@@ -197,7 +197,8 @@ def unsaved_runs(history: dict[int, str], saved_cells: list[tuple[str, int | Non
     saved_at
         When the file was last written (its mtime, seconds since the epoch).
     run_times
-        When each run started, for the runs this module saw (it watches from its import on).
+        When each run started, for the runs this module saw (it watches from the first
+        check call on).
     watching_since
         When this module started watching: every run not in ``run_times`` came before.
     kernel_started
@@ -249,11 +250,11 @@ def _code_cells(path: Path) -> list[tuple[str, int | None]]:
 
 
 # ---------------------------------------------------------------------------------
-# watching the kernel's runs (from this module's import on)
+# watching the kernel's runs (from the first check call on)
 # ---------------------------------------------------------------------------------
-_WATCHING_SINCE = time.time()
-_RUN_TIMES: dict[int, float] = {}
-_CHECK_RUNS: set[int] = set()
+_RUN_TIMES: dict[int, float] = {}  # execution count -> when it started
+_CHECK_RUNS: set[int] = set()  # execution counts of the cells that called check()
+_watching_since: float | None = None  # when _RUN_TIMES began
 
 
 def _kernel_started() -> float | None:
@@ -266,14 +267,16 @@ def _kernel_started() -> float | None:
 
 
 def _watch(shell) -> None:
-    if getattr(shell, "_course_check_watching", False):
+    """Record when each later run starts (the first check call starts watching)."""
+    global _watching_since
+    if _watching_since is not None:
         return
 
     def pre_run_cell(info=None) -> None:
         _RUN_TIMES[shell.execution_count] = time.time()
 
     shell.events.register("pre_run_cell", pre_run_cell)
-    shell._course_check_watching = True
+    _watching_since = time.time()
 
 
 # ---------------------------------------------------------------------------------
@@ -340,11 +343,12 @@ def check(notebook: str | os.PathLike | None = None, *, assignment: str | None =
     _watch(shell)
     current = shell.execution_count
     _CHECK_RUNS.add(current)
-    path = notebook_path(notebook, user_ns=shell.user_ns)
+    own = notebook_path(user_ns=shell.user_ns)
+    path = own if notebook is None else notebook_path(notebook)
     if path is None:
         display(Notice(NO_NOTEBOOK, "error"))
         return
-    if path.is_file():
+    if path == own and path.is_file():  # (another notebook's file has nothing to do with this kernel's runs)
         history = dict(enumerate(shell.history_manager.input_hist_raw))
         try:
             cells = _code_cells(path)
@@ -352,7 +356,7 @@ def check(notebook: str | os.PathLike | None = None, *, assignment: str | None =
             display(Notice(f"{path.name} cannot be read ({exc}): save it (Ctrl+S) and run this again.", "error"))
             return
         stale = unsaved_runs(history, cells, saved_at=path.stat().st_mtime, run_times=_RUN_TIMES,
-                             watching_since=_WATCHING_SINCE, kernel_started=_kernel_started(),
+                             watching_since=_watching_since, kernel_started=_kernel_started(),
                              ignore=_CHECK_RUNS | {0, current})
         if stale:
             display(Notice(SAVE_FIRST, "warning"))

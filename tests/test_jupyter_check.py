@@ -168,6 +168,7 @@ def shown(monkeypatch):
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
     monkeypatch.setattr(jupyter, "_RUN_TIMES", {})
     monkeypatch.setattr(jupyter, "_CHECK_RUNS", set())
+    monkeypatch.setattr(jupyter, "_watching_since", None)
     monkeypatch.setattr(jupyter, "run_check", lambda path, **kw: Report("slicing", path.stem, [Row("q", 1, 1, True)]))
     return shown
 

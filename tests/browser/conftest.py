@@ -92,11 +92,12 @@ class Screens:
         self.paths: list[Path] = []
         self.page = None
 
-    def __call__(self, name: str, page=None, **kwargs) -> Path:
-        page = page or self.page
+    def __call__(self, name: str, target=None, **kwargs) -> Path:
+        """Screenshot the page (or ``target``, a page or an element) as ``NN-name.png``."""
+        target = target or self.page
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{len(self.paths) + 1:02d}-{name}.png"
-        page.screenshot(path=str(path), **kwargs)
+        target.screenshot(path=str(path), **kwargs)
         self.paths.append(path)
         return path
 

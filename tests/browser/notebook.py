@@ -32,11 +32,16 @@ def accept_kernel_dialog(page: Page) -> None:
 class Notebook:
     """One notebook in the visible notebook panel."""
 
-    def __init__(self, page: Page, path: Path) -> None:
+    def __init__(self, page: Page, path: Path, shot=None) -> None:
         self.page = page
         self.path = Path(path)
         self.panel = page.locator(".jp-NotebookPanel:visible")
         self.ids = grade_ids(self.path)
+        self.shot = shot  # called with a step's name after each step (conftest's Screens)
+
+    def _done(self, step: str) -> None:
+        if self.shot is not None:
+            self.shot(step)
 
     # -- waiting ---------------------------------------------------------------------
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
@@ -70,6 +75,7 @@ class Notebook:
         keyboard.press("Shift+ArrowDown")
         keyboard.type(code + "\n")
         keyboard.press("Escape")  # back to command mode, as after editing
+        self._done(f"answered-{grade_id}")
 
     def append_cell(self, code: str) -> int:
         """A new code cell at the end of the notebook, holding ``code`` (typed); its position."""
@@ -84,6 +90,7 @@ class Notebook:
         keyboard.type(code)
         keyboard.press("Escape")
         self.ids.append(None)
+        self._done("added-cell")
         return index
 
     # -- menus and buttons -----------------------------------------------------------
@@ -94,6 +101,7 @@ class Notebook:
     def run_all(self) -> None:
         self.menu("Run", "Run All Cells")
         self.wait_runs_done()
+        self._done("ran-all")
 
     def run_cell(self, which: str | int) -> None:
         """Select a cell, run it with Shift+Enter (which selects the next one, or adds a
@@ -101,23 +109,28 @@ class Notebook:
         self.cell(which).locator(".jp-InputPrompt").click()
         self.page.keyboard.press("Shift+Enter")
         self.wait_runs_done()
+        self._done(f"ran-{which}")
 
     def save(self) -> None:
         self.page.keyboard.press("Control+s")
         expect(self.page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty")).to_have_count(0)
+        self._done("saved")
 
     def validate(self, timeout: float = RUN_TIMEOUT) -> Locator:
         """Press nbgrader's Validate button; the results dialog."""
         self.panel.locator(".jp-Toolbar").get_by_text("Validate", exact=True).click()
         dialog = self.page.locator(".jp-Dialog").filter(has_text="Validation Results")
         dialog.wait_for(timeout=timeout)
+        self._done("validated")
         return dialog
 
 
-def open_notebook(page: Page, url: str, path: Path) -> Notebook:
-    """Open ``url`` (a notebook of the running JupyterLab) and wait for its kernel."""
+def open_notebook(page: Page, url: str, path: Path, shot=None) -> Notebook:
+    """Open ``url`` (a notebook of the running JupyterLab) and wait for its kernel;
+    ``shot(name)`` is called after this and every later step."""
     accept_kernel_dialog(page)
     page.goto(url)
-    nb = Notebook(page, path)
+    nb = Notebook(page, path, shot)
     nb.wait_ready()
+    nb._done("opened")
     return nb

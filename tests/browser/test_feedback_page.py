@@ -51,14 +51,14 @@ def hidden_check_lines() -> set[str]:
     return lines
 
 
-def open_feedback(page, feedback_dir, student: str):
+def open_feedback(page, shot, feedback_dir, student: str):
     page.goto((feedback_dir / student / "slicing" / "feedback.html").as_uri())
+    shot(f"feedback-{student}")
     return page
 
 
 def test_feedback_shows_scores_messages_and_plots(feedback_dir, page, shot):
-    open_feedback(page, feedback_dir, "grace")
-    shot("top")
+    open_feedback(page, shot, feedback_dir, "grace")
     body = page.locator("body")
     expect(body).to_contain_text("Total: 5 / 9")
     rows = page.locator("table.questions tbody tr")
@@ -89,8 +89,7 @@ def test_feedback_shows_scores_messages_and_plots(feedback_dir, page, shot):
 
 
 def test_feedback_of_a_broken_submission_names_the_problem(feedback_dir, page, shot):
-    open_feedback(page, feedback_dir, "linus")
-    shot("top")
+    open_feedback(page, shot, feedback_dir, "linus")
     expect(page.locator("body")).to_contain_text("Total: 7 / 9")
     expect(page.locator("body")).to_contain_text("'rows-and-columns-test' was deleted")
     assert page.console_errors == []
@@ -115,15 +114,15 @@ KNOWN = {  # what the page fails today (autograder/feedback.py is being rewritte
 @pytest.mark.parametrize("student", ["grace", "linus"])
 @pytest.mark.parametrize("concern", [
     pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN[c])) if c in KNOWN else c for c in A11Y])
-def test_feedback_accessibility(feedback_dir, page, student, concern):
-    open_feedback(page, feedback_dir, student)
+def test_feedback_accessibility(feedback_dir, page, shot, student, concern):
+    open_feedback(page, shot, feedback_dir, student)
     violations = axe_violations(page, A11Y[concern])
     assert violations == [], describe(violations)
 
 
 @pytest.mark.xfail(strict=True, reason='every picture has alt="output": a text alternative (axe image-alt passes) '
                                       "that says nothing of the plot (WCAG 1.1.1 asks for one that does)")
-def test_feedback_images_say_what_they_show(feedback_dir, page):
-    open_feedback(page, feedback_dir, "grace")
+def test_feedback_images_say_what_they_show(feedback_dir, page, shot):
+    open_feedback(page, shot, feedback_dir, "grace")
     alts = page.locator("img").evaluate_all("imgs => imgs.map(i => i.alt.trim().toLowerCase())")
     assert alts and not set(alts) & {"", "output", "image", "figure", "plot", "picture"}, alts

@@ -29,7 +29,7 @@ def table_rows(output) -> list[tuple[str, ...]]:
 def test_one_line_check_in_jupyterlab(lab, page, shot):
     folder = lab.workspace("self-learner", *SLICING)
     path = folder / "slicing.ipynb"
-    nb = open_notebook(page, lab.open_url(path), path)
+    nb = open_notebook(page, lab.open_url(path), path, shot)
     nb.answer("elements", "pix = img[254, 300]\nlast_pix = img[-1, -1]")
     nb.answer("rows-and-columns", "profile_300 = img[300]\nrow_254 = img[:, 254]")  # rows and columns swapped
     for grade_id in ("setup", "elements", "rows-and-columns"):
@@ -37,7 +37,6 @@ def test_one_line_check_in_jupyterlab(lab, page, shot):
     check_cell = nb.append_cell(CHECK_LINE)
     nb.run_cell(check_cell)
     out = nb.output(check_cell)
-    shot("checked-unsaved")
     # the kernel ran answers the file does not hold: no stale report, but what to do
     expect(out).to_contain_text("Your notebook has unsaved changes: save it (Ctrl+S) and run this again.")
     expect(out.locator("table")).to_have_count(0)
@@ -47,8 +46,8 @@ def test_one_line_check_in_jupyterlab(lab, page, shot):
     table = out.locator("table")
     expect(table).to_be_visible()
     out.scroll_into_view_if_needed()
-    shot("checked")
-    picture = shot("check-cell", page=nb.cell(check_cell))  # the line and its report
+    shot("report")
+    picture = shot("check-cell", nb.cell(check_cell))  # the line and its report
     # the report of `course check` for this file (tests/test_jupyter_check.py compares the two)
     expect(table.locator("caption")).to_have_text("slicing/slicing: 1 / 9")
     assert table_rows(out) == [

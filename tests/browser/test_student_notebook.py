@@ -19,15 +19,12 @@ SLICING = ("release/slicing/slicing.ipynb", "release/slicing/course_data.py")
 
 def test_student_answers_runs_all_and_validates(lab, page, shot):
     folder = lab.workspace("student", *SLICING)
-    nb = open_notebook(page, lab.open_url(folder / "slicing.ipynb"), folder / "slicing.ipynb")
-    shot("opened")
+    nb = open_notebook(page, lab.open_url(folder / "slicing.ipynb"), folder / "slicing.ipynb", shot)
     expect(nb.panel.locator(".jp-Toolbar").get_by_text("Validate", exact=True)).to_be_visible()  # nbgrader's extension
 
     nb.answer("elements", "pix = img[254, 300]\nlast_pix = img[-1, -1]")
     nb.answer("rows-and-columns", "profile_300 = img[300]\nrow_254 = img[:, 254]")  # rows and columns swapped
-    shot("answered")
     nb.run_all()
-    shot("ran-all")
 
     # the answered question: its cell printed two numbers, its visible tests ran and passed (no output)
     expect(nb.output("elements")).to_have_text(re.compile(r"^\s*-?\d[\d.e+-]*\s+-?\d[\d.e+-]*\s*$"))
@@ -42,7 +39,6 @@ def test_student_answers_runs_all_and_validates(lab, page, shot):
     shot("test-failed")
 
     dialog = nb.validate()
-    shot("validated")
     report = dialog.inner_text()
     # the wrong answer with its message, the unanswered questions by the names they leave undefined
     assert "`profile_300` should hold one value per row: shape (512,)" in report
