@@ -383,18 +383,20 @@ def _main(argv: list[str]) -> int:
 
     from course_data import DataUnavailable
 
-    from .config import CourseConfigError, load_course
+    from .config import load_course
+    from .errors import UserError
     from .selfcheck import check_notebook
 
     try:
         course = load_course(args.course_dir)
         report = check_notebook(course, args.notebook, assignment_id=args.assignment)
-    except (CourseConfigError, KeyError, ValueError, DataUnavailable, FileNotFoundError) as exc:
+    except (UserError, KeyError, ValueError, DataUnavailable, FileNotFoundError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(json.dumps({"error": str(msg)}))
         return 2
-    rows = [Row(r.id, float(r.points), float(r.max_points), bool(r.passed), r.message) for r in report.rows]
-    print(json.dumps(Report(report.assignment, report.notebook, rows, list(report.problems)).to_json()))
+    result = report.result
+    rows = [Row(o.question, float(o.points), float(o.max_points), bool(o.passed), o.message) for o in result.outcomes]
+    print(json.dumps(Report(report.assignment, result.notebook, rows, list(report.problems)).to_json()))
     return 0 if report.full_marks else 1
 
 

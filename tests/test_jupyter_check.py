@@ -226,7 +226,7 @@ def test_same_report_as_course_check(tmp_path, course, grader):
     assert isinstance(report, Report), report
     expected = check_notebook(course, nb, grader=grader)
     assert [(r.id, r.points, r.max_points, r.passed, r.message) for r in report.rows] == \
-        [(r.id, r.points, r.max_points, r.passed, r.message) for r in expected.rows]
+        [(o.question, o.points, o.max_points, o.passed, o.message) for o in expected.result.outcomes]
     assert report.score == 5 and report.max_score == 9
     assert "`dq_block` should have 3 rows and 4 columns" in report._repr_html_()
 
@@ -241,4 +241,4 @@ def test_a_notebook_holding_the_line_grades_the_same(tmp_path, course, grader):
     path = tmp_path / "slicing.ipynb"
     nbformat.write(nb, path)
     report = check_notebook(course, path, grader=grader)
-    assert report.score == 5 and report.max_score == 9
+    assert report.result.score == 5 and report.result.max_score == 9
