@@ -304,6 +304,60 @@ def similarity(ctx, assignments, threshold: float | None, output_dir: Path | Non
     _say(result.summary())
 
 
+@main.group()
+def roster() -> None:
+    """The class roster: students and their LMS identities (nbgrader's student table)."""
+
+
+@roster.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--layout", type=click.Choice(["course", "canvas", "moodle"]), default=None,
+              help="The file's layout (default: told from its header row).")
+@click.option("--id-from", "id_from", type=click.Choice(["id", "lms_login", "sis_user_id", "lms_user_id", "email"]),
+              default=None, help="Which column gives the student id (default: student id; Canvas: SIS Login ID; "
+                                 "Moodle: Username, else Email address).")
+@click.pass_context
+def roster_import(ctx, file: Path, layout: str | None, id_from: str | None) -> None:
+    """Import a roster CSV: this course's columns, or Canvas's or Moodle's export as it comes.
+
+    Rows that cannot be imported (no id, an unsafe id, an id, LMS id, login or email
+    that another student has, Canvas's test student) are listed with their line and
+    reason; exit status 1 when there are any.  Importing twice changes nothing.
+    """
+    from .roster import import_roster
+
+    course = _course(ctx, check_files=False)
+    result = _run(import_roster, course, file, layout=layout, id_from=id_from)
+    _say(result.summary())
+    if result.failed:
+        sys.exit(1)
+
+
+@roster.command("list")
+@click.pass_context
+def roster_list(ctx) -> None:
+    """Show the roster (the gradebook's students and their LMS identities)."""
+    from .roster import load_roster
+
+    course = _course(ctx, check_files=False)
+    console.print(_run(load_roster, course).table())
+
+
+@main.command()
+@click.pass_context
+def late(ctx) -> None:
+    """Late submissions and their penalties (course.yml's due dates and late policies).
+
+    Puts course.yml's due dates into the gradebook and applies each assignment's late
+    policy to every submission's current score (after grading by hand, a penalty
+    follows the new score), then lists the late submissions.
+    """
+    from .late import late_report
+
+    course = _course(ctx, check_files=False)
+    _say(_run(late_report, course).summary())
+
+
 @main.command()
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None)
 @click.pass_context
