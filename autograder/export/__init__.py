@@ -5,12 +5,19 @@ never from files; maximum points come from course.yml.  The table
 (:func:`grade_table`) has, in course.yml order::
 
     student,
-    <assignment>/<question> ... , <assignment>/total, <assignment>/status,   (per assignment)
+    <assignment>/<question> ... , <assignment>/raw, <assignment>/penalty,
+    <assignment>/total, <assignment>/status,                                 (per assignment)
     total, max_total
 
+* A question's cell is the gradebook's score (the autograder's, or a grader's manual
+  score, plus extra credit); ``raw`` adds them up, ``penalty`` is nbgrader's late
+  penalty (0 when on time; see :mod:`autograder.late`), ``total`` is raw minus penalty.
 * ``<assignment>/status`` is the gradebook's status (``graded``, ``missing``,
-  ``not graded``, ``needs manual grading``); a missing submission's question and
-  total cells hold the text ``missing`` (never 0), a not-graded one's are empty.
+  ``not graded``, ``needs manual grading``); a missing submission's question, raw and
+  total cells hold the text ``missing`` (never 0), its penalty is empty; a not-graded
+  one's are empty.
+* Late penalties are brought up to date first (a grader may have changed a score since
+  grading: :func:`autograder.late.refresh_penalties`).
 * ``total`` adds up the assignment totals that are numbers; ``max_total`` is the
   course's maximum.  Every student of the gradebook gets a row, sorted by id.
 
@@ -30,6 +37,7 @@ from ..config import Course
 from ..display import visible
 from ..errors import BadInput
 from ..gradebook import MISSING, read_gradebook
+from ..late import has_schedule, refresh_penalties
 from . import formats  # noqa: F401  (registers the built-in formats)
 from .base import FORMATS, ExportFormat, GradeTable, grade_table, register_format
 
@@ -103,6 +111,8 @@ def export_grades(course: Course, *, fmt: str = "csv", out: Path | None = None) 
     except KeyError:
         raise BadInput(f"unknown export format {fmt!r} (use one of: {', '.join(FORMATS)})") from None
     out = Path(out) if out is not None else course.exports_dir / f"grades.{exporter.suffix}"
+    if has_schedule(course) and course.gradebook_file.is_file():
+        refresh_penalties(course)
     table = grade_table(course, read_gradebook(course))
     extra = exporter.write(course, table, out)
     return ExportResult(out, exporter.name, table, extra)

@@ -59,8 +59,8 @@ def grade_table(course: Course, data: GradebookScores) -> GradeTable:
         for q in a.questions:
             columns.append(f"{a.id}/{q.id}")
             max_points[f"{a.id}/{q.id}"] = number(q.points)
-        columns += [f"{a.id}/total", f"{a.id}/status"]
-        max_points[f"{a.id}/total"] = number(a.total)
+        columns += [f"{a.id}/raw", f"{a.id}/penalty", f"{a.id}/total", f"{a.id}/status"]
+        max_points[f"{a.id}/raw"] = max_points[f"{a.id}/total"] = number(a.total)
     columns += ["total", "max_total"]
     max_total = number(sum(a.total for a in course.assignments))
     max_points["total"] = max_total
@@ -73,7 +73,9 @@ def grade_table(course: Course, data: GradebookScores) -> GradeTable:
             for q in a.questions:
                 v = s.questions.get(q.id)
                 row[f"{a.id}/{q.id}"] = MISSING if s.status == MISSING else (None if v is None else number(v))
-            t = s.total
+            t, raw = s.total, s.raw
+            row[f"{a.id}/raw"] = MISSING if s.status == MISSING else (None if raw is None else number(raw))
+            row[f"{a.id}/penalty"] = None if s.status == MISSING else number(s.penalty)
             row[f"{a.id}/total"] = MISSING if s.status == MISSING else (None if t is None else number(t))
             row[f"{a.id}/status"] = s.status
             total += t or 0.0
