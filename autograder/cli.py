@@ -138,22 +138,46 @@ def release(ctx: click.Context, assignments: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path(path_type=Path), required=False)
+@click.option("--lms", type=click.Choice(["canvas", "moodle", "pattern", "folder"]), default=None,
+              help="SOURCE is this LMS's submissions download (default: course.yml's lms.kind, else folder: "
+                   "<student>/<assignment>/<notebook>.ipynb or <student>_<notebook>.ipynb).")
+@click.option("--worksheet", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Moodle's grading worksheet (CSV): participant ids and submission times.")
+@click.option("--assignment", default=None, help="Only this assignment's notebooks (an LMS download).")
+@click.option("--exchange", "from_exchange", is_flag=True,
+              help="Collect from nbgrader's exchange (JupyterHub; course.yml's exchange.root) instead of SOURCE.")
 @click.pass_context
-def collect(ctx: click.Context, source: Path) -> None:
-    """Take submissions from a folder, a zip, or an LMS-style flat folder into submitted/.
+def collect(ctx: click.Context, source: Path | None, lms: str | None, worksheet: Path | None,
+            assignment: str | None, from_exchange: bool) -> None:
+    """Take submissions into submitted/: a folder, a zip, an LMS's download, or the exchange.
 
     Prints what was taken, refused, ignored and warned about, one line per file.  Exit
-    status 1 when any file was refused (unknown name, link, unreadable, not written...)
-    or taken with a warning (a notebook the grader will score 0); clutter such as
-    .DS_Store, __MACOSX/ and .ipynb_checkpoints is ignored and does not count.
+    status 1 when any file was refused (unknown name, an unknown student, a link,
+    unreadable, not written...) or taken with a warning (a notebook the grader will
+    score 0); clutter such as .DS_Store, __MACOSX/ and .ipynb_checkpoints is ignored and
+    does not count.
     """
     from .collect import collect as do_collect
 
     course = _course(ctx)
+    if from_exchange:
+        from .exchange import collect_from_exchange
+
+        if source is not None or lms or worksheet:
+            raise _Failed("--exchange takes no SOURCE, --lms or --worksheet (it reads nbgrader's exchange)")
+        reports = _run(collect_from_exchange, course, assignments=[assignment] if assignment else None)
+        for report in reports:
+            _say(report.summary())
+        if any(r.failed for r in reports):
+            sys.exit(1)
+        return
+    if source is None:
+        raise _Failed("say what to collect: a folder or zip (SOURCE), or --exchange")
     if not source.exists():
         raise _Failed(f"{visible(source)}: no such file or folder")
-    report = _run(do_collect, course, source)
+    kind = lms or course.lms.kind or "folder"
+    report = _run(do_collect, course, source, lms=kind, worksheet=worksheet, assignment=assignment)
     _say(report.summary())
     if report.failed:
         sys.exit(1)

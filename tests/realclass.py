@@ -82,6 +82,12 @@ def make_course(root: Path, *, with_gradebook: bool = True, **extra):
     (root / "course.yml").write_text(yaml.safe_dump(data, sort_keys=False))
     if with_gradebook:
         shutil.copyfile(_empty_gradebook(), root / "gradebook.db")
+    for a in data["assignments"]:  # placeholders, so that the commands find the source notebooks
+        for nb in a["notebooks"]:
+            path = root / "source" / a["id"] / f"{nb['name']}.ipynb"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                nbformat.write(nbformat.v4.new_notebook(), path)
     return parse_course(data, root.resolve(), check_files=False)
 
 
