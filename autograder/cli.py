@@ -287,10 +287,15 @@ def _export_formats() -> list[str]:
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(_export_formats()), default="csv", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=None,
-              help="File to write (default exports/grades.<format>).")
+              help="File to write (default exports/grades.<format>; exports/grades-canvas.csv, grades-moodle.csv).")
 @click.pass_context
 def export(ctx, fmt: str, output: Path | None) -> None:
-    """Export the gradebook: a row per student, a column per question and per assignment."""
+    """Export the gradebook: a row per student, a column per question and per assignment.
+
+    csv and json: every question, each assignment's raw score, late penalty and total.
+    canvas and moodle: the CSV those LMSs' grade imports take (one column per assignment,
+    students from the roster; see course.yml's lms_id).
+    """
     from .export import export_grades
 
     course = _course(ctx)

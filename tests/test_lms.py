@@ -46,8 +46,9 @@ MOODLE_ROSTER = (
 
 
 def lms_course(tmp_path, roster: str, **extra):
-    course = make_course(tmp_path / "course", schedule={"timezone": "Europe/Berlin"},
-                         assignment_settings={"intro": {"due": "2026-03-06 23:59"}}, **extra)
+    extra.setdefault("schedule", {"timezone": "Europe/Berlin"})
+    extra.setdefault("assignment_settings", {"intro": {"due": "2026-03-06 23:59"}})
+    course = make_course(tmp_path / "course", **extra)
     (tmp_path / "roster.csv").write_text(roster)
     import_roster(course, tmp_path / "roster.csv")
     return course
@@ -234,3 +235,78 @@ def test_collect_command_with_an_lms(tmp_path):
     r = runner.invoke(main, ["--course-dir", str(course.root), "collect", str(archive), "--worksheet",
                              str(archive)])
     assert r.exit_code == 2 and "use it with --lms moodle" in r.output
+
+
+# --------------------------------------------------------------------------------------
+# grades back to the LMS
+# --------------------------------------------------------------------------------------
+def graded_class(tmp_path, roster: str, ada: str = "ada", emmy: str = "emmy", lms_ids=("12345", "12346")):
+    from .realclass import release_in_gradebook, submit
+
+    course = lms_course(tmp_path, roster, assignment_settings={
+        "intro": {"due": "2026-03-06 23:59", "lms_id": lms_ids[0]}, "essay": {"lms_id": lms_ids[1]}},
+        schedule={"timezone": "Europe/Berlin", "late": {"policy": "percent", "percent_per_day": 10}})
+    release_in_gradebook(course)
+    submit(course, ada, "intro", {"make-array": 2, "slice-it": 3}, DUE - dt.timedelta(hours=1))
+    submit(course, emmy, "intro", {"make-array": 2, "slice-it": 3}, DUE + dt.timedelta(hours=30))  # -20%
+    submit(course, ada, "essay", {"compute": 2, "explain": None})
+    return course
+
+
+def read_csv(path) -> list[list[str]]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def test_canvas_export_is_canvas_gradebook_import_format(tmp_path):
+    from autograder.export import export_grades
+
+    roster = CANVAS_ROSTER + '"=HYPERLINK(""http://x""), Evil",1005,S5,evil,B\n'
+    course = graded_class(tmp_path, roster)
+    (tmp_path / "more.csv").write_text("student id,name\nzed,Zed Nobody\n")  # no LMS identity at all
+    import_roster(course, tmp_path / "more.csv")
+    result = export_grades(course, fmt="canvas")
+    assert result.path == course.root / "exports/grades-canvas.csv"
+    rows = read_csv(result.path)
+    # Canvas's documented import columns, then "<assignment title> (<Canvas assignment id>)"
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Intro (12345)",
+                       "Essay and code (12346)"]
+    assert rows[1] == ["    Points Possible", "", "", "", "", "5", "6"]
+    by = {r[3]: r for r in rows[2:]}
+    assert by["ada"] == ["Lovelace, Ada", "1001", "S1", "ada", "A", "5", "2"]  # essay: explain not graded yet
+    assert by["emmy"][5] == "4"  # 5 minus the late penalty
+    assert by["grace"][5:] == ["", ""]  # no submission: no change in Canvas
+    assert by["evil"][0].startswith("'=")  # spreadsheet-safe
+    assert "Nobody" not in result.path.read_text() and "could not match them" in result.summary()
+    assert "zed" in result.summary() and "not exported" not in result.summary()
+
+
+def test_moodle_export_is_keyed_by_email_and_id_number(tmp_path):
+    from autograder.export import export_grades
+
+    # a Moodle class: the roster's ids are e-mails; lms_id is the grade item's name in Moodle
+    course = graded_class(tmp_path, MOODLE_ROSTER, "ada@example.org", "emmy@example.org",
+                          lms_ids=("Intro notebook", "Essay"))
+    result = export_grades(course, fmt="moodle", out=tmp_path / "moodle.csv")
+    rows = read_csv(result.path)
+    assert rows[0] == ["First name", "Last name", "ID number", "Email address", "Intro notebook", "Essay"]
+    by = {r[3]: r for r in rows[1:]}
+    assert by["ada@example.org"] == ["Ada", "Lovelace", "S1", "ada@example.org", "5", "2"]
+    assert by["emmy@example.org"][4] == "4" and by["grace@example.org"][4:] == ["", ""]
+    assert by["emilie@example.org"][:2] == ["Émilie", "du Châtelet"]
+
+
+def test_lms_exports_need_a_roster_and_ids(tmp_path):
+    from autograder.errors import BadInput
+    from autograder.export import export_grades
+
+    from .realclass import release_in_gradebook
+
+    course = make_course(tmp_path / "course")
+    release_in_gradebook(course)
+    with pytest.raises(BadInput, match="no assignment of course.yml has an lms_id"):
+        export_grades(course, fmt="canvas")
+    with pytest.raises(BadInput, match="the roster is empty"):
+        export_grades(course, fmt="moodle")

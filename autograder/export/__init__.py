@@ -24,7 +24,8 @@ never from files; maximum points come from course.yml.  The table
 Formats are plug-ins (nbgrader's ``ExportPlugin`` is the model): a subclass of
 :class:`ExportFormat` registered with :func:`register_format` is offered by
 ``course export --format`` at once.  The built-in ones are in
-:mod:`autograder.export.formats`.  A course without a gradebook is an error
+:mod:`autograder.export.formats` (csv, json) and :mod:`autograder.export.lms` (canvas,
+moodle: the files those LMSs' grade imports take).  A course without a gradebook is an error
 (:class:`~autograder.gradebook.NoGradebook`): exporting never creates one.
 """
 
@@ -38,7 +39,7 @@ from ..display import visible
 from ..errors import BadInput
 from ..gradebook import MISSING, read_gradebook
 from ..late import has_schedule, refresh_penalties
-from . import formats  # noqa: F401  (registers the built-in formats)
+from . import formats, lms  # noqa: F401  (registers the built-in formats, and Canvas's and Moodle's)
 from .base import FORMATS, ExportFormat, GradeTable, grade_table, register_format
 
 __all__ = ["GradeTable", "ExportFormat", "ExportResult", "FORMATS", "register_format", "grade_table", "export_grades"]
@@ -52,6 +53,7 @@ class ExportResult:
     fmt: str
     grades: GradeTable
     extra_paths: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
@@ -72,7 +74,7 @@ class ExportResult:
                 f" ({missing} missing submissions)")
         for extra in self.extra_paths:
             text += f"; also {visible(extra)}"
-        return text
+        return "\n  ".join([text, *self.notes])
 
     def table(self):
         """The totals as a rich Table (per-question columns are in the file)."""
@@ -97,7 +99,9 @@ def export_grades(course: Course, *, fmt: str = "csv", out: Path | None = None) 
     fmt : str
         A registered format's name (:data:`FORMATS`).
     out : Path, optional
-        Output file; default ``exports/grades.<suffix>`` under the course root.
+        Output file; default ``exports/grades.<suffix>`` under the course root
+        (``exports/grades-<format>.<suffix>`` for a format not named like its suffix,
+        such as ``grades-canvas.csv``).
 
     Raises
     ------
@@ -110,9 +114,10 @@ def export_grades(course: Course, *, fmt: str = "csv", out: Path | None = None) 
         exporter = FORMATS[fmt.lower()]
     except KeyError:
         raise BadInput(f"unknown export format {fmt!r} (use one of: {', '.join(FORMATS)})") from None
-    out = Path(out) if out is not None else course.exports_dir / f"grades.{exporter.suffix}"
+    default = f"grades.{exporter.suffix}" if exporter.name == exporter.suffix else f"grades-{exporter.name}.{exporter.suffix}"
+    out = Path(out) if out is not None else course.exports_dir / default
     if has_schedule(course) and course.gradebook_file.is_file():
         refresh_penalties(course)
     table = grade_table(course, read_gradebook(course))
     extra = exporter.write(course, table, out)
-    return ExportResult(out, exporter.name, table, extra)
+    return ExportResult(out, exporter.name, table, extra, exporter.notes(course, table))

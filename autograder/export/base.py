@@ -32,6 +32,10 @@ class ExportFormat:
         """Write ``table`` to ``out`` (and any companion files); the extra files written."""
         raise NotImplementedError
 
+    def notes(self, course: Course, table: GradeTable) -> list[str]:
+        """What the user should know about this export (left-out columns or rows); [] by default."""
+        return []
+
 
 #: The registered formats, by name, in the order they were registered.
 FORMATS: dict[str, ExportFormat] = {}
