@@ -127,14 +127,33 @@ def extract(ctx: click.Context, output: Path | None) -> None:
 
 @main.command()
 @click.argument("assignments", nargs=-1)
+@click.option("--exchange", "to_exchange", is_flag=True,
+              help="Then publish them to nbgrader's exchange (JupyterHub; course.yml's exchange.root), where "
+                   "students fetch them with nbgrader's fetch_assignment or the Assignment List.")
 @click.pass_context
-def release(ctx: click.Context, assignments: tuple[str, ...]) -> None:
-    """Generate the student versions in release/ (all assignments by default)."""
+def release(ctx: click.Context, assignments: tuple[str, ...], to_exchange: bool) -> None:
+    """Generate the student versions in release/ (all assignments by default).
+
+    Each assignment's due date (course.yml) goes into nbgrader's gradebook too.
+    """
     from .release import release as do_release
 
     course = _course(ctx)
+    if to_exchange:
+        from .exchange import prepare_exchange
+
+        if course.exchange is None:
+            raise _Failed("course.yml names no exchange: add `exchange: {root: /srv/nbgrader/exchange}` first")
+        _run(prepare_exchange, course)
     for p in _run(do_release, course, list(assignments) or None):
         _say(f"released {p.relative_to(course.root)}")
+    if to_exchange:
+        from .exchange import release_assignments, student_config
+
+        for aid in _run(release_assignments, course, list(assignments) or None):
+            _say(f"published {aid} to the exchange {course.exchange.root}")
+        _say("students' nbgrader configuration (on JupyterHub: /etc/jupyter/nbgrader_config.py):\n"
+             + student_config(course))
 
 
 @main.command()
@@ -259,21 +278,33 @@ def check(ctx: click.Context, notebook: Path, assignment: str | None) -> None:
 @main.command()
 @click.argument("assignments", nargs=-1)
 @click.option("--student", "students", multiple=True, help="Only this student (repeatable).")
+@click.option("--release", "to_exchange", is_flag=True,
+              help="Then publish the pages to nbgrader's exchange, where students fetch them with "
+                   "nbgrader's fetch_feedback (submissions that came through the exchange).")
 @click.pass_context
-def feedback(ctx, assignments, students) -> None:
+def feedback(ctx, assignments, students, to_exchange: bool) -> None:
     """Write an HTML feedback file per student and assignment into feedback/.
 
-    Every page that could not be made is listed with its reason.  Exit status 1 when a
-    page of a graded submission failed (unreadable record, could not be rendered or
-    written); a student who did not submit, or is not graded yet, is skipped, not failed.
+    feedback/<student>/<assignment>/feedback.html, and <notebook>.html per notebook
+    (nbgrader's layout).  Every page that could not be made is listed with its reason.
+    Exit status 1 when a page of a graded submission failed (unreadable record, could
+    not be rendered or written); a student who did not submit, or is not graded yet, is
+    skipped, not failed.
     """
     from .feedback import write_feedback
 
     course = _course(ctx)
+    if to_exchange and course.exchange is None:
+        raise _Failed("course.yml names no exchange: add `exchange: {root: /srv/nbgrader/exchange}` first")
     result = _run(write_feedback, course, assignments=list(assignments) or None, students=list(students) or None)
     for p in result:
         _say(f"wrote {visible(p)}")
     _say(result.summary())
+    if to_exchange:
+        from .exchange import release_feedback
+
+        _say(_run(release_feedback, course, assignments=list(assignments) or None,
+                  students=list(students) or None).summary())
     if result.failed:
         sys.exit(1)
 

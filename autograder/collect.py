@@ -86,6 +86,8 @@ __all__ = [
     "Taken",
     "Refused",
     "collect",
+    "collect_submission_folders",
+    "lms_rules",
     "safe_student_id",
     "STUDENT_ID",
     "MAX_FILE_BYTES",
@@ -99,6 +101,8 @@ MAX_TOTAL_BYTES = 500 * 1024 * 1024
 #: Folders below the source read at most (a wrapper, a student, an assignment: 3 are used).
 MAX_DEPTH = 8
 TIMESTAMP = "timestamp.txt"
+#: nbgrader's exchange writes it beside a submission; its feedback release needs it.
+SECRET = "submission_secret.txt"
 _CLUTTER = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db"}
 
 
@@ -391,7 +395,8 @@ _UNSAFE = "is not a safe folder name (ASCII letters, digits, '-', '_', '.', '@';
 
 
 def _classify(course: Course, entries: list[_Entry], label: Callable[[tuple[str, ...]], str],
-              refused: list[Refused], lms: LmsRules | None = None, only: str | None = None) -> list[_Candidate]:
+              refused: list[Refused], lms: LmsRules | None = None, only: str | None = None,
+              exchange: bool = False) -> list[_Candidate]:
     ids = {a.id: a for a in course.assignments}
     owners = _notebook_owners(course)
     candidates: list[_Candidate] = []
@@ -423,6 +428,8 @@ def _classify(course: Course, entries: list[_Entry], label: Callable[[tuple[str,
             return []
         if lms is not None:  # an LMS download: its own naming rules (autograder.lms)
             return _classify_lms(course, e, label, refused, lms, only)
+        if exchange:  # <student>/<assignment>/... as given by collect_submission_folders
+            return _classify_exchange(ids[e.parts[1]], e, label, refused)
         if len(e.parts) == 1:  # a file at the top: the LMS flat layout
             return _classify_flat(e, label, owners, refused)
         student, assignment = e.parts[0], e.parts[1]
@@ -463,6 +470,21 @@ def _classify(course: Course, entries: list[_Entry], label: Callable[[tuple[str,
         except Exception as exc:  # noqa: BLE001 - one entry's problem; the others go on
             refused.append(Refused(label(e.origin), f"could not be classified ({type(exc).__name__}: {exc})"))
     return candidates
+
+
+def _classify_exchange(a, e: _Entry, label, refused: list[Refused]) -> list[_Candidate]:
+    """One file of a submission folder of nbgrader's exchange (see :func:`collect_submission_folders`)."""
+    student, assignment, rest = e.parts[0], e.parts[1], e.parts[2:]
+    if len(rest) != 1:
+        refused.append(Refused(label(e.origin), "in a sub-folder of the submission: left in the exchange", True))
+        return []
+    filename = rest[0]
+    if filename in (TIMESTAMP, SECRET):
+        return [_Candidate(student, assignment, None, filename, e)]
+    if filename.endswith(".ipynb") and filename[: -len(".ipynb")] in {nb.name for nb in a.notebooks}:
+        return [_Candidate(student, assignment, filename[: -len(".ipynb")], filename, e)]
+    refused.append(Refused(label(e.origin), "not a notebook of the assignment: left in the exchange", True))
+    return []
 
 
 def _classify_lms(course: Course, e: _Entry, label, refused: list[Refused], rules: LmsRules,
@@ -691,12 +713,76 @@ def _unwrap_lms(entries: list[_Entry]) -> list[_Entry]:
            [e for e in entries if e.parts[0] != top]
 
 
+def collect_submission_folders(course: Course, root: Path, folders: list[tuple[str, str, str]], *,
+                               dest: Path | None = None, check_owner: bool = False,
+                               known: Callable[[str], bool] | None = None) -> CollectReport:
+    """Take submissions that are one folder each below ``root`` (nbgrader's exchange
+    inbound folder), given as ``(student, assignment, folder name)``, through collect's
+    checks: nothing followed through a link, only ``<notebook>.ipynb``, ``timestamp.txt``
+    and ``submission_secret.txt`` taken (other files ignored: left where they are), the
+    newest file wins.  Refused: a folder that is a link or not a folder, an unsafe
+    student id, a student ``known`` says is unknown, and with ``check_owner`` a folder
+    owned by another account than the student it names.  The caller holds the lock.
+    """
+    import pwd
+
+    dest = Path(dest) if dest is not None else course.folder("submitted")
+    root = Path(root)
+    refused: list[Refused] = []
+    entries: list[_Entry] = []
+
+    def label(parts: tuple[str, ...]) -> str:
+        return str(root.joinpath(*parts))
+
+    fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for student, assignment, name in folders:
+            where = label((name,))
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError as exc:
+                refused.append(Refused(where, f"cannot be read ({exc.strerror or exc})"))
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                refused.append(Refused(where, "not a folder (a symbolic link?): refused, not followed"))
+                continue
+            if not safe_student_id(student):
+                refused.append(Refused(where, f"student id {student!r} {_UNSAFE}"))
+                continue
+            if known is not None and not known(student):
+                refused.append(Refused(where, f"student {student!r} is not in the roster"))
+                continue
+            if check_owner:
+                try:
+                    owner = pwd.getpwuid(st.st_uid).pw_name
+                except KeyError:
+                    owner = f"uid {st.st_uid}"
+                if owner != student:
+                    refused.append(Refused(where, f"submitted as {student!r} by the account {owner!r}: refused "
+                                                  "(course.yml exchange.check_owner)"))
+                    continue
+            try:
+                folder_fd = _open_folder(fd, (name,))
+            except OSError as exc:
+                refused.append(Refused(where, f"cannot be read ({exc.strerror or exc})"))
+                continue
+            try:
+                for e in _folder_entries(folder_fd, lambda parts, n=name: label((n, *parts)), refused):
+                    entries.append(_Entry((student, assignment, *e.parts), (name, *e.parts), e.kind, e.size,
+                                          e.mtime, (lambda p=(name, *e.parts): _read_below(fd, p)), e.when))
+            finally:
+                os.close(folder_fd)
+        return _take(course, root, dest, "exchange", entries, label, refused, exchange=True)
+    finally:
+        os.close(fd)
+
+
 def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_Entry],
           label: Callable[[tuple[str, ...]], str], refused: list[Refused], lms: LmsRules | None = None,
-          only: str | None = None) -> CollectReport:
+          only: str | None = None, exchange: bool = False) -> CollectReport:
     report = CollectReport(source, dest, kind, refused=refused)
     candidates = []
-    for c in _classify(course, entries, label, refused, lms, only):
+    for c in _classify(course, entries, label, refused, lms, only, exchange):
         if c.entry.size > MAX_FILE_BYTES:
             refused.append(Refused(label(c.entry.origin), f"larger than {MAX_FILE_BYTES / 2**20:g} MB"))
         else:
