@@ -419,6 +419,25 @@ def late(ctx) -> None:
 
 
 @main.command()
+@click.argument("assignment")
+@click.argument("student")
+@click.option("--days", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--hours", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.pass_context
+def extension(ctx, assignment: str, student: str, days: float, hours: float) -> None:
+    """Give a student more time on an assignment (nbgrader's extension; 0 takes it back).
+
+    The student's due date moves by that much, and every late penalty is applied again.
+    """
+    from .late import grant_extension
+
+    course = _course(ctx, check_files=False)
+    report = _run(grant_extension, course, assignment=assignment, student=student, days=days, hours=hours)
+    _say(f"{visible(student)} has {days:g} days {hours:g} h more on {visible(assignment)}")
+    _say(report.summary())
+
+
+@main.command()
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None)
 @click.pass_context
 def demo(ctx, jobs: int | None) -> None:

@@ -42,7 +42,8 @@ from traitlets import Dict
 from .config import Course, LatePolicy
 
 __all__ = ["CourseLatePenalty", "LateSubmission", "LateReport", "penalty_fraction", "days_late", "describe",
-           "duration", "nbgrader_policies", "sync_due_dates", "refresh_penalties", "late_report", "has_schedule", "utc_naive"]
+           "duration", "nbgrader_policies", "sync_due_dates", "refresh_penalties", "late_report", "grant_extension", "has_schedule",
+           "utc_naive"]
 
 DAY = 86400.0
 
@@ -236,6 +237,30 @@ def refresh_penalties(course: Course, *, gb=None) -> LateReport:
     order = {a.id: i for i, a in enumerate(course.assignments)}
     report.late.sort(key=lambda s: (order.get(s.assignment, 0), s.student))
     return report
+
+
+def grant_extension(course: Course, *, assignment: str, student: str, days: float = 0,
+                    hours: float = 0) -> LateReport:
+    """Give ``student`` more time on ``assignment`` (nbgrader's extension: it moves that
+    student's due date; 0 takes it back), then apply the policies again.
+
+    Raises NotFound for an unknown assignment, or a student without a submission of it
+    in the gradebook (nbgrader keeps extensions on submissions).
+    """
+    from nbgrader.api import MissingEntry
+
+    from .errors import NotFound
+    from .gradebook import reporting_unavailable
+    from .lock import course_lock
+
+    course.assignment(assignment)
+    with course_lock(course, "extension"), reporting_unavailable(course), _open(course) as gb:
+        try:
+            gb.grant_extension(assignment, student, days=days, hours=hours)
+        except MissingEntry:
+            raise NotFound(f"no submission of {assignment!r} by {student!r} in the gradebook: nbgrader keeps "
+                           "extensions on submissions (collect it first)") from None
+        return refresh_penalties(course, gb=gb)
 
 
 def late_report(course: Course) -> LateReport:

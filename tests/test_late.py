@@ -140,3 +140,17 @@ def test_course_late_command(tmp_path):
     r = CliRunner().invoke(main, ["--course-dir", str(course.root), "late"], terminal_width=200)
     assert r.exit_code == 0, r.output
     assert "bob" in r.output and "1 day 6 h" in r.output and "1 late submissions" in r.output
+
+
+def test_course_extension_command(tmp_path):
+    course = late_course(tmp_path)
+    release_in_gradebook(course)
+    submit(course, "bob", "intro", {"make-array": 2, "slice-it": 3}, DUE_UTC + dt.timedelta(hours=30))
+    run = CliRunner()
+    r = run.invoke(main, ["--course-dir", str(course.root), "extension", "intro", "bob", "--days", "2"])
+    assert r.exit_code == 0, r.output
+    assert "0 late submissions; 1 penalties updated" in r.output
+    r = run.invoke(main, ["--course-dir", str(course.root), "extension", "intro", "bob"])  # taken back
+    assert r.exit_code == 0 and "1 late submissions" in r.output
+    r = run.invoke(main, ["--course-dir", str(course.root), "extension", "intro", "zed", "--hours", "3"])
+    assert r.exit_code == 2 and "no submission of 'intro' by 'zed'" in r.output
