@@ -585,10 +585,11 @@ def collect(course: Course, source: Path, *, dest: Path | None = None, lms: str 
 
 
 def lms_rules(course: Course, kind: str, *, worksheet: Path | None = None) -> LmsRules:
-    """The rules to read a download of LMS ``kind`` (canvas, moodle, pattern) for ``course``."""
+    """The rules to read a download of LMS ``kind`` (canvas, moodle, pattern) for ``course``:
+    its roster, course.yml's pattern, the zone of zip dates, Moodle's grading worksheet."""
     import re
 
-    from .config import parse_when
+    from .config import time_zone
     from .lms import read_worksheet
     from .roster import load_roster
 
@@ -598,12 +599,10 @@ def lms_rules(course: Course, kind: str, *, worksheet: Path | None = None) -> Lm
         raise BadInput("--lms pattern needs course.yml's lms.pattern (a regular expression with named groups)")
     if worksheet is not None and kind != "moodle":
         raise BadInput("--worksheet is Moodle's grading worksheet: use it with --lms moodle")
-    def zone_of(name):
-        return parse_when("2000-01-01 00:00", zone=name).tzinfo
-    zone = zone_of(course.lms.zip_timezone or course.schedule.timezone)
+    zone = time_zone(course.lms.zip_timezone or course.schedule.timezone)
     rules = LmsRules(kind, load_roster(course), re.compile(course.lms.pattern) if kind == "pattern" else None, zone)
     if worksheet is not None:
-        rules.worksheet = read_worksheet(worksheet, zone=zone_of(course.schedule.timezone))
+        rules.worksheet = read_worksheet(worksheet, zone=time_zone(course.schedule.timezone))
     return rules
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "LmsSettings",
     "ExchangeSettings",
     "parse_when",
+    "time_zone",
     "find_course_root",
     "load_course",
     "machine_memory_mb",
@@ -146,7 +147,8 @@ _WHEN = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)
                    r"(Z|UTC|[+-]\d{2}:?\d{2}|[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*)?\s*$")
 
 
-def _zone(name: str) -> dt.tzinfo:
+def time_zone(name: str) -> dt.tzinfo:
+    """The time zone called ``name`` (an IANA name, or UTC); ValueError naming it if unknown."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     if name in ("UTC", "Z"):
@@ -166,7 +168,7 @@ def parse_when(value: str | dt.datetime, *, zone: str = "UTC") -> dt.datetime:
     Raises ValueError saying what is expected.
     """
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=_zone(zone))
+        return value if value.tzinfo is not None else value.replace(tzinfo=time_zone(zone))
     m = _WHEN.match(str(value))
     if not m:
         raise ValueError(f"{value!r} is not a date and time: write YYYY-MM-DD HH:MM, optionally followed by "
@@ -180,7 +182,7 @@ def parse_when(value: str | dt.datetime, *, zone: str = "UTC") -> dt.datetime:
         hours, minutes = int(tz[1:3]), int(tz[-2:])
         offset = dt.timedelta(hours=hours, minutes=minutes)
         return when.replace(tzinfo=dt.timezone(offset if tz[0] == "+" else -offset))
-    return when.replace(tzinfo=_zone(tz or zone))
+    return when.replace(tzinfo=time_zone(tz or zone))
 
 
 class Assignment(_Strict):
@@ -302,7 +304,7 @@ class Schedule(_Strict):
 
     @model_validator(mode="after")
     def _known_zone(self) -> Schedule:
-        _zone(self.timezone)
+        time_zone(self.timezone)
         return self
 
 
@@ -329,7 +331,7 @@ class LmsSettings(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> LmsSettings:
         if self.zip_timezone is not None:
-            _zone(self.zip_timezone)
+            time_zone(self.zip_timezone)
         if self.kind == "pattern" and not self.pattern:
             raise ValueError("kind 'pattern' needs pattern: a regular expression with named groups")
         if self.pattern is not None:

@@ -31,6 +31,7 @@ exchange (:func:`student_config`).  Each step of the instructor's is nbgrader's 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import warnings
@@ -124,28 +125,46 @@ def release_assignments(course: Course, assignment_ids: list[str] | None = None)
     return ids
 
 
-def _chosen_submissions(course: Course, assignment: str) -> tuple[Path, list[dict]]:
-    """nbgrader's choice of each student's submission in the inbound folder."""
+def _chosen_submissions(course: Course, assignment: str) -> tuple[Path, list[dict], list[str]]:
+    """nbgrader's choice of each student's submission in the inbound folder, and the
+    folders whose names nbgrader cannot read (a time that is not one)."""
     from nbgrader.exchange.default.collect import ExchangeCollect
 
     class Choose(ExchangeCollect):
         """nbgrader's exchange collect, choosing; the copying is course collect's."""
 
+        unreadable: list[str] = []
+
+        def _path_to_record(self, path):
+            try:
+                return super()._path_to_record(path)
+            except Exception:  # noqa: BLE001 - a folder named by hand in the inbound folder, say
+                self.unreadable.append(os.path.basename(path))
+                return {"username": None, "filename": os.path.basename(path), "timestamp": None}
+
+        def _sort_by_timestamp(self, records):
+            dated = [r for r in records if r["timestamp"] is not None]
+            return super()._sort_by_timestamp(dated) + [r for r in records if r["timestamp"] is None]
+
+        def init_src(self):
+            self.unreadable = []
+            super().init_src()
+
         def copy_files(self):
-            self.chosen = list(self.src_records)
+            self.chosen = [r for r in self.src_records if r["username"] is not None]
 
     config, coursedir, auth = _nbgrader(course, assignment)
     chooser = Choose(coursedir=coursedir, authenticator=auth, config=config)
     with _exchange_errors(f"collecting {assignment!r}"):
         chooser.start()
-    return Path(chooser.inbound_path), chooser.chosen
+    return Path(chooser.inbound_path), chooser.chosen, chooser.unreadable
 
 
 def collect_from_exchange(course: Course, *, assignments: list[str] | None = None, dest: Path | None = None):
     """Take each student's submission of ``assignments`` (default: all) from the
     exchange into ``submitted/`` (see the module docstring); a CollectReport per
     assignment.  Holds the course's lock."""
-    from .collect import collect_submission_folders
+    from .collect import Refused, collect_submission_folders
     from .lock import course_lock
     from .roster import load_roster
 
@@ -156,10 +175,13 @@ def collect_from_exchange(course: Course, *, assignments: list[str] | None = Non
         roster = load_roster(course)
         known = (lambda s: roster.get(s) is not None) if roster else None
         for aid in ids:
-            inbound, chosen = _chosen_submissions(course, aid)
+            inbound, chosen, unreadable = _chosen_submissions(course, aid)
             folders = sorted((r["username"], aid, r["filename"]) for r in chosen)
             report = collect_submission_folders(course, inbound, folders, dest=dest, check_owner=ex.check_owner,
                                                 known=known)
+            report.refused += [Refused(str(inbound / name), "not named <student>+<assignment>+<time>+... as "
+                                                             "nbgrader's submit names submissions: not read")
+                               for name in unreadable]
             if not chosen:
                 report.notes.append(f"no submissions of {aid!r} in the exchange")
             reports.append(report)

@@ -379,10 +379,10 @@ def _when(course: Course, when) -> str:
     """A gradebook time (naive UTC) in the course's time zone."""
     import datetime as dt
 
-    from .config import parse_when
+    from .config import time_zone
 
-    zone = parse_when("2000-01-01 00:00", zone=course.schedule.timezone).tzinfo
-    return when.replace(tzinfo=dt.timezone.utc).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    return when.replace(tzinfo=dt.timezone.utc).astimezone(time_zone(course.schedule.timezone)).strftime(
+        "%Y-%m-%d %H:%M %Z")
 
 
 def _lateness(course: Course, assignment: Assignment, scores: SubmissionScores | None) -> dict | None:

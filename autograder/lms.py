@@ -67,7 +67,7 @@ from pathlib import Path
 from .display import visible
 from .errors import BadInput
 from .fileio import NotRegular, TooLarge, read_untrusted
-from .roster import Roster, name_key
+from .roster import Roster
 
 __all__ = ["LmsFile", "LmsRules", "Worksheet", "WorksheetRow", "parse_name", "resolve", "notebook_of",
            "read_worksheet", "zip_member_time", "KINDS"]

@@ -401,6 +401,17 @@ def _screen(rows: list[RosterRow], known: list[Student]) -> tuple[list[RosterRow
                         for r in group]
         else:
             keep.append(group[0])
+    # who holds each LMS user id, login and email, in the file and in the gradebook
+    in_file: dict[tuple[str, str], list[RosterRow]] = {}
+    in_book: dict[tuple[str, str], list[Student]] = {}
+    for r in keep:
+        for f in _UNIQUE:
+            if getattr(r.student, f):
+                in_file.setdefault((f, _key(f, getattr(r.student, f))), []).append(r)
+    for s in known:
+        for f in _UNIQUE:
+            if getattr(s, f):
+                in_book.setdefault((f, _key(f, getattr(s, f))), []).append(s)
     clean: list[RosterRow] = []
     for r in keep:
         reason = ""
@@ -408,8 +419,8 @@ def _screen(rows: list[RosterRow], known: list[Student]) -> tuple[list[RosterRow
             value = getattr(r.student, f)
             if not value:
                 continue
-            others = [o for o in keep if o is not r and _key(f, getattr(o.student, f)) == _key(f, value)]
-            others_known = [s for s in known if s.id != r.student.id and _key(f, getattr(s, f)) == _key(f, value)]
+            others = [o for o in in_file.get((f, _key(f, value)), []) if o is not r]
+            others_known = [s for s in in_book.get((f, _key(f, value)), []) if s.id != r.student.id]
             if others:
                 reason = (f"ambiguous: {f.replace('_', ' ')} {value!r} of {r.student.id!r} is also that of "
                           f"{', '.join(repr(o.student.id) for o in others)} (line {others[0].line})")

@@ -235,3 +235,31 @@ def test_exchange_needs_course_yml_to_name_it(tmp_path):
 
     with pytest.raises(CourseConfigError, match="root must be an absolute path"):
         parse_course(course_data(exchange={"root": "exchange"}), tmp_path, check_files=False)
+
+
+def test_collect_from_exchange_chooses_the_newest_and_reads_no_hand_made_names(tmp_path):
+    """nbgrader's exchange collect chooses (the newest per student); names it cannot read are refused."""
+    from autograder.exchange import collect_from_exchange
+
+    from .realclass import make_course, notebook_bytes
+
+    exchange = tmp_path / "exchange"
+    course = make_course(tmp_path / "course", exchange={"root": str(exchange), "check_owner": False})
+    inbound = exchange / course.course.id / "inbound"
+    for name, tag in (("ada+intro+2026-03-06 10:00:00.000000 UTC+a1", "old"),
+                      ("ada+intro+2026-03-06 11:00:00.000000 UTC+b2", "new"),
+                      ("bob+intro+not a time+c3", "bob")):
+        folder = inbound / name
+        folder.mkdir(parents=True)
+        (folder / "arrays.ipynb").write_bytes(notebook_bytes(tag))
+        (folder / "timestamp.txt").write_text(name.split("+")[2])
+    exchange.chmod(0o777)
+    reports = collect_from_exchange(course, assignments=["intro"])
+    assert len(reports) == 1
+    report = reports[0]
+    assert (course.folder("submitted", "ada", "intro") / "arrays.ipynb").read_bytes() == notebook_bytes("new")
+    assert (course.folder("submitted", "ada", "intro") / "timestamp.txt").read_text().startswith("2026-03-06 11:00")
+    assert any("bob+intro+not a time+c3" in r.source and "not read" in r.reason for r in report.refused)
+    assert not course.folder("submitted", "bob").exists()
+    again = collect_from_exchange(course, assignments=["intro"])[0]
+    assert {t.status for t in again.taken} == {"unchanged"}

@@ -161,7 +161,7 @@ def _from_gradebook(gb, sub: Submission, record: SubmissionRecord) -> Submission
     except MissingEntry:
         graded = {}
     for qid in questions:
-        g = graded.get(f"{qid}-test")
+        g = graded.get(f"{qid}-test") or graded.get(qid)  # a question graded by hand: its own cell
         if g is not None and g.score is not None:
             questions[qid] = float(g.score)
     return SubmissionResult(sub.student, sub.assignment, "skipped", sum(questions.values()), record.max_score,
