@@ -196,7 +196,8 @@ class FeedbackRelease:
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (student, assignment, reason)
 
     def summary(self) -> str:
-        lines = [f"released {len(self.released)} feedback pages to the exchange; skipped {len(self.skipped)}"]
+        n = len(self.released)
+        lines = [f"released {n} feedback page{'' if n == 1 else 's'} to the exchange; skipped {len(self.skipped)}"]
         lines += [f"  skipped {visible(s)}/{visible(a)}: {visible(why)}" for s, a, why in self.skipped]
         return "\n".join(lines)
 
