@@ -21,7 +21,7 @@ Statuses of one student's assignment:
   score is None, and the total counts the questions scored so far).
 
 A gradebook that another program keeps locked (the formgrader, a ``sqlite3`` shell in
-a transaction) is waited for (:data:`autograder.nbgrader_adapter.GRADEBOOK_WAIT`
+a transaction) is waited for (:data:`GRADEBOOK_WAIT`
 seconds), then reported as :class:`GradebookUnavailable`, one line naming the file, as
 is a gradebook on a full disk or a read-only one (:func:`unavailable`).
 """
@@ -35,7 +35,18 @@ from dataclasses import dataclass, field
 from .config import Course
 from .errors import UserError
 
-__all__ = ["GRADED", "MISSING", "NOT_GRADED", "NEEDS_MANUAL", "QuestionGrade", "SubmissionScores", "GradebookScores",
+GRADEBOOK_WAIT = 30.0
+
+
+def db_url(course: Course, *, wait: bool = True) -> str:
+    """The gradebook's database URL; with ``wait``, one whose statements wait up to
+    :data:`GRADEBOOK_WAIT` seconds for another program's lock.  (nbgrader's own
+    configuration gets the plain URL: ``nbgrader db upgrade`` reads the file name from it.)"""
+    url = f"sqlite:///{course.gradebook_file.resolve()}"
+    return f"{url}?timeout={GRADEBOOK_WAIT:g}" if wait else url
+
+
+__all__ = ["GRADEBOOK_WAIT", "db_url", "GRADED", "MISSING", "NOT_GRADED", "NEEDS_MANUAL", "QuestionGrade", "SubmissionScores", "GradebookScores",
            "NoGradebook", "GradebookUnavailable", "unavailable", "reporting_unavailable", "read_gradebook",
            "known_students"]
 
@@ -59,7 +70,6 @@ def unavailable(exc: BaseException, course: Course) -> GradebookUnavailable | No
     None for any other error."""
     from sqlalchemy.exc import OperationalError
 
-    from .nbgrader_adapter import GRADEBOOK_WAIT
 
     if not isinstance(exc, OperationalError):
         return None
@@ -164,7 +174,6 @@ class GradebookScores:
 def _open(course: Course):
     from nbgrader.api import Gradebook
 
-    from .nbgrader_adapter import db_url
 
     if not course.gradebook_file.is_file():
         raise NoGradebook(f"{course.gradebook_file}: no gradebook yet; run `course release` and "

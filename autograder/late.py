@@ -189,8 +189,7 @@ class LateReport:
 def _open(course: Course):
     from nbgrader.api import Gradebook
 
-    from .gradebook import NoGradebook
-    from .nbgrader_adapter import db_url
+    from .gradebook import NoGradebook, db_url
 
     if not course.gradebook_file.is_file():
         raise NoGradebook(f"{course.gradebook_file}: no gradebook yet; run `course release` first")

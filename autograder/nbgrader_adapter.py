@@ -53,6 +53,7 @@ from traitlets.config import Config
 
 from .config import Course, load_course
 from .environment import ensure_alembic_on_path
+from .gradebook import GRADEBOOK_WAIT, db_url  # noqa: F401 - also this module's public names
 from .late import CourseLatePenalty, nbgrader_policies
 
 __all__ = [
@@ -161,17 +162,6 @@ def shared_gradebook(gb: Gradebook, url: str):
 #: Seconds a gradebook statement waits for a lock that another program holds (the
 #: formgrader saving, a ``sqlite3`` shell in a transaction) before it fails: SQLite
 #: retries in the meantime (its busy timeout; its default is 5 s).
-GRADEBOOK_WAIT = 30.0
-
-
-def db_url(course: Course, *, wait: bool = True) -> str:
-    """The gradebook's database URL; with ``wait``, one whose statements wait up to
-    :data:`GRADEBOOK_WAIT` seconds for another program's lock.  (nbgrader's own
-    configuration gets the plain URL: ``nbgrader db upgrade`` reads the file name from it.)"""
-    url = f"sqlite:///{course.gradebook_file.resolve()}"
-    return f"{url}?timeout={GRADEBOOK_WAIT:g}" if wait else url
-
-
 _GRADERS: dict = {}
 
 

@@ -170,7 +170,7 @@ def test_recipe_new_export_format(tmp_path, monkeypatch):
     with Gradebook(db_url(course), course.course.id) as gb:
         gb.add_student("ada")
     result = export.export_grades(course, fmt="totals")
-    assert result.path == course.exports_dir / "grades.txt"
+    assert result.path == course.exports_dir / "grades-totals.txt"  # named after a format unlike its suffix
     assert result.path.read_text() == "ada 0\n"
     assert "totals" in export.FORMATS
     csv_path = export.export_grades(course, fmt="csv").path
