@@ -191,6 +191,12 @@ def autograde(ctx, assignments, students, jobs, scheduler, force) -> None:
     subs = _run(find_submissions, course, list(assignments) or None, list(students) or None)
     if not subs:
         raise _Failed("no submissions to grade: run `course collect PATH` first")
+    if scheduler is None:  # (a cluster's workers find their own)
+        from .sandbox.isolation import mode_notice
+
+        notice = mode_notice()
+        if notice:
+            err_console.print(shown(notice, "yellow"), soft_wrap=True)
     failures = []
     started = time.monotonic()
     with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

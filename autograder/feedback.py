@@ -263,15 +263,30 @@ def _markdown_renderer():
             return f'<span class="dropped">{escape(picture["note"])}</span>'
         return f'<span class="dropped">[image: {escape(visible(alt))} ({escape(visible(src))})]</span>'
 
+    def heading(self, tokens, idx, options, env):
+        """A notebook's headings sit under the page's <h2> per notebook: each is shifted two
+        levels down and never more than one below the one before (headings in order)."""
+        token = tokens[idx]
+        if token.type == "heading_open":
+            levels = env.setdefault("levels", {"last": 2})
+            wanted = int(token.tag[1]) + 2
+            level = max(3, min(wanted, levels["last"] + 1, 6))
+            levels["last"] = level
+            env.setdefault("open", []).append(level)
+            return f"<h{level}>"
+        return f"</h{env.get('open', [3]).pop()}>\n"
+
     md.add_render_rule("image", image)
+    md.add_render_rule("heading_open", heading)
+    md.add_render_rule("heading_close", heading)
     return md
 
 
-def _markdown(source, attachments, budget: _Budget):
+def _markdown(source, attachments, budget: _Budget, levels: dict):
     from markupsafe import Markup
 
     shown, note = _shown(source, "text")
-    env = {"attachments": attachments if isinstance(attachments, dict) else {}}
+    env = {"attachments": attachments if isinstance(attachments, dict) else {}, "levels": levels}
     html = _markdown_renderer().render(shown, env)
     budget.take(len(html))
     if note:
@@ -281,6 +296,7 @@ def _markdown(source, attachments, budget: _Budget):
 
 def _cells(nb: dict, labels: dict[str, dict], submitted: dict, budget: _Budget) -> list[dict]:
     cells = []
+    levels = {"last": 2}  # the page's <h2> for this notebook: its headings go below
     raw_cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
     for index, cell in enumerate(raw_cells):
         if not isinstance(cell, dict):
@@ -292,7 +308,7 @@ def _cells(nb: dict, labels: dict[str, dict], submitted: dict, budget: _Budget) 
         kind = cell.get("cell_type")
         source = strip_hidden_tests(cell.get("source", ""))
         if kind == "markdown":
-            cells.append({"kind": "markdown", "html": _markdown(source, cell.get("attachments"), budget)})
+            cells.append({"kind": "markdown", "html": _markdown(source, cell.get("attachments"), budget, levels)})
         elif kind == "raw":
             shown, _ = _shown(source, "text")
             budget.take(len(shown))
@@ -310,14 +326,18 @@ def _code_cell(cell: dict, source: str, label: dict | None, submitted: dict, bud
         outputs = [o for o in outputs if not _is_figure_text(o)]
     shown, cut = _shown(source, "source")
     budget.take(len(shown))
+    prompt = f"In [{count}]" if isinstance(count, int) else "In [ ]"
+    first = next((ln.strip() for ln in shown.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
+    about = f"cell {prompt}" + (f", which begins {first[:60]!r}" if first else "")
     return {
         "kind": "code",
-        "prompt": f"In [{count}]:" if isinstance(count, int) else "In [ ]:",
+        "prompt": f"{prompt}:",
         "label": label,
         "source": shown,
         "source_cut": cut,
-        "outputs": [o for o in (_output(o, "output of this cell", budget) for o in outputs) if o],
-        "theirs": [o for o in (_output(o, "plot from your submitted notebook", budget) for o in theirs or []) if o],
+        "outputs": [o for o in (_output(o, f"picture drawn by {about}", budget) for o in outputs) if o],
+        "theirs": [o for o in (_output(o, f"plot from your submitted notebook, drawn by {about}", budget)
+                               for o in theirs or []) if o],
     }
 
 

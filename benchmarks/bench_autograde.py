@@ -18,7 +18,9 @@ Builds N submissions of the extraction assignment (a mix: 60% complete, 30% part
 each in its own copy of the course and gradebook, and prints wall time, submissions per
 second, the ratio, peak memory, whether every score is identical, and the floor (import
 the libraries once + the reference pipeline's own compute per submission, spread over the
-cores).  Also: ``course check`` latency on one notebook, and (``--sizes``) worker memory at
+cores), and a second floor: the submitted notebooks run once each, ungraded, in warm
+processes, one per core (the students' own computing, which grading cannot avoid).
+Also: ``course check`` latency on one notebook, and (``--sizes``) worker memory at
 two class sizes.  Ends with ``speedup: X.XX scores-identical: yes|no``.
 
 Run from the repository root (the data file must be reachable, e.g. COURSE_DATA_DIR):
@@ -29,6 +31,8 @@ Run from the repository root (the data file must be reachable, e.g. COURSE_DATA_
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import re
@@ -154,6 +158,62 @@ def floor_seconds(data_path: str) -> tuple[float, float]:
     return imports, statistics.median(runs)
 
 
+def _run_notebook(path: str) -> float:
+    """Run one notebook's code cells once, in this (warm) process: no grading, no sandbox."""
+    import matplotlib.pyplot as plt
+    import nbformat
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.reset(new_session=False)
+    nb = nbformat.read(path, as_version=4)
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                shell.run_cell(cell.source, store_history=False, silent=True)
+    plt.close("all")
+    return time.perf_counter() - t
+
+
+def _warm(course_dir: str) -> None:
+    sys.path.insert(0, course_dir)  # course_data, as beside a notebook
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import astropy.io.fits  # noqa: F401
+    import matplotlib.pyplot  # noqa: F401
+    import scipy.ndimage  # noqa: F401
+    import scipy.signal  # noqa: F401
+    from IPython.core.interactiveshell import InteractiveShell
+
+    InteractiveShell.instance()
+
+
+def notebooks_floor(course_dir: Path, cores: int) -> float:
+    """Wall time to run every submitted notebook once, ungraded, on ``cores`` warm
+    processes (the libraries imported once each, one BLAS thread each, as in the
+    sandbox): the students' own computing."""
+    import multiprocessing
+
+    paths = sorted(str(p) for p in (course_dir / "submitted").glob(f"*/{ASSIGNMENT}/*.ipynb"))
+    threads = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    saved = {v: os.environ.get(v) for v in threads}
+    os.environ.update(threads)  # the spawned processes start with them
+    try:
+        with multiprocessing.get_context("spawn").Pool(cores, initializer=_warm, initargs=(str(course_dir),)) as pool:
+            pool.map(_run_notebook, paths[:cores], chunksize=1)  # every process warm before the clock starts
+            t = time.perf_counter()
+            pool.map(_run_notebook, paths, chunksize=1)
+            return time.perf_counter() - t
+    finally:
+        for v, old in saved.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+
+
 def check_latency(course_dir: Path) -> float:
     nb = ROOT / "examples" / "submissions" / "ada" / ASSIGNMENT / "extraction.ipynb"
     runs = []
@@ -230,6 +290,10 @@ def main() -> None:
     print(f"floor: import once {imports:.2f} s + reference pipeline {compute:.3f} s/subm over {cores} cores "
           f"= {floor_total:.1f} s for {args.n} ({floor_total / args.n:.3f} s/subm); "
           f"course autograde is {ours / floor_total:.2f}x the floor")
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as d:
+        ran = notebooks_floor(make_course(Path(d), args.n), cores)
+    print(f"floor: the {args.n} notebooks run once each, ungraded, on {cores} warm processes = {ran:.1f} s "
+          f"({ran / args.n:.3f} s/subm); course autograde is {ours / ran:.2f}x that")
     if not identical:
         print("score mismatches (student: stock, course):", json.dumps(rounds[-1]["mismatch"])[:2000])
     drawn, _, drawn_scores = course_alone(args.n, args.jobs, plots="jpeg")

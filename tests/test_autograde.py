@@ -132,3 +132,24 @@ def test_dask_cluster_gives_the_same_scores(graded_course):
                                                   scheduler=client)}
     assert {s: r.score for s, r in remote.items()} == {s: results[s].score for s in ("full", "partial", "empty")}
     assert all(r.status == "graded" for r in remote.values())
+
+
+def test_autograde_warns_once_when_the_sandbox_has_limits_only(graded_course, monkeypatch):
+    """Where namespaces are out of reach, the instructor is told once, before grading,
+    what student code can reach; where they work, nothing is said."""
+    from click.testing import CliRunner
+
+    from autograder.cli import main
+    from autograder.sandbox import isolation
+
+    root, _, _ = graded_course
+    args = ["--course-dir", str(root), "autograde", ASSIGNMENT, "--student", "full"]
+    quiet = CliRunner().invoke(main, args)
+    assert quiet.exit_code == 0, quiet.output
+    if isolation.best_mode() != "limits":
+        assert "resource limits only" not in quiet.output
+    monkeypatch.setattr(isolation, "_MODE", "limits")
+    loud = CliRunner().invoke(main, args)
+    assert loud.exit_code == 0, loud.output
+    assert loud.output.count("resource limits only") == 1
+    assert "can read any file this user can read" in loud.output

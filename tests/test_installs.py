@@ -1,10 +1,12 @@
 """Grading under real installs: nothing of the grader reachable, whatever the install.
 
-Each test builds the project as a wheel from a copy of the repository, installs it
-non-editably (``pip install``) into a fresh virtual environment, copies the course to
-another folder outside /tmp (under /srv), plants a readable copy of ``source/`` (the
-solutions) elsewhere on the machine, and grades a small class with ``course
-autograde`` from that environment:
+Each test installs the project into a fresh virtual environment, either non-editably
+(a wheel built from a copy of the repository, ``pip install``) or editably (``pip
+install -e`` of a clone of the repository kept under /srv, as a teacher who works in
+their checkout has it), copies the course to another folder outside /tmp (under /srv:
+a course under /tmp would be hidden by the sandbox's private /tmp for free), plants a
+readable copy of ``source/`` (the solutions) elsewhere on the machine, and grades a
+small class with ``course autograde`` from that environment, for both installs:
 
 * as root (the full sandbox: namespaces, a private uid, control groups);
 * as a non-root user the test creates (the sandbox through an unprivileged user
@@ -123,12 +125,19 @@ def _class(course_root: Path, targets: list[str]) -> dict[str, nbformat.Notebook
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """The project built as a wheel, from a copy of the repository."""
+def repo(tmp_path_factory) -> Path:
+    """A clean copy of the repository (what a clone holds)."""
     src = tmp_path_factory.mktemp("src") / "repo"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "venv", "build", "*.egg-info",
                                                              "__pycache__", "submitted", "autograded", "feedback",
                                                              "gradebook.db", ".course", "exports", "reports", "_work-*", "*.sock"))
+    return src
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory, repo) -> Path:
+    """The project built as a wheel, from a copy of the repository."""
+    src = repo
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)], check=True,
                    stdout=subprocess.DEVNULL)
@@ -137,10 +146,11 @@ def wheel(tmp_path_factory) -> Path:
 
 
 class Setup:
-    """A fresh environment with the wheel installed, a course copy and a planted copy of
-    the solutions, all under a folder of /srv; mounts and the user are undone at the end."""
+    """A fresh environment with the project installed (the wheel, or ``pip install -e`` of
+    the clone ``source``), a course copy and a planted copy of the solutions, all under a
+    folder of /srv; mounts and the user are undone at the end."""
 
-    def __init__(self, wheel: Path, python: str, user: str | None):
+    def __init__(self, install: Path, python: str, user: str | None, *, editable: bool = False):
         Path("/srv").mkdir(exist_ok=True)
         self.base = Path(tempfile.mkdtemp(prefix="course-install-", dir="/srv"))
         self.base.chmod(0o755)
@@ -151,8 +161,15 @@ class Setup:
         site = Path(subprocess.run([str(self.venv / "bin" / "python"), "-c",
                                     "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                    check=True, capture_output=True, text=True).stdout.strip())
+        self.clone = None
+        if editable:  # the installed clone lives beside the course, readable by everyone
+            self.clone = self.base / "clone"
+            shutil.copytree(install, self.clone)
+            install_args = ["-e", str(self.clone)]
+        else:
+            install_args = [str(install)]
         subprocess.run([sys.executable, "-m", "pip", "--python", str(self.venv / "bin" / "python"), "install",
-                        "-q", "--no-deps", str(wheel)], check=True, stdout=subprocess.DEVNULL)
+                        "-q", "--no-deps", *install_args], check=True, stdout=subprocess.DEVNULL)
         deps = self.base / "deps"
         deps.mkdir()
         subprocess.run(["mount", "--bind", "-o", "ro", sysconfig.get_paths()["purelib"], str(deps)], check=True)
@@ -190,8 +207,9 @@ class Setup:
 
 
 def _grade_the_class(setup: Setup) -> tuple[dict, dict]:
-    targets = [str(setup.site / "reference_solution" / "extraction.py"),
-               str(setup.site / "autograder" / "checks" / "longslit_extraction.py"),
+    installed = setup.clone or setup.site  # where the installed grader's files are
+    targets = [str(installed / "reference_solution" / "extraction.py"),
+               str(installed / "autograder" / "checks" / "longslit_extraction.py"),
                str(setup.course / "source" / ASSIGNMENT / "extraction.ipynb"),
                str(setup.course / "gradebook.db"),
                str(setup.planted / "source" / ASSIGNMENT / "extraction.ipynb"),
@@ -224,23 +242,38 @@ def _assert_sealed(totals: dict, probe: dict) -> None:
     assert all(isinstance(v, str) for v in probe["reads"].values()), probe["reads"]  # every read failed
 
 
-def test_a_non_editable_install_graded_as_root(wheel):
-    setup = Setup(wheel, sys._base_executable if hasattr(sys, "_base_executable") else sys.executable, None)
+@pytest.fixture(params=["wheel", "editable"])
+def install(request, repo):
+    """How the project is installed: ``(path, editable)``."""
+    if request.param == "editable":
+        return repo, True
+    return request.getfixturevalue("wheel"), False
+
+
+def test_an_install_graded_as_root(install):
+    path, editable = install
+    setup = Setup(path, sys._base_executable if hasattr(sys, "_base_executable") else sys.executable, None,
+                  editable=editable)
     try:
-        assert (setup.site / "reference_solution" / "extraction.py").is_file()  # really installed there
+        if editable:  # really an editable install: the environment points into the clone
+            assert not (setup.site / "reference_solution").exists()
+            assert any(p.name.startswith("__editable__") for p in setup.site.iterdir())
+        else:
+            assert (setup.site / "reference_solution" / "extraction.py").is_file()  # really installed there
         _assert_sealed(*_grade_the_class(setup))
     finally:
         setup.close()
 
 
 @pytest.mark.skipif(not Path("/usr/bin/python3.11").exists(), reason="needs Debian's python3.11 for the user")
-def test_a_non_editable_install_graded_by_a_non_root_user(wheel):
+def test_an_install_graded_by_a_non_root_user(install):
+    path, editable = install
     user = f"cgrader{uuid.uuid4().hex[:6]}"
     subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", user], check=True)
     setup = None
     try:
         pwd.getpwnam(user)
-        setup = Setup(wheel, "/usr/bin/python3.11", user)
+        setup = Setup(path, "/usr/bin/python3.11", user, editable=editable)
         _assert_sealed(*_grade_the_class(setup))
         # as the user, the sandbox ran through a user namespace: no private uid, no cgroup
         run = setup.course_cmd("check", str(setup.course / "submitted" / "honest" / ASSIGNMENT / "extraction.ipynb"))

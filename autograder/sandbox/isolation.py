@@ -42,7 +42,7 @@ from pathlib import Path
 
 from .limits import Limits
 
-__all__ = ["View", "Cgroups", "best_mode", "student_view", "enter_namespaces", "build_root", "drop_capabilities",
+__all__ = ["View", "Cgroups", "best_mode", "mode_notice", "student_view", "enter_namespaces", "build_root", "drop_capabilities",
            "drop_privileges", "no_new_privileges", "apply_limits", "current_address_space", "GRADER_NAMES"]
 
 CLONE_NEWNS = 0x00020000
@@ -109,6 +109,18 @@ def best_mode() -> str:
         else:
             _MODE = "userns" if _probe_userns() else "limits"
     return _MODE
+
+
+def mode_notice() -> str | None:
+    """A warning for an instructor when :func:`best_mode` is ``limits`` (None otherwise)."""
+    if best_mode() != "limits":
+        return None
+    why = ("this is not Linux" if not sys.platform.startswith("linux")
+           else "the kernel refuses unprivileged user namespaces to this user")
+    return (f"warning: {why}, so student code runs with resource limits only: it can read any file "
+            "this user can read (the reference and checks included). Grade as root, or where "
+            "unprivileged user namespaces are allowed, to grade strangers' work "
+            "(README: What student code can reach).")
 
 
 def _probe_userns() -> bool:
