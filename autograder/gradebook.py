@@ -154,7 +154,11 @@ def read_gradebook(course: Course) -> GradebookScores:
                     g = grades.get(q.grade_cell)
                     if g is None or (g.auto_score is None and g.manual_score is None):
                         questions[q.id] = None
-                        status = NOT_GRADED
+                        if g is not None and q.manual and g.needs_manual_grade:
+                            # a written answer (nbgrader gives it no auto score): a grader's turn
+                            status = NEEDS_MANUAL if status == GRADED else status
+                        else:
+                            status = NOT_GRADED
                         continue
                     questions[q.id] = float(g.score)
                     if g.needs_manual_grade and g.manual_score is None and status == GRADED:
