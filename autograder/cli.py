@@ -127,33 +127,76 @@ def extract(ctx: click.Context, output: Path | None) -> None:
 
 @main.command()
 @click.argument("assignments", nargs=-1)
+@click.option("--exchange", "to_exchange", is_flag=True,
+              help="Then publish them to nbgrader's exchange (JupyterHub; course.yml's exchange.root), where "
+                   "students fetch them with nbgrader's fetch_assignment or the Assignment List.")
 @click.pass_context
-def release(ctx: click.Context, assignments: tuple[str, ...]) -> None:
-    """Generate the student versions in release/ (all assignments by default)."""
+def release(ctx: click.Context, assignments: tuple[str, ...], to_exchange: bool) -> None:
+    """Generate the student versions in release/ (all assignments by default).
+
+    Each assignment's due date (course.yml) goes into nbgrader's gradebook too.
+    """
     from .release import release as do_release
 
     course = _course(ctx)
+    if to_exchange:
+        from .exchange import prepare_exchange
+
+        if course.exchange is None:
+            raise _Failed("course.yml names no exchange: add `exchange: {root: /srv/nbgrader/exchange}` first")
+        _run(prepare_exchange, course)
     for p in _run(do_release, course, list(assignments) or None):
         _say(f"released {p.relative_to(course.root)}")
+    if to_exchange:
+        from .exchange import release_assignments, student_config
+
+        for aid in _run(release_assignments, course, list(assignments) or None):
+            _say(f"published {aid} to the exchange {course.exchange.root}")
+        _say("students' nbgrader configuration (on JupyterHub: /etc/jupyter/nbgrader_config.py):\n"
+             + student_config(course))
 
 
 @main.command()
-@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path(path_type=Path), required=False)
+@click.option("--lms", type=click.Choice(["canvas", "moodle", "pattern", "folder"]), default=None,
+              help="SOURCE is this LMS's submissions download (default: course.yml's lms.kind, else folder: "
+                   "<student>/<assignment>/<notebook>.ipynb or <student>_<notebook>.ipynb).")
+@click.option("--worksheet", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Moodle's grading worksheet (CSV): participant ids and submission times.")
+@click.option("--assignment", default=None, help="Only this assignment's notebooks (an LMS download).")
+@click.option("--exchange", "from_exchange", is_flag=True,
+              help="Collect from nbgrader's exchange (JupyterHub; course.yml's exchange.root) instead of SOURCE.")
 @click.pass_context
-def collect(ctx: click.Context, source: Path) -> None:
-    """Take submissions from a folder, a zip, or an LMS-style flat folder into submitted/.
+def collect(ctx: click.Context, source: Path | None, lms: str | None, worksheet: Path | None,
+            assignment: str | None, from_exchange: bool) -> None:
+    """Take submissions into submitted/: a folder, a zip, an LMS's download, or the exchange.
 
     Prints what was taken, refused, ignored and warned about, one line per file.  Exit
-    status 1 when any file was refused (unknown name, link, unreadable, not written...)
-    or taken with a warning (a notebook the grader will score 0); clutter such as
-    .DS_Store, __MACOSX/ and .ipynb_checkpoints is ignored and does not count.
+    status 1 when any file was refused (unknown name, an unknown student, a link,
+    unreadable, not written...) or taken with a warning (a notebook the grader will
+    score 0); clutter such as .DS_Store, __MACOSX/ and .ipynb_checkpoints is ignored and
+    does not count.
     """
     from .collect import collect as do_collect
 
     course = _course(ctx)
+    if from_exchange:
+        from .exchange import collect_from_exchange
+
+        if source is not None or lms or worksheet:
+            raise _Failed("--exchange takes no SOURCE, --lms or --worksheet (it reads nbgrader's exchange)")
+        reports = _run(collect_from_exchange, course, assignments=[assignment] if assignment else None)
+        for report in reports:
+            _say(report.summary())
+        if any(r.failed for r in reports):
+            sys.exit(1)
+        return
+    if source is None:
+        raise _Failed("say what to collect: a folder or zip (SOURCE), or --exchange")
     if not source.exists():
         raise _Failed(f"{visible(source)}: no such file or folder")
-    report = _run(do_collect, course, source)
+    kind = lms or course.lms.kind or "folder"
+    report = _run(do_collect, course, source, lms=kind, worksheet=worksheet, assignment=assignment)
     _say(report.summary())
     if report.failed:
         sys.exit(1)
@@ -241,21 +284,33 @@ def check(ctx: click.Context, notebook: Path, assignment: str | None) -> None:
 @main.command()
 @click.argument("assignments", nargs=-1)
 @click.option("--student", "students", multiple=True, help="Only this student (repeatable).")
+@click.option("--release", "to_exchange", is_flag=True,
+              help="Then publish the pages to nbgrader's exchange, where students fetch them with "
+                   "nbgrader's fetch_feedback (submissions that came through the exchange).")
 @click.pass_context
-def feedback(ctx, assignments, students) -> None:
+def feedback(ctx, assignments, students, to_exchange: bool) -> None:
     """Write an HTML feedback file per student and assignment into feedback/.
 
-    Every page that could not be made is listed with its reason.  Exit status 1 when a
-    page of a graded submission failed (unreadable record, could not be rendered or
-    written); a student who did not submit, or is not graded yet, is skipped, not failed.
+    feedback/<student>/<assignment>/feedback.html, and <notebook>.html per notebook
+    (nbgrader's layout).  Every page that could not be made is listed with its reason.
+    Exit status 1 when a page of a graded submission failed (unreadable record, could
+    not be rendered or written); a student who did not submit, or is not graded yet, is
+    skipped, not failed.
     """
     from .feedback import write_feedback
 
     course = _course(ctx)
+    if to_exchange and course.exchange is None:
+        raise _Failed("course.yml names no exchange: add `exchange: {root: /srv/nbgrader/exchange}` first")
     result = _run(write_feedback, course, assignments=list(assignments) or None, students=list(students) or None)
     for p in result:
         _say(f"wrote {visible(p)}")
     _say(result.summary())
+    if to_exchange:
+        from .exchange import release_feedback
+
+        _say(_run(release_feedback, course, assignments=list(assignments) or None,
+                  students=list(students) or None).summary())
     if result.failed:
         sys.exit(1)
 
@@ -269,10 +324,15 @@ def _export_formats() -> list[str]:
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(_export_formats()), default="csv", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=None,
-              help="File to write (default exports/grades.<format>).")
+              help="File to write (default exports/grades.<format>; exports/grades-canvas.csv, grades-moodle.csv).")
 @click.pass_context
 def export(ctx, fmt: str, output: Path | None) -> None:
-    """Export the gradebook: a row per student, a column per question and per assignment."""
+    """Export the gradebook: a row per student, a column per question and per assignment.
+
+    csv and json: every question, each assignment's raw score, late penalty and total.
+    canvas and moodle: the CSV those LMSs' grade imports take (one column per assignment,
+    students from the roster; see course.yml's lms_id).
+    """
     from .export import export_grades
 
     course = _course(ctx)
@@ -308,6 +368,79 @@ def similarity(ctx, assignments, threshold: float | None, output_dir: Path | Non
                   threshold=threshold)
     console.print(result.table())
     _say(result.summary())
+
+
+@main.group()
+def roster() -> None:
+    """The class roster: students and their LMS identities (nbgrader's student table)."""
+
+
+@roster.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--layout", type=click.Choice(["course", "canvas", "moodle"]), default=None,
+              help="The file's layout (default: told from its header row).")
+@click.option("--id-from", "id_from", type=click.Choice(["id", "lms_login", "sis_user_id", "lms_user_id", "email"]),
+              default=None, help="Which column gives the student id (default: student id; Canvas: SIS Login ID; "
+                                 "Moodle: Username, else Email address).")
+@click.pass_context
+def roster_import(ctx, file: Path, layout: str | None, id_from: str | None) -> None:
+    """Import a roster CSV: this course's columns, or Canvas's or Moodle's export as it comes.
+
+    Rows that cannot be imported (no id, an unsafe id, an id, LMS id, login or email
+    that another student has, Canvas's test student) are listed with their line and
+    reason; exit status 1 when there are any.  Importing twice changes nothing.
+    """
+    from .roster import import_roster
+
+    course = _course(ctx, check_files=False)
+    result = _run(import_roster, course, file, layout=layout, id_from=id_from)
+    _say(result.summary())
+    if result.failed:
+        sys.exit(1)
+
+
+@roster.command("list")
+@click.pass_context
+def roster_list(ctx) -> None:
+    """Show the roster (the gradebook's students and their LMS identities)."""
+    from .roster import load_roster
+
+    course = _course(ctx, check_files=False)
+    console.print(_run(load_roster, course).table())
+
+
+@main.command()
+@click.pass_context
+def late(ctx) -> None:
+    """Late submissions and their penalties (course.yml's due dates and late policies).
+
+    Puts course.yml's due dates into the gradebook and applies each assignment's late
+    policy to every submission's current score (after grading by hand, a penalty
+    follows the new score), then lists the late submissions.
+    """
+    from .late import late_report
+
+    course = _course(ctx, check_files=False)
+    _say(_run(late_report, course).summary())
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("student")
+@click.option("--days", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--hours", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.pass_context
+def extension(ctx, assignment: str, student: str, days: float, hours: float) -> None:
+    """Give a student more time on an assignment (nbgrader's extension; 0 takes it back).
+
+    The student's due date moves by that much, and every late penalty is applied again.
+    """
+    from .late import grant_extension
+
+    course = _course(ctx, check_files=False)
+    report = _run(grant_extension, course, assignment=assignment, student=student, days=days, hours=hours)
+    _say(f"{visible(student)} has {days:g} days {hours:g} h more on {visible(assignment)}")
+    _say(report.summary())
 
 
 @main.command()

@@ -10,7 +10,13 @@
 3. an LMS-style flat folder (or zip) of ``<student>_<notebook>.ipynb`` files: the
    notebook part is the LONGEST notebook name of course.yml that ends the file name
    after an underscore, and that name must belong to exactly one assignment, so
-   student ids may contain underscores.
+   student ids may contain underscores;
+4. an LMS's own download (``lms="canvas"``, ``"moodle"`` or ``"pattern"``, or course.yml's
+   ``lms.kind``): Canvas's submissions zip, Moodle's "download all submissions" zip or
+   folder, or any LMS's files named as course.yml's ``lms.pattern`` says, read by the
+   rules of :mod:`autograder.lms`: the student through the roster, the latest
+   resubmission taken (the others refused as older), and the submission time written
+   to ``timestamp.txt`` (nbgrader's), where the download gives one.
 
 Decisions (the tests in ``tests/test_instructor_tools.py`` hold them):
 
@@ -55,6 +61,7 @@ Decisions (the tests in ``tests/test_instructor_tools.py`` hold them):
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import json
 import os
@@ -70,6 +77,7 @@ from .config import Course
 from .display import visible
 from .errors import BadInput
 from .fileio import NotRegular, TooLarge, atomic_write_bytes, os_error_text, read_untrusted
+from .lms import LmsRules, notebook_of, parse_name, resolve, zip_member_time
 from .notebooks import MAX_NOTEBOOK_BYTES
 
 __all__ = [
@@ -78,6 +86,8 @@ __all__ = [
     "Taken",
     "Refused",
     "collect",
+    "collect_submission_folders",
+    "lms_rules",
     "safe_student_id",
     "STUDENT_ID",
     "MAX_FILE_BYTES",
@@ -91,6 +101,8 @@ MAX_TOTAL_BYTES = 500 * 1024 * 1024
 #: Folders below the source read at most (a wrapper, a student, an assignment: 3 are used).
 MAX_DEPTH = 8
 TIMESTAMP = "timestamp.txt"
+#: nbgrader's exchange writes it beside a submission; its feedback release needs it.
+SECRET = "submission_secret.txt"
 _CLUTTER = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db"}
 
 
@@ -141,6 +153,7 @@ class CollectReport:
     kind: str  # "folder" or "zip"
     taken: list[Taken] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about the whole source (no submission times...)
 
     @property
     def warnings(self) -> list[Taken]:
@@ -176,6 +189,7 @@ class CollectReport:
         lines += [f"  {'ignored' if r.ignored else 'refused'}  {visible(r.source)}: {visible(r.reason)}"
                   for r in self.refused]
         lines += [f"  warning  {visible(t.source)}: {visible(t.warning)}" for t in self.warnings]
+        lines += [f"  note     {visible(n)}" for n in self.notes]
         return "\n".join(lines)
 
     def table(self):
@@ -204,6 +218,7 @@ class _Entry:
     size: int
     mtime: float
     read: Callable[[], bytes]
+    when: dt.datetime | None = None  # the file's date (a zip member's, see autograder.lms.zip_member_time)
 
 
 @dataclass
@@ -213,6 +228,9 @@ class _Candidate:
     notebook: str | None
     filename: str
     entry: _Entry
+    rank: tuple = ()  # orders candidates for one destination: the highest wins (an LMS resubmission)
+    when: dt.datetime | None = None  # the submission time an LMS download gives
+    late: bool | None = None  # whether the LMS counted it late (Canvas)
 
 
 def _read_limited(open_stream) -> bytes:
@@ -296,7 +314,8 @@ def _folder_entries(root_fd: int, label: Callable[[tuple[str, ...]], str],
             kind = _kind(st.st_mode)
             if kind == "dir" and len(parts) >= MAX_DEPTH:
                 kind = "deep"
-            yield _Entry(parts, parts, kind, st.st_size, st.st_mtime, (lambda p=parts: _read_below(root_fd, p)))
+            yield _Entry(parts, parts, kind, st.st_size, st.st_mtime, (lambda p=parts: _read_below(root_fd, p)),
+                         dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc))
             if kind == "dir":
                 stack.append(parts)
 
@@ -311,7 +330,8 @@ def _zip_name_problem(name: str) -> str:
     return ""
 
 
-def _zip_entries(zf: zipfile.ZipFile, zip_path: Path, refused: list[Refused]) -> list[_Entry]:
+def _zip_entries(zf: zipfile.ZipFile, zip_path: Path, refused: list[Refused],
+                 zone: dt.tzinfo = dt.timezone.utc) -> list[_Entry]:
     entries: list[_Entry] = []
     for info in zf.infolist():
         problem = _zip_name_problem(info.filename)
@@ -335,7 +355,7 @@ def _zip_entries(zf: zipfile.ZipFile, zip_path: Path, refused: list[Refused]) ->
         except (OverflowError, ValueError):
             mtime = 0.0
         entries.append(_Entry(parts, parts, kind, info.file_size, mtime,
-                              (lambda i=info: _read_limited(lambda: zf.open(i)))))
+                              (lambda i=info: _read_limited(lambda: zf.open(i))), zip_member_time(info, zone)))
     return entries
 
 
@@ -355,7 +375,7 @@ def _unwrap(entries: list[_Entry], assignment_ids: set[str]) -> list[_Entry]:
     below = [e for e in significant if len(e.parts) > 1]
     if not below or any(e.parts[1] in assignment_ids for e in below):
         return entries  # the single folder is a student folder
-    return [_Entry(e.parts[1:], e.origin, e.kind, e.size, e.mtime, e.read)
+    return [_Entry(e.parts[1:], e.origin, e.kind, e.size, e.mtime, e.read, e.when)
             for e in entries if e.parts[0] == top and len(e.parts) > 1] + \
            [e for e in entries if e.parts[0] != top]
 
@@ -375,7 +395,8 @@ _UNSAFE = "is not a safe folder name (ASCII letters, digits, '-', '_', '.', '@';
 
 
 def _classify(course: Course, entries: list[_Entry], label: Callable[[tuple[str, ...]], str],
-              refused: list[Refused]) -> list[_Candidate]:
+              refused: list[Refused], lms: LmsRules | None = None, only: str | None = None,
+              exchange: bool = False) -> list[_Candidate]:
     ids = {a.id: a for a in course.assignments}
     owners = _notebook_owners(course)
     candidates: list[_Candidate] = []
@@ -405,6 +426,10 @@ def _classify(course: Course, entries: list[_Entry], label: Callable[[tuple[str,
         if e.kind == "deep":
             refused.append(Refused(label(e.origin) + "/", f"folder more than {MAX_DEPTH} levels deep: not read"))
             return []
+        if lms is not None:  # an LMS download: its own naming rules (autograder.lms)
+            return _classify_lms(course, e, label, refused, lms, only)
+        if exchange:  # <student>/<assignment>/... as given by collect_submission_folders
+            return _classify_exchange(ids[e.parts[1]], e, label, refused)
         if len(e.parts) == 1:  # a file at the top: the LMS flat layout
             return _classify_flat(e, label, owners, refused)
         student, assignment = e.parts[0], e.parts[1]
@@ -445,6 +470,56 @@ def _classify(course: Course, entries: list[_Entry], label: Callable[[tuple[str,
         except Exception as exc:  # noqa: BLE001 - one entry's problem; the others go on
             refused.append(Refused(label(e.origin), f"could not be classified ({type(exc).__name__}: {exc})"))
     return candidates
+
+
+def _classify_exchange(a, e: _Entry, label, refused: list[Refused]) -> list[_Candidate]:
+    """One file of a submission folder of nbgrader's exchange (see :func:`collect_submission_folders`)."""
+    student, assignment, rest = e.parts[0], e.parts[1], e.parts[2:]
+    if len(rest) != 1:
+        refused.append(Refused(label(e.origin), "in a sub-folder of the submission: left in the exchange", True))
+        return []
+    filename = rest[0]
+    if filename in (TIMESTAMP, SECRET):
+        return [_Candidate(student, assignment, None, filename, e)]
+    if filename.endswith(".ipynb") and filename[: -len(".ipynb")] in {nb.name for nb in a.notebooks}:
+        return [_Candidate(student, assignment, filename[: -len(".ipynb")], filename, e)]
+    refused.append(Refused(label(e.origin), "not a notebook of the assignment: left in the exchange", True))
+    return []
+
+
+def _classify_lms(course: Course, e: _Entry, label, refused: list[Refused], rules: LmsRules,
+                  only: str | None) -> list[_Candidate]:
+    """One entry of an LMS download (see :mod:`autograder.lms`)."""
+    where = label(e.origin)
+    f = parse_name(rules, e.parts)
+    if isinstance(f, str):
+        refused.append(Refused(where, f))
+        return []
+    if f.ignore:
+        refused.append(Refused(where, f.ignore, True))
+        return []
+    assignments = [course.assignment(only)] if only else course.assignments
+    owners: dict[str, list[str]] = {}
+    for a in assignments:
+        for nb in a.notebooks:
+            owners.setdefault(nb.name, []).append(a.id)
+    found = notebook_of(f.filename, set(owners))
+    if found is None:
+        known = ", ".join(f"{n}.ipynb" for n in sorted(owners))
+        refused.append(Refused(where, f"{f.filename!r} is not a notebook of "
+                                      f"{'assignment ' + repr(only) if only else 'course.yml'} (expected: {known})"))
+        return []
+    name, version = found
+    if len(owners[name]) != 1:
+        refused.append(Refused(where, f"notebook name {name!r} belongs to several assignments "
+                                      f"({', '.join(owners[name])}); say which with --assignment"))
+        return []
+    who = resolve(rules, f)
+    if isinstance(who, str):
+        refused.append(Refused(where, who))
+        return []
+    return [_Candidate(who[0], owners[name][0], name, f"{name}.ipynb", e, rank=(version, *f.rank),
+                       when=f.when or e.when, late=f.late)]
 
 
 def _classify_flat(e: _Entry, label, owners: dict[str, list[str]], refused: list[Refused]) -> list[_Candidate]:
@@ -499,16 +574,40 @@ def _symlink_on_path(dest: Path, target: Path) -> Path | None:
     return None
 
 
-def collect(course: Course, source: Path, *, dest: Path | None = None) -> CollectReport:
+def collect(course: Course, source: Path, *, dest: Path | None = None, lms: str | None = None,
+            worksheet: Path | None = None, assignment: str | None = None) -> CollectReport:
     """Copy submissions from ``source`` (folder or .zip) into ``dest``, holding the
     course's lock (:mod:`autograder.lock`); see :func:`_collect`."""
     from .lock import course_lock
 
     with course_lock(course, "collect"):
-        return _collect(course, source, dest=dest)
+        return _collect(course, source, dest=dest, lms=lms, worksheet=worksheet, assignment=assignment)
 
 
-def _collect(course: Course, source: Path, *, dest: Path | None = None) -> CollectReport:
+def lms_rules(course: Course, kind: str, *, worksheet: Path | None = None) -> LmsRules:
+    """The rules to read a download of LMS ``kind`` (canvas, moodle, pattern) for ``course``:
+    its roster, course.yml's pattern, the zone of zip dates, Moodle's grading worksheet."""
+    import re
+
+    from .config import time_zone
+    from .lms import read_worksheet
+    from .roster import load_roster
+
+    if kind not in ("canvas", "moodle", "pattern"):
+        raise BadInput(f"unknown LMS {kind!r} (one of: canvas, moodle, pattern)")
+    if kind == "pattern" and not course.lms.pattern:
+        raise BadInput("--lms pattern needs course.yml's lms.pattern (a regular expression with named groups)")
+    if worksheet is not None and kind != "moodle":
+        raise BadInput("--worksheet is Moodle's grading worksheet: use it with --lms moodle")
+    zone = time_zone(course.lms.zip_timezone or course.schedule.timezone)
+    rules = LmsRules(kind, load_roster(course), re.compile(course.lms.pattern) if kind == "pattern" else None, zone)
+    if worksheet is not None:
+        rules.worksheet = read_worksheet(worksheet, zone=time_zone(course.schedule.timezone))
+    return rules
+
+
+def _collect(course: Course, source: Path, *, dest: Path | None = None, lms: str | None = None,
+             worksheet: Path | None = None, assignment: str | None = None) -> CollectReport:
     """Copy submissions from ``source`` (folder or .zip) into ``dest``.
 
     Parameters
@@ -520,6 +619,15 @@ def _collect(course: Course, source: Path, *, dest: Path | None = None) -> Colle
         ``<student>_<notebook>.ipynb`` files) or a ``.zip`` of one.
     dest : Path, optional
         Where submissions go; default ``submitted/`` in the course folder.
+    lms : str, optional
+        ``canvas``, ``moodle`` or ``pattern``: ``source`` is that LMS's download, read by
+        its naming rules (:mod:`autograder.lms`; who through the roster, the newest
+        resubmission wins, the submission time into ``timestamp.txt``); ``folder`` or
+        None: the layouts above.
+    worksheet : Path, optional
+        Moodle's grading worksheet (participant ids and submission times).
+    assignment : str, optional
+        Take only this assignment's notebooks from an LMS download.
 
     Returns
     -------
@@ -540,6 +648,10 @@ def _collect(course: Course, source: Path, *, dest: Path | None = None) -> Colle
         raise CollectError(f"{visible(source)}: the source and the destination {visible(dest)} overlap; "
                            "collect from another folder")
     ids = {a.id for a in course.assignments}
+    if assignment is not None:
+        course.assignment(assignment)  # NotFound for an unknown one
+    rules = lms_rules(course, lms, worksheet=worksheet) if lms not in (None, "folder") else None
+    zone = rules.zone if rules is not None else dt.timezone.utc
     refused: list[Refused] = []
     zf = root_fd = None
     if source.is_dir():
@@ -558,7 +670,7 @@ def _collect(course: Course, source: Path, *, dest: Path | None = None) -> Colle
             zf = zipfile.ZipFile(source)
         except (zipfile.BadZipFile, OSError) as exc:
             raise CollectError(f"{visible(source)}: not a readable zip file ({exc})") from None
-        entries = _zip_entries(zf, source, refused)
+        entries = _zip_entries(zf, source, refused, zone)
 
         def label(parts: tuple[str, ...]) -> str:
             return f"{source.name}:{'/'.join(parts)}"
@@ -573,6 +685,9 @@ def _collect(course: Course, source: Path, *, dest: Path | None = None) -> Colle
     else:
         raise CollectError(f"{visible(source)}: neither a folder nor a zip file")
     try:
+        if rules is not None:
+            return _take(course, source, dest, f"{kind}, {rules.kind} download", _unwrap_lms(entries), label,
+                         refused, rules, assignment)
         return _take(course, source, dest, kind, _unwrap(entries, ids), label, refused)
     finally:
         if zf is not None:
@@ -581,11 +696,92 @@ def _collect(course: Course, source: Path, *, dest: Path | None = None) -> Colle
             os.close(root_fd)
 
 
+def _unwrap_lms(entries: list[_Entry]) -> list[_Entry]:
+    """Drop one top-level folder that wraps a whole LMS download (an unzipped Canvas zip
+    in a folder of its own, a Moodle zip re-zipped), recognised by holding entries that
+    follow no LMS naming themselves: a folder whose name does not end like Moodle's."""
+    significant = [e for e in entries if not _is_clutter(e.parts)]
+    tops = {e.parts[0] for e in significant}
+    if len(tops) != 1 or any(len(e.parts) == 1 and e.kind != "dir" for e in significant):
+        return entries
+    top = next(iter(tops))
+    if "_assignsubmission_" in top:
+        return entries
+    return [_Entry(e.parts[1:], e.origin, e.kind, e.size, e.mtime, e.read, e.when)
+            for e in entries if e.parts[0] == top and len(e.parts) > 1] + \
+           [e for e in entries if e.parts[0] != top]
+
+
+def collect_submission_folders(course: Course, root: Path, folders: list[tuple[str, str, str]], *,
+                               dest: Path | None = None, check_owner: bool = False,
+                               known: Callable[[str], bool] | None = None) -> CollectReport:
+    """Take submissions that are one folder each below ``root`` (nbgrader's exchange
+    inbound folder), given as ``(student, assignment, folder name)``, through collect's
+    checks: nothing followed through a link, only ``<notebook>.ipynb``, ``timestamp.txt``
+    and ``submission_secret.txt`` taken (other files ignored: left where they are), the
+    newest file wins.  Refused: a folder that is a link or not a folder, an unsafe
+    student id, a student ``known`` says is unknown, and with ``check_owner`` a folder
+    owned by another account than the student it names.  The caller holds the lock.
+    """
+    import pwd
+
+    dest = Path(dest) if dest is not None else course.folder("submitted")
+    root = Path(root)
+    refused: list[Refused] = []
+    entries: list[_Entry] = []
+
+    def label(parts: tuple[str, ...]) -> str:
+        return str(root.joinpath(*parts))
+
+    fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for student, assignment, name in folders:
+            where = label((name,))
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError as exc:
+                refused.append(Refused(where, f"cannot be read ({exc.strerror or exc})"))
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                refused.append(Refused(where, "not a folder (a symbolic link?): refused, not followed"))
+                continue
+            if not safe_student_id(student):
+                refused.append(Refused(where, f"student id {student!r} {_UNSAFE}"))
+                continue
+            if known is not None and not known(student):
+                refused.append(Refused(where, f"student {student!r} is not in the roster"))
+                continue
+            if check_owner:
+                try:
+                    owner = pwd.getpwuid(st.st_uid).pw_name
+                except KeyError:
+                    owner = f"uid {st.st_uid}"
+                if owner != student:
+                    refused.append(Refused(where, f"submitted as {student!r} by the account {owner!r}: refused "
+                                                  "(course.yml exchange.check_owner)"))
+                    continue
+            try:
+                folder_fd = _open_folder(fd, (name,))
+            except OSError as exc:
+                refused.append(Refused(where, f"cannot be read ({exc.strerror or exc})"))
+                continue
+            try:
+                for e in _folder_entries(folder_fd, lambda parts, n=name: label((n, *parts)), refused):
+                    entries.append(_Entry((student, assignment, *e.parts), (name, *e.parts), e.kind, e.size,
+                                          e.mtime, (lambda p=(name, *e.parts): _read_below(fd, p)), e.when))
+            finally:
+                os.close(folder_fd)
+        return _take(course, root, dest, "exchange", entries, label, refused, exchange=True)
+    finally:
+        os.close(fd)
+
+
 def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_Entry],
-          label: Callable[[tuple[str, ...]], str], refused: list[Refused]) -> CollectReport:
+          label: Callable[[tuple[str, ...]], str], refused: list[Refused], lms: LmsRules | None = None,
+          only: str | None = None, exchange: bool = False) -> CollectReport:
     report = CollectReport(source, dest, kind, refused=refused)
     candidates = []
-    for c in _classify(course, entries, label, refused):
+    for c in _classify(course, entries, label, refused, lms, only, exchange):
         if c.entry.size > MAX_FILE_BYTES:
             refused.append(Refused(label(c.entry.origin), f"larger than {MAX_FILE_BYTES / 2**20:g} MB"))
         else:
@@ -595,11 +791,14 @@ def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_En
     order = {id(c): i for i, c in enumerate(candidates)}
     for c in candidates:
         by_target.setdefault((c.student, c.assignment, c.filename), []).append(c)
+    chosen: dict[tuple[str, str], list[_Candidate]] = {}
     for (student, assignment, filename), group in by_target.items():
-        group.sort(key=lambda c: (c.entry.mtime, order[id(c)]), reverse=True)  # ties: the later one
+        # the highest rank (an LMS's latest resubmission), then the newest, then the later one
+        group.sort(key=lambda c: (c.rank, c.entry.mtime, order[id(c)]), reverse=True)
         for other in group[1:]:
+            what = "a later resubmission" if other.rank != group[0].rank else "newer"
             refused.append(Refused(label(other.entry.origin), f"another file of this source, {label(group[0].entry.origin)}, "
-                                                      f"is newer and goes to the same place"))
+                                                      f"is {what} and goes to the same place"))
         c = group[0]
         source_label = label(c.entry.origin)
         try:
@@ -607,8 +806,76 @@ def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_En
         except Exception as exc:  # noqa: BLE001 - one entry's problem; the others go on
             outcome = Refused(source_label, f"could not be taken ({type(exc).__name__}: {exc})")
         (report.taken if isinstance(outcome, Taken) else refused).append(outcome)
+        if isinstance(outcome, Taken):
+            chosen.setdefault((student, assignment), []).append(c)
+    if lms is not None:
+        report.taken += _timestamps(course, dest, lms, chosen, label, report)
     report.taken.sort(key=lambda t: (t.student, t.assignment, t.dest.name))
     return report
+
+
+def _submission_time(course: Course, lms: LmsRules, assignment: str, group: list[_Candidate]) -> dt.datetime | None:
+    """When a submission of an LMS download was made (see :mod:`autograder.lms`)."""
+    if lms.kind == "moodle":
+        if lms.worksheet is None:
+            return None
+        times = [row.submitted for c in group
+                 for row in [lms.worksheet.rows.get(_participant(c, lms))] if row is not None and row.submitted]
+        return max(times) if times else None
+    times = [c.when for c in group if c.when is not None]
+    if not times:
+        return None
+    when = max(times)
+    due = course.due_date(course.assignment(assignment))
+    late = [c.late for c in group if c.late is not None]
+    if lms.kind == "canvas" and due is not None and late:
+        if not any(late) and when > due:
+            when = due  # Canvas says on time: its zip's date is when the zip was made
+        elif any(late) and when <= due:
+            when = due + dt.timedelta(seconds=1)  # Canvas says late
+    return when
+
+
+def _participant(c: _Candidate, lms: LmsRules) -> str:
+    f = parse_name(lms, c.entry.parts)
+    return f.key if not isinstance(f, str) else ""
+
+
+def _timestamps(course: Course, dest: Path, lms: LmsRules, chosen: dict, label, report: CollectReport) -> list[Taken]:
+    """nbgrader's ``timestamp.txt`` for every submission taken from an LMS download."""
+    taken = []
+    unknown = 0
+    for (student, assignment), group in chosen.items():
+        when = _submission_time(course, lms, assignment, group)
+        if when is None:
+            unknown += 1
+            continue
+        text = when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        target = dest / student / assignment / TIMESTAMP
+        source_label = f"{label(group[0].entry.origin)} (time)"
+        status = "new"
+        try:
+            if target.is_file() and not target.is_symlink():
+                old = target.read_text(encoding="utf-8", errors="replace").strip()
+                if old == text:
+                    taken.append(Taken(student, assignment, None, source_label, target, "unchanged"))
+                    continue
+                status = "updated"
+            elif target.exists() or target.is_symlink() or _symlink_on_path(dest, target) is not None:
+                report.refused.append(Refused(source_label, f"destination {target} is not a plain file; not written"))
+                continue
+            atomic_write_bytes(target, (text + "\n").encode())
+        except OSError as exc:
+            report.refused.append(Refused(source_label, f"could not be written ({os_error_text(exc, target)})"))
+            continue
+        taken.append(Taken(student, assignment, None, source_label, target, status))
+    if unknown and lms.kind == "moodle":
+        report.notes.append(f"no submission time for {unknown} submissions: Moodle dates the files of its zip when "
+                            "it makes the zip, not when they were submitted; pass its grading worksheet "
+                            "(--worksheet) to take the submission times")
+    elif unknown:
+        report.notes.append(f"no submission time for {unknown} submissions (the download gives none)")
+    return taken
 
 
 def _take_one(c: _Candidate, target: Path, dest: Path, source_label: str) -> Taken | Refused:

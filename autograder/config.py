@@ -9,6 +9,7 @@ and what was expected.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
@@ -28,6 +29,12 @@ __all__ = [
     "Tolerance",
     "DataFile",
     "GradingLimits",
+    "LatePolicy",
+    "Schedule",
+    "LmsSettings",
+    "ExchangeSettings",
+    "parse_when",
+    "time_zone",
     "find_course_root",
     "load_course",
     "machine_memory_mb",
@@ -112,11 +119,83 @@ class Notebook(_Strict):
         return sum(q.points for q in self.questions)
 
 
+class LatePolicy(_Strict):
+    """What a late submission costs (course.yml ``schedule.late``, or an assignment's ``late``).
+
+    ``policy``: ``none`` (nothing), ``zero`` (the whole score) or ``percent``
+    (``percent_per_day`` of the score for every day or part of a day after the due
+    date, at most ``max_percent``).  A submission at most ``grace_minutes`` after the
+    due date is not late.  Applied by nbgrader's late-submission plugin mechanism
+    (:class:`autograder.late.CourseLatePenalty`).
+    """
+
+    policy: Literal["none", "zero", "percent"] = "none"
+    percent_per_day: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
+    max_percent: float = Field(100, gt=0, le=100, allow_inf_nan=False)
+    grace_minutes: float = Field(0, ge=0, le=7 * 24 * 60, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LatePolicy:
+        if self.policy == "percent" and self.percent_per_day is None:
+            raise ValueError("policy 'percent' needs percent_per_day (the share of the score taken per day late)")
+        if self.policy != "percent" and self.percent_per_day is not None:
+            raise ValueError(f"percent_per_day is for policy 'percent', not {self.policy!r}")
+        return self
+
+
+_WHEN = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*"
+                   r"(Z|UTC|[+-]\d{2}:?\d{2}|[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*)?\s*$")
+
+
+def time_zone(name: str) -> dt.tzinfo:
+    """The time zone called ``name`` (an IANA name, or UTC); ValueError naming it if unknown."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if name in ("UTC", "Z"):
+        return dt.timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Europe/Berlin, or UTC)") from None
+
+
+def parse_when(value: str | dt.datetime, *, zone: str = "UTC") -> dt.datetime:
+    """A date and time from course.yml, as an aware datetime.
+
+    ``value`` is ``YYYY-MM-DD HH:MM[:SS]`` followed by nothing (the time is in ``zone``),
+    an offset (``+01:00``, ``Z``) or a time zone name (``Europe/Berlin``, ``UTC``); or a
+    datetime (YAML reads ``2026-03-06 23:59:00`` as one; a naive one is in ``zone``).
+    Raises ValueError saying what is expected.
+    """
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=time_zone(zone))
+    m = _WHEN.match(str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a date and time: write YYYY-MM-DD HH:MM, optionally followed by "
+                         "an offset (+01:00) or a time zone (Europe/Berlin)")
+    day, clock, tz = m.groups()
+    try:
+        when = dt.datetime.fromisoformat(f"{day}T{'0' + clock if clock[1] == ':' else clock}")
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a date and time ({exc})") from None
+    if tz and (tz[0] in "+-"):
+        hours, minutes = int(tz[1:3]), int(tz[-2:])
+        offset = dt.timedelta(hours=hours, minutes=minutes)
+        return when.replace(tzinfo=dt.timezone(offset if tz[0] == "+" else -offset))
+    return when.replace(tzinfo=time_zone(tz or zone))
+
+
 class Assignment(_Strict):
     id: Ident
     title: str
     notebooks: list[Notebook] = Field(min_length=1)
     total: float = Field(gt=0)
+    due: str | dt.datetime | None = Field(
+        None, description="due date: YYYY-MM-DD HH:MM, in schedule.timezone unless an offset or zone follows")
+    late: LatePolicy | None = Field(None, description="late policy of this assignment (default: schedule.late)")
+    lms_id: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="the assignment in the LMS: Canvas's assignment id (12345), Moodle's grade item name")
 
     @property
     def points(self) -> float:
@@ -217,6 +296,81 @@ class SimilaritySettings(_Strict):
                              description="pairs scoring at least this are flagged (0..1; see README, Similar code)")
 
 
+class Schedule(_Strict):
+    """course.yml's ``schedule``: the time zone of due dates, and the default late policy."""
+
+    timezone: str = Field("UTC", description="IANA time zone of due dates written without one")
+    late: LatePolicy = LatePolicy()
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> Schedule:
+        time_zone(self.timezone)
+        return self
+
+
+#: The identity groups an LMS file-name pattern may name (one is needed), and the others.
+PATTERN_IDENTITIES = ("student_id", "login", "lms_user_id", "participant", "email")
+PATTERN_OTHERS = ("file_id", "timestamp", "late", "version", "name", "first_name", "last_name")
+
+
+class LmsSettings(_Strict):
+    """course.yml's ``lms``: what ``course collect`` expects from an LMS download.
+
+    ``kind``: ``canvas`` (Canvas's "Download Submissions" zip), ``moodle`` (Moodle's
+    "Download all submissions" zip or folder) or ``pattern`` (any other LMS: ``pattern``
+    is a regular expression with named groups, nbgrader's ZipCollect convention: one
+    identity group among student_id, login, lms_user_id, participant, email, and
+    ``file_id``; optionally ``timestamp``, ``late``, ``version``).  ``zip_timezone``: the
+    zone of zip member dates that carry none (default: schedule.timezone).
+    """
+
+    kind: Literal["canvas", "moodle", "pattern"] | None = None
+    pattern: str | None = Field(None, max_length=2000)
+    zip_timezone: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LmsSettings:
+        if self.zip_timezone is not None:
+            time_zone(self.zip_timezone)
+        if self.kind == "pattern" and not self.pattern:
+            raise ValueError("kind 'pattern' needs pattern: a regular expression with named groups")
+        if self.pattern is not None:
+            if self.kind != "pattern":
+                raise ValueError("pattern is for kind 'pattern'")
+            try:
+                groups = set(re.compile(self.pattern).groupindex)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a regular expression: {exc}") from None
+            unknown = groups - set(PATTERN_IDENTITIES) - set(PATTERN_OTHERS)
+            if unknown:
+                raise ValueError(f"pattern has unknown named group(s) {', '.join(sorted(unknown))} "
+                                 f"(known: {', '.join(PATTERN_IDENTITIES + PATTERN_OTHERS)})")
+            if "file_id" not in groups or not groups & set(PATTERN_IDENTITIES):
+                raise ValueError("pattern needs a (?P<file_id>...) group and one identity group: "
+                                 + ", ".join(PATTERN_IDENTITIES))
+        return self
+
+
+class ExchangeSettings(_Strict):
+    """course.yml's ``exchange``: nbgrader's exchange of a JupyterHub class.
+
+    ``root`` is the exchange folder every student can write to (nbgrader's
+    ``Exchange.root``; JupyterHub deployments usually use /srv/nbgrader/exchange).
+    ``check_owner``: refuse a submission whose folder belongs to another account than
+    the student it names (turn off where every student's server runs as one user, as
+    in docker-based hubs where everyone is ``jovyan``).
+    """
+
+    root: str = Field(min_length=1)
+    check_owner: bool = True
+
+    @model_validator(mode="after")
+    def _absolute(self) -> ExchangeSettings:
+        if not os.path.isabs(self.root):
+            raise ValueError(f"root must be an absolute path, got {self.root!r}")
+        return self
+
+
 class CourseInfo(_Strict):
     id: Ident
     title: str
@@ -230,6 +384,9 @@ class Course(_Strict):
     tolerances: Tolerances
     grading: GradingLimits
     similarity: SimilaritySettings = SimilaritySettings()
+    schedule: Schedule = Schedule()
+    lms: LmsSettings = LmsSettings()
+    exchange: ExchangeSettings | None = None
     assignments: list[Assignment] = Field(min_length=1)
     root: Path = Field(default=Path("."), exclude=True)
 
@@ -239,6 +396,11 @@ class Course(_Strict):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"duplicate assignment id(s): {', '.join(dupes)}")
+        for i, a in enumerate(self.assignments):
+            try:
+                self.due_date(a)
+            except ValueError as exc:
+                raise ValueError(f"assignments[{i}].due: {exc}") from None
         return self
 
     # -- lookups -------------------------------------------------------------------
@@ -249,6 +411,16 @@ class Course(_Strict):
         known = ", ".join(a.id for a in self.assignments)
         msg = f"unknown assignment {assignment_id!r}; course.yml declares: {known}"
         raise NotFound(msg)
+
+    def due_date(self, assignment: Assignment) -> dt.datetime | None:
+        """The assignment's due date as an aware datetime (None: no due date)."""
+        if assignment.due is None:
+            return None
+        return parse_when(assignment.due, zone=self.schedule.timezone)
+
+    def late_policy(self, assignment: Assignment) -> LatePolicy:
+        """The assignment's late policy (its own, else schedule.late)."""
+        return assignment.late or self.schedule.late
 
     def tolerance(self, question: Question) -> Tolerance:
         return question.tolerance or self.tolerances.default

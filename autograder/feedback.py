@@ -34,6 +34,15 @@ the student's browser):
 
 Decisions:
 
+* One verdict: every question's score is the gradebook's (the autograder's, a grader's
+  manual score, extra credit), with the comment a grader wrote in the formgrader; its
+  status is the autograder's while the autograder's score stands, ``graded by hand``
+  once a grader gave a score (the autograder's message is kept, marked as its), and
+  ``needs manual grading`` for a question graded by hand that no grader scored yet.  The
+  total is the gradebook's after nbgrader's late penalty; the page says when the work
+  was submitted (in course.yml's ``schedule.timezone``), when it was due, how late it
+  was, the penalty and the policy.  The record keeps only what the gradebook cannot
+  hold: the autograder's messages and which runs of the student's code passed.
 * Plots: the graded notebook's pictures when the grader drew them (course.yml
   ``grading.plots: jpeg`` or ``png``).  With ``none`` (the default), a code cell whose
   graded outputs hold no picture shows the pictures of the same cell (same id, same
@@ -63,10 +72,10 @@ from .config import Assignment, Course
 from .display import visible
 from .errors import NotFound
 from .fileio import atomic_write_text, os_error_text, read_untrusted
-from .gradebook import SubmissionScores, known_students, read_gradebook
+from .gradebook import GRADED, QuestionGrade, SubmissionScores, known_students, read_gradebook
 from .nbmeta import grade_id, strip_hidden_tests, text
 from .notebooks import MAX_NOTEBOOK_BYTES
-from .results import PASSED, RecordError, SubmissionRecord
+from .results import MANUAL, PASSED, RecordError, SubmissionRecord
 
 __all__ = ["FeedbackResult", "Skipped", "write_feedback", "render_feedback", "MAX_CELL_CHARS", "MAX_PAGE_CHARS"]
 
@@ -92,6 +101,7 @@ pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; white-space: pre-wr
 pre.stderr, pre.error { background: #fdecea; } .test-label { font-size: .85rem; font-weight: bold; margin: 0; }
 .dropped { color: #555; font-style: italic; font-size: .85rem; } img { max-width: 100%; }
 .markdown { padding: 0 .5rem; } .note, .runs { color: #444; font-size: .85rem; margin: .3rem 0; }
+td.comment { white-space: pre-wrap; } .late { margin: .3rem 0; }
 """
 
 
@@ -345,37 +355,93 @@ def _num(x) -> str:
     return f"{float(x):g}"
 
 
+GRADED_BY_HAND = "graded by hand"
+
+
+def _verdict(q, o, grade: QuestionGrade | None) -> tuple[str, float | None]:
+    """A question's status and score: the gradebook's score; the autograder's status
+    while its score stands, else the grader's (see the module docstring)."""
+    if grade is None:  # no gradebook: the record alone
+        return (o.status if o else "not graded"), (o.points if o else None)
+    if grade.manual_score is not None:
+        return GRADED_BY_HAND, grade.score
+    if q.manual and not grade.needs_manual and grade.score is not None:
+        return "not answered", grade.score  # nbgrader's "No response.": the cell as released
+    if q.manual or (grade.needs_manual and grade.score is None):
+        return MANUAL, None
+    if grade.score is None:
+        return "not graded", None
+    return (o.status if o else "not graded"), grade.score
+
+
 def _questions(assignment: Assignment, record: SubmissionRecord, scores: SubmissionScores | None) -> list[dict]:
     rows = []
     for q in assignment.questions:
         o = record.outcome(q.id)
-        graded = scores.questions.get(q.id) if scores is not None else None
-        points = graded if graded is not None else (o.points if o else None)
+        grade = scores.grades.get(q.id, QuestionGrade()) if scores is not None and scores.grades else None
+        status, points = _verdict(q, o, grade)
+        message = "" if o is None or o.passed or q.manual else visible(o.message, keep_newlines=True)
         rows.append({
             "id": q.id, "title": q.title or "", "max_points": _num(q.points),
             "points": "-" if points is None else _num(points),
-            "status": o.status if o else "not graded",
-            "message": "" if o is None or o.passed else visible(o.message, keep_newlines=True),
-            "runs": [{"label": RUN_LABELS.get(r.kind, r.kind), "passed": r.passed} for r in (o.runs if o else ())],
+            "status": status,
+            "message": message,
+            "autograder_note": status == GRADED_BY_HAND and bool(message),
+            "comment": visible(grade.comment, keep_newlines=True) if grade is not None and grade.comment else "",
+            "extra_credit": _num(grade.extra_credit) if grade is not None and grade.extra_credit else "",
+            "runs": [{"label": RUN_LABELS.get(r.kind, r.kind), "passed": r.passed}
+                     for r in (o.runs if o and status != GRADED_BY_HAND else ())],
         })
     return rows
 
 
+def _when(course: Course, when) -> str:
+    """A gradebook time (naive UTC) in the course's time zone."""
+    import datetime as dt
+
+    from .config import time_zone
+
+    return when.replace(tzinfo=dt.timezone.utc).astimezone(time_zone(course.schedule.timezone)).strftime(
+        "%Y-%m-%d %H:%M %Z")
+
+
+def _lateness(course: Course, assignment: Assignment, scores: SubmissionScores | None) -> dict | None:
+    """The submission's time, its due date and any late penalty, for the page."""
+    from .late import describe, duration
+
+    if scores is None or scores.timestamp is None:
+        return None
+    policy = course.late_policy(assignment)
+    late = scores.duedate is not None and scores.seconds_late > policy.grace_minutes * 60
+    return {
+        "submitted": _when(course, scores.timestamp),
+        "due": _when(course, scores.duedate) if scores.duedate is not None else "",
+        "late_by": duration(scores.seconds_late) if late else "",
+        "penalty": _num(scores.penalty) if scores.penalty else "",
+        "raw": _num(scores.raw) if scores.raw is not None else "",
+        "policy": describe(policy) if scores.duedate is not None else "",
+    }
+
+
 def render_feedback(course: Course, assignment: Assignment, student: str, record: SubmissionRecord,
-                    scores: SubmissionScores | None = None) -> str:
+                    scores: SubmissionScores | None = None, *, notebook: str | None = None) -> str:
     """The HTML page of one graded submission (see the module docstring).
 
-    ``scores`` are the gradebook's (None: the record's points are shown).
+    ``scores`` are the gradebook's (None: the record's points are shown); ``notebook``
+    restricts the cells shown to that notebook's (the page nbgrader's release_feedback
+    publishes as ``<notebook>.html``); the table of questions is always the assignment's.
     """
     folder = course.folder("autograded", student, assignment.id)
     questions = _questions(assignment, record, scores)
     if scores is not None and scores.total is not None:
-        total, note = scores.total, ""
+        total, note = scores.total, "" if scores.status == GRADED else scores.status
     else:
         total, note = record.score, "" if scores is None else scores.status
     budget = _Budget()
     notebooks = []
     for nbcfg in assignment.notebooks:
+        if notebook is not None and nbcfg.name != notebook:
+            continue
         entry = {"filename": visible(nbcfg.filename), "cells": [], "error": ""}
         notebooks.append(entry)
         try:
@@ -391,16 +457,16 @@ def render_feedback(course: Course, assignment: Assignment, student: str, record
         labels = {}
         for q in nbcfg.questions:
             row = next(r for r in questions if r["id"] == q.id)
-            o = record.outcome(q.id)
-            labels[q.grade_cell] = {"question": q.id, "status": o.status if o else "",
-                                 "points": row["points"] if o else None, "max_points": row["max_points"]}
+            labels[q.grade_cell] = {"question": q.id, "status": row["status"],
+                                    "points": None if row["points"] == "-" else row["points"],
+                                    "max_points": row["max_points"]}
         submitted = _submitted_pictures(course.notebook_path("submitted", assignment, nbcfg, student))
         entry["cells"] = _cells(nb, labels, submitted, budget)
     return _template().render(
         csp=CSP, style=STYLE, assignment={"title": visible(assignment.title), "id": assignment.id},
         student=visible(student), total=_num(total), max_total=_num(assignment.total), total_note=note,
         questions=questions, problems=[visible(p) for p in record.problems], notebooks=notebooks,
-        passed=PASSED,
+        passed=PASSED, late=_lateness(course, assignment, scores),
     )
 
 
@@ -432,7 +498,10 @@ def write_feedback(
     students: list[str] | None = None,
     out_dir: Path | None = None,
 ) -> FeedbackResult:
-    """Write ``<out_dir>/<student>/<assignment>/feedback.html`` for each graded submission.
+    """Write ``<out_dir>/<student>/<assignment>/feedback.html`` for each graded submission,
+    with one ``<notebook>.html`` per notebook beside it (nbgrader's layout: the pages its
+    ``release_feedback`` publishes) and the submission's ``timestamp.txt``.  Late
+    penalties are brought up to date first (:func:`autograder.late.refresh_penalties`).
 
     Parameters
     ----------
@@ -444,8 +513,8 @@ def write_feedback(
     Returns
     -------
     FeedbackResult
-        The written paths (it is a list of Path), with ``.skipped`` listing each
-        selected (student, assignment) without a page, and why.
+        The written ``feedback.html`` paths (it is a list of Path), with ``.skipped``
+        listing each selected (student, assignment) without a page, and why.
 
     Raises
     ------
@@ -463,21 +532,57 @@ def write_feedback(
         selected = list(dict.fromkeys(students))
     else:
         selected = sorted(known)
-    gradebook = read_gradebook(course) if course.gradebook_file.is_file() else None
+    if course.gradebook_file.is_file():
+        from .late import has_schedule, refresh_penalties
+
+        if has_schedule(course):  # penalties follow any score a grader changed since grading
+            refresh_penalties(course)
+        gradebook = read_gradebook(course)
+    else:
+        gradebook = None
     result = FeedbackResult()
     for student in selected:
         for a in chosen:
-            page = _page(course, a, student, gradebook, result)
-            if page is None:
+            pages = _pages(course, a, student, gradebook, result)
+            if pages is None:
                 continue
-            path = out_dir / student / a.id / "feedback.html"
+            folder = out_dir / student / a.id
             try:
-                atomic_write_text(path, page)
-            except OSError as exc:  # a full disk, a read-only folder: this page; the others are tried
-                result.skipped.append(Skipped(student, a.id, f"could not be written ({os_error_text(exc, path)})", True))
+                for name, page in pages.items():
+                    atomic_write_text(folder / name, page)
+                stamp = course.folder("submitted", student, a.id) / "timestamp.txt"
+                if stamp.is_file() and not stamp.is_symlink():  # nbgrader's feedback folders carry it
+                    atomic_write_text(folder / "timestamp.txt", read_untrusted(stamp, max_bytes=200).decode(
+                        "utf-8", "replace"))
+            except (OSError, ValueError) as exc:  # a full disk, a read-only folder: this page; the others are tried
+                reason = os_error_text(exc, folder) if isinstance(exc, OSError) else str(exc)
+                result.skipped.append(Skipped(student, a.id, f"could not be written ({reason})", True))
                 continue
-            result.append(path)
+            result.append(folder / "feedback.html")
     return result
+
+
+def _pages(course: Course, a: Assignment, student: str, gradebook, result: FeedbackResult) -> dict[str, str] | None:
+    """``feedback.html`` and one ``<notebook>.html`` per notebook (nbgrader's feedback
+    layout, which its release_feedback publishes); None with the reason added to
+    ``result.skipped``."""
+    page = _page(course, a, student, gradebook, result)
+    if page is None:
+        return None
+    pages = {"feedback.html": page}
+    if len(a.notebooks) == 1:
+        pages[a.notebooks[0].filename.replace(".ipynb", ".html")] = page
+        return pages
+    record = SubmissionRecord.read(course.folder("autograded", student, a.id))
+    scores = gradebook.scores.get((student, a.id)) if gradebook is not None else None
+    for nb in a.notebooks:
+        try:
+            pages[f"{nb.name}.html"] = render_feedback(course, a, student, record, scores, notebook=nb.name)
+        except Exception as exc:  # noqa: BLE001 - one untrusted notebook: this page only
+            result.skipped.append(Skipped(student, a.id, f"{nb.name}.html could not be rendered "
+                                                         f"({type(exc).__name__}: {exc})", True))
+            return None
+    return pages
 
 
 def _page(course: Course, a: Assignment, student: str, gradebook, result: FeedbackResult) -> str | None:

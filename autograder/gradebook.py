@@ -3,9 +3,12 @@
 nbgrader's gradebook is the single truth for scores.  A question's score is the
 ``score`` of its graded cell (``<question>-test``, or a manual answer's own cell): the
 manual score if a grader gave one in the formgrader, else the autograder's, plus any
-extra credit.  ``course export``,
-``course report`` and ``course feedback`` all read scores through
-:func:`read_gradebook`.
+extra credit.  An assignment's total is the sum of its questions' scores (``raw``)
+minus nbgrader's late penalty (the sum of its notebooks' ``late_submission_penalty``,
+see :mod:`autograder.late`).  The comment a grader wrote on a question's answer in the
+formgrader (nbgrader's ``Comment`` on the solution cell named like the question) comes
+with its score (:class:`QuestionGrade`).  ``course export``, ``course report`` and
+``course feedback`` all read scores through :func:`read_gradebook`.
 
 Statuses of one student's assignment:
 
@@ -14,7 +17,8 @@ Statuses of one student's assignment:
 * ``not graded``: submitted, but some question has neither an autograder nor a manual
   score yet (those scores are None);
 * ``needs manual grading``: scored, but nbgrader flags a grade for a human and none
-  was given yet.
+  was given yet, or a question graded by hand (``manual: true``) has no score yet (its
+  score is None, and the total counts the questions scored so far).
 
 A gradebook that another program keeps locked (the formgrader, a ``sqlite3`` shell in
 a transaction) is waited for (:data:`autograder.nbgrader_adapter.GRADEBOOK_WAIT`
@@ -25,12 +29,13 @@ is a gradebook on a full disk or a read-only one (:func:`unavailable`).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from dataclasses import dataclass, field
 
 from .config import Course
 from .errors import UserError
 
-__all__ = ["GRADED", "MISSING", "NOT_GRADED", "NEEDS_MANUAL", "SubmissionScores", "GradebookScores",
+__all__ = ["GRADED", "MISSING", "NOT_GRADED", "NEEDS_MANUAL", "QuestionGrade", "SubmissionScores", "GradebookScores",
            "NoGradebook", "GradebookUnavailable", "unavailable", "reporting_unavailable", "read_gradebook",
            "known_students"]
 
@@ -81,21 +86,68 @@ def reporting_unavailable(course: Course):
         raise problem from None
 
 
+@dataclass(frozen=True)
+class QuestionGrade:
+    """One question's grade as the gradebook holds it.
+
+    ``score`` is nbgrader's (manual score if any, else the autograder's, plus extra
+    credit; None: no score yet); ``by`` says who decided it: ``grader`` (a manual
+    score), ``autograder``, or ``""`` (nobody yet); ``comment`` is the grader's comment
+    in the formgrader (or nbgrader's own, such as "No response."), "" if none.
+    """
+
+    score: float | None = None
+    auto_score: float | None = None
+    manual_score: float | None = None
+    extra_credit: float | None = None
+    needs_manual: bool = False
+    comment: str = ""
+
+    @property
+    def by(self) -> str:
+        if self.manual_score is not None:
+            return "grader"
+        return "autograder" if self.auto_score is not None else ""
+
+
 @dataclass
 class SubmissionScores:
-    """One student's scores on one assignment, as the gradebook holds them."""
+    """One student's scores on one assignment, as the gradebook holds them.
+
+    ``questions`` maps question id -> score (None: no score yet), ``grades`` question id
+    -> :class:`QuestionGrade`; ``penalty`` is nbgrader's late penalty (0 when on time);
+    ``timestamp`` and ``duedate`` are nbgrader's (naive UTC; ``duedate`` includes the
+    student's extension), ``seconds_late`` its ``total_seconds_late``.
+    """
 
     student: str
     assignment: str
     status: str
-    questions: dict[str, float | None] = field(default_factory=dict)  # question id -> score (None: no score)
+    questions: dict[str, float | None] = field(default_factory=dict)
+    grades: dict[str, QuestionGrade] = field(default_factory=dict)
+    penalty: float = 0.0
+    timestamp: dt.datetime | None = None
+    duedate: dt.datetime | None = None
+    seconds_late: float = 0.0
 
     @property
-    def total(self) -> float | None:
-        """The assignment's total, or None when it is missing or not graded."""
+    def raw(self) -> float | None:
+        """The questions' scores added up, before any late penalty; None when missing or not graded."""
         if self.status in (MISSING, NOT_GRADED):
             return None
         return sum(v for v in self.questions.values() if v is not None)
+
+    @property
+    def total(self) -> float | None:
+        """The assignment's final total (raw minus the late penalty), or None when it is
+        missing or not graded."""
+        raw = self.raw
+        return None if raw is None else raw - self.penalty
+
+    @property
+    def awaiting_grader(self) -> list[str]:
+        """The questions that wait for a grader: flagged by nbgrader, with no manual score."""
+        return [q for q, g in self.grades.items() if g.needs_manual and g.manual_score is None]
 
 
 @dataclass
@@ -147,24 +199,41 @@ def read_gradebook(course: Course) -> GradebookScores:
                     scores[(student, a.id)] = SubmissionScores(student, a.id, MISSING,
                                                                {q.id: None for q in a.questions})
                     continue
-                grades = {g.name: g for nb in sub.notebooks for g in nb.grades}
-                questions: dict[str, float | None] = {}
-                status = GRADED
-                for q in a.questions:
-                    g = grades.get(q.grade_cell)
-                    if g is None or (g.auto_score is None and g.manual_score is None):
-                        questions[q.id] = None
-                        if g is not None and q.manual and g.needs_manual_grade:
-                            # a written answer (nbgrader gives it no auto score): a grader's turn
-                            status = NEEDS_MANUAL if status == GRADED else status
-                        else:
-                            status = NOT_GRADED
-                        continue
-                    questions[q.id] = float(g.score)
-                    if g.needs_manual_grade and g.manual_score is None and status == GRADED:
-                        status = NEEDS_MANUAL
-                scores[(student, a.id)] = SubmissionScores(student, a.id, status, questions)
+                scores[(student, a.id)] = _submission(a, student, sub)
     return GradebookScores(students, scores)
+
+
+def _float(x) -> float | None:
+    return None if x is None else float(x)
+
+
+def _submission(a, student: str, sub) -> SubmissionScores:
+    """One submission's scores, grades, comments and lateness (see the module docstring)."""
+    grades = {g.name: g for nb in sub.notebooks for g in nb.grades}
+    comments = {c.name: c.comment for nb in sub.notebooks for c in nb.comments}
+    questions: dict[str, float | None] = {}
+    details: dict[str, QuestionGrade] = {}
+    status = GRADED
+    for q in a.questions:
+        g = grades.get(q.grade_cell)
+        comment = comments.get(q.id) or ""
+        if g is None or (g.auto_score is None and g.manual_score is None):
+            questions[q.id] = None
+            details[q.id] = QuestionGrade(needs_manual=g is not None and bool(g.needs_manual_grade), comment=comment)
+            if q.manual and g is not None:  # a written answer no grader has scored yet
+                status = NEEDS_MANUAL if status == GRADED else status
+            else:
+                status = NOT_GRADED
+            continue
+        questions[q.id] = float(g.score)
+        details[q.id] = QuestionGrade(float(g.score), _float(g.auto_score), _float(g.manual_score),
+                                      _float(g.extra_credit), bool(g.needs_manual_grade), comment)
+        if g.needs_manual_grade and g.manual_score is None and status == GRADED:
+            status = NEEDS_MANUAL
+    penalty = sum(float(nb.late_submission_penalty or 0.0) for nb in sub.notebooks)
+    dated = sub.assignment.duedate is not None  # (nbgrader adds an extension to None otherwise)
+    return SubmissionScores(student, a.id, status, questions, details, penalty, sub.timestamp,
+                            sub.duedate if dated else None, float(sub.total_seconds_late) if dated else 0.0)
 
 
 def known_students(course: Course) -> list[str]:

@@ -12,6 +12,9 @@
   preprocessors on one notebook, for ``course autograde``, which executes notebooks in
   parallel workers in between; inside :func:`shared_gradebook` they all use the one
   gradebook connection ``course autograde`` holds open.
+* :func:`configure` also sets nbgrader's late-submission plugin to
+  :class:`autograder.late.CourseLatePenalty` with course.yml's policies, and nbgrader's
+  exchange root to course.yml's ``exchange.root`` (a JupyterHub class).
 * :func:`db_url`: the course's gradebook connections wait up to :data:`GRADEBOOK_WAIT`
   seconds for a lock another program holds (retried by SQLite), then fail; see
   :func:`autograder.gradebook.unavailable` for how that failure is reported.
@@ -50,6 +53,7 @@ from traitlets.config import Config
 
 from .config import Course, load_course
 from .environment import ensure_alembic_on_path
+from .late import CourseLatePenalty, nbgrader_policies
 
 __all__ = [
     "configure",
@@ -255,9 +259,15 @@ def configure(c: Config, course_root: Path | str) -> Config:
     c.CourseDirectory.course_id = course.course.id
     c.CourseDirectory.db_url = db_url(course, wait=False)
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
-    exchange = course.state_dir / "exchange"  # unused (no JupyterHub exchange), but nbgrader checks it
-    exchange.mkdir(parents=True, exist_ok=True)
-    c.Exchange.root = str(exchange)
+    if course.exchange is not None:  # a JupyterHub class: nbgrader's exchange (see autograder.exchange)
+        c.Exchange.root = course.exchange.root
+    else:  # unused (no JupyterHub exchange), but nbgrader checks it
+        exchange = course.state_dir / "exchange"
+        exchange.mkdir(parents=True, exist_ok=True)
+        c.Exchange.root = str(exchange)
+    # late penalties: nbgrader's AssignLatePenalties asks this plugin, which reads course.yml
+    c.AssignLatePenalties.plugin_class = CourseLatePenalty
+    c.CourseLatePenalty.policies = nbgrader_policies(course)
     c.OverwriteCells.add_missing_cells = True
     c.Autograde.sanitize_preprocessors = SANITIZE
     c.Autograde.autograde_preprocessors = [SandboxedExecute, *FINISH]

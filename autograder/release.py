@@ -2,7 +2,8 @@
 
 nbgrader's ``generate_assignment`` does the work: solutions replaced by stubs, hidden
 tests removed, checksums recorded, and the gradebook told about every graded cell (which
-is what lets autograding restore the instructor's cells later).
+is what lets autograding restore the instructor's cells later).  Each assignment's due
+date (course.yml) goes into the gradebook too, where nbgrader reads it.
 """
 
 from __future__ import annotations
@@ -53,4 +54,17 @@ def _generate(course: Course, api, ids: list[str]) -> list[Path]:
             raise ReleaseError(f"nbgrader could not generate {aid!r}:\n{detail}")
         a = course.assignment(aid)
         written += [course.release_notebook(a, nb) for nb in a.notebooks]
+    _due_dates(course)
     return written
+
+
+def _due_dates(course: Course) -> None:
+    """course.yml's due dates into the gradebook's assignments (nbgrader reads them there)."""
+    from nbgrader.api import Gradebook
+
+    from .gradebook import reporting_unavailable
+    from .late import sync_due_dates
+    from .nbgrader_adapter import db_url
+
+    with reporting_unavailable(course), Gradebook(db_url(course), course.course.id) as gb:
+        sync_due_dates(course, gb)

@@ -311,18 +311,21 @@ def test_export_csv_and_json(graded_course):
     assert result.path == graded_course.root / "exports/grades.csv"
     rows = list(csv.DictReader(io.StringIO(result.path.read_text())))
     header = result.path.read_text().splitlines()[0].split(",")
-    assert header == ["student", "intro/make-array", "intro/slice-it", "intro/total", "intro/status",
-                      "masks/hist", "masks/scatter", "masks/masks-common", "masks/total", "masks/status",
-                      "extra/extra-common", "extra/total", "extra/status", "total", "max_total"]
+    assert header == ["student", "intro/make-array", "intro/slice-it", "intro/raw", "intro/penalty", "intro/total",
+                      "intro/status", "masks/hist", "masks/scatter", "masks/masks-common", "masks/raw",
+                      "masks/penalty", "masks/total", "masks/status", "extra/extra-common", "extra/raw",
+                      "extra/penalty", "extra/total", "extra/status", "total", "max_total"]
     by = {r["student"]: r for r in rows}
     assert list(by) == STUDENTS
     assert by["alice"]["intro/total"] == "5" and by["alice"]["intro/status"] == "graded"
+    assert by["alice"]["intro/raw"] == "5" and by["alice"]["intro/penalty"] == "0" and by["dave"]["intro/penalty"] == ""
     assert by["alice"]["masks/status"] == "not graded" and by["alice"]["masks/total"] == ""
     assert by["bob"]["masks/scatter"] == "2"  # the manual score wins over the auto score 0
     assert by["bob"]["masks/total"] == "3" and by["bob"]["total"] == "5"
     assert by["carol"]["masks/hist"] == "missing" and by["carol"]["masks/total"] == "missing"
     assert by["carol"]["masks/status"] == "missing" and by["carol"]["intro/total"] == "0"
-    assert all(by["dave"][c] == "missing" for c in header if c.startswith(("intro/", "masks/", "extra/")))
+    assert all(by["dave"][c] == "missing" for c in header
+               if c.startswith(("intro/", "masks/", "extra/")) and not c.endswith("/penalty"))
     assert by["dave"]["total"] == "0" and by["dave"]["max_total"] == "10"
     assert by["alice"]["extra/total"] == "missing"  # not released, not in the gradebook
     maxima = list(csv.DictReader(io.StringIO(result.max_path.read_text())))

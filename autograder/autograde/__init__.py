@@ -115,6 +115,7 @@ def _grade(course: Course, zygote, *, assignments, students, jobs, scheduler, fo
 
     from .. import nbgrader_adapter
     from ..data import ensure_data
+    from ..late import sync_due_dates
     from . import batch
     from .executor import DaskExecutor, LocalExecutor, local_workers
 
@@ -135,6 +136,7 @@ def _grade(course: Course, zygote, *, assignments, students, jobs, scheduler, fo
                 gb.find_assignment(a)
             except MissingEntry:
                 raise NotFound(f"assignment {a!r} is not in the gradebook yet: run `course release {a}` first") from None
+        sync_due_dates(course, gb)  # nbgrader's late penalties compare with the gradebook's due dates
         todo, skipped = batch.plan(course, subs, force=force, gb=gb)
     for r in skipped:
         report(r)

@@ -106,9 +106,11 @@ def fingerprint(folder: Path) -> str:
 def settings_of(course: Course, assignment: Assignment) -> str:
     """A digest of everything a grade of ``assignment`` depends on besides the
     submission: course.yml's grading limits, tolerances and the assignment's questions,
-    its source notebooks, the data file, and the code of the checks and the reference."""
+    its source notebooks, the data file, and the code of the checks and the reference.
+    (Not its due date, late policy or LMS id: those change penalties and exports, not grades.)"""
+    graded = assignment.model_dump(exclude={"due", "late", "lms_id"})
     return _settings(course.root, json.dumps([course.grading.model_dump(), course.tolerances.model_dump(),
-                                              assignment.model_dump(), course.data.model_dump()],
+                                              graded, course.data.model_dump()],
                                              sort_keys=True, default=str),
                      tuple(str(course.source_notebook(assignment, nb)) for nb in assignment.notebooks))
 
@@ -159,7 +161,7 @@ def _from_gradebook(gb, sub: Submission, record: SubmissionRecord) -> Submission
     except MissingEntry:
         graded = {}
     for qid in questions:
-        g = graded.get(f"{qid}-test")
+        g = graded.get(f"{qid}-test") or graded.get(qid)  # a question graded by hand: its own cell
         if g is not None and g.score is not None:
             questions[qid] = float(g.score)
     return SubmissionResult(sub.student, sub.assignment, "skipped", sum(questions.values()), record.max_score,

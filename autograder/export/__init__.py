@@ -5,19 +5,27 @@ never from files; maximum points come from course.yml.  The table
 (:func:`grade_table`) has, in course.yml order::
 
     student,
-    <assignment>/<question> ... , <assignment>/total, <assignment>/status,   (per assignment)
+    <assignment>/<question> ... , <assignment>/raw, <assignment>/penalty,
+    <assignment>/total, <assignment>/status,                                 (per assignment)
     total, max_total
 
+* A question's cell is the gradebook's score (the autograder's, or a grader's manual
+  score, plus extra credit); ``raw`` adds them up, ``penalty`` is nbgrader's late
+  penalty (0 when on time; see :mod:`autograder.late`), ``total`` is raw minus penalty.
 * ``<assignment>/status`` is the gradebook's status (``graded``, ``missing``,
-  ``not graded``, ``needs manual grading``); a missing submission's question and
-  total cells hold the text ``missing`` (never 0), a not-graded one's are empty.
+  ``not graded``, ``needs manual grading``); a missing submission's question, raw and
+  total cells hold the text ``missing`` (never 0), its penalty is empty; a not-graded
+  one's are empty.
+* Late penalties are brought up to date first (a grader may have changed a score since
+  grading: :func:`autograder.late.refresh_penalties`).
 * ``total`` adds up the assignment totals that are numbers; ``max_total`` is the
   course's maximum.  Every student of the gradebook gets a row, sorted by id.
 
 Formats are plug-ins (nbgrader's ``ExportPlugin`` is the model): a subclass of
 :class:`ExportFormat` registered with :func:`register_format` is offered by
 ``course export --format`` at once.  The built-in ones are in
-:mod:`autograder.export.formats`.  A course without a gradebook is an error
+:mod:`autograder.export.formats` (csv, json) and :mod:`autograder.export.lms` (canvas,
+moodle: the files those LMSs' grade imports take).  A course without a gradebook is an error
 (:class:`~autograder.gradebook.NoGradebook`): exporting never creates one.
 """
 
@@ -30,7 +38,8 @@ from ..config import Course
 from ..display import visible
 from ..errors import BadInput
 from ..gradebook import MISSING, read_gradebook
-from . import formats  # noqa: F401  (registers the built-in formats)
+from ..late import has_schedule, refresh_penalties
+from . import formats, lms  # noqa: F401  (registers the built-in formats, and Canvas's and Moodle's)
 from .base import FORMATS, ExportFormat, GradeTable, grade_table, register_format
 
 __all__ = ["GradeTable", "ExportFormat", "ExportResult", "FORMATS", "register_format", "grade_table", "export_grades"]
@@ -44,6 +53,7 @@ class ExportResult:
     fmt: str
     grades: GradeTable
     extra_paths: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
@@ -64,7 +74,7 @@ class ExportResult:
                 f" ({missing} missing submissions)")
         for extra in self.extra_paths:
             text += f"; also {visible(extra)}"
-        return text
+        return "\n  ".join([text, *self.notes])
 
     def table(self):
         """The totals as a rich Table (per-question columns are in the file)."""
@@ -89,7 +99,9 @@ def export_grades(course: Course, *, fmt: str = "csv", out: Path | None = None) 
     fmt : str
         A registered format's name (:data:`FORMATS`).
     out : Path, optional
-        Output file; default ``exports/grades.<suffix>`` under the course root.
+        Output file; default ``exports/grades.<suffix>`` under the course root
+        (``exports/grades-<format>.<suffix>`` for a format not named like its suffix,
+        such as ``grades-canvas.csv``).
 
     Raises
     ------
@@ -102,7 +114,10 @@ def export_grades(course: Course, *, fmt: str = "csv", out: Path | None = None) 
         exporter = FORMATS[fmt.lower()]
     except KeyError:
         raise BadInput(f"unknown export format {fmt!r} (use one of: {', '.join(FORMATS)})") from None
-    out = Path(out) if out is not None else course.exports_dir / f"grades.{exporter.suffix}"
+    default = f"grades.{exporter.suffix}" if exporter.name == exporter.suffix else f"grades-{exporter.name}.{exporter.suffix}"
+    out = Path(out) if out is not None else course.exports_dir / default
+    if has_schedule(course) and course.gradebook_file.is_file():
+        refresh_penalties(course)
     table = grade_table(course, read_gradebook(course))
     extra = exporter.write(course, table, out)
-    return ExportResult(out, exporter.name, table, extra)
+    return ExportResult(out, exporter.name, table, extra, exporter.notes(course, table))

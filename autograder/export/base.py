@@ -32,6 +32,10 @@ class ExportFormat:
         """Write ``table`` to ``out`` (and any companion files); the extra files written."""
         raise NotImplementedError
 
+    def notes(self, course: Course, table: GradeTable) -> list[str]:
+        """What the user should know about this export (left-out columns or rows); [] by default."""
+        return []
+
 
 #: The registered formats, by name, in the order they were registered.
 FORMATS: dict[str, ExportFormat] = {}
@@ -59,8 +63,8 @@ def grade_table(course: Course, data: GradebookScores) -> GradeTable:
         for q in a.questions:
             columns.append(f"{a.id}/{q.id}")
             max_points[f"{a.id}/{q.id}"] = number(q.points)
-        columns += [f"{a.id}/total", f"{a.id}/status"]
-        max_points[f"{a.id}/total"] = number(a.total)
+        columns += [f"{a.id}/raw", f"{a.id}/penalty", f"{a.id}/total", f"{a.id}/status"]
+        max_points[f"{a.id}/raw"] = max_points[f"{a.id}/total"] = number(a.total)
     columns += ["total", "max_total"]
     max_total = number(sum(a.total for a in course.assignments))
     max_points["total"] = max_total
@@ -73,7 +77,9 @@ def grade_table(course: Course, data: GradebookScores) -> GradeTable:
             for q in a.questions:
                 v = s.questions.get(q.id)
                 row[f"{a.id}/{q.id}"] = MISSING if s.status == MISSING else (None if v is None else number(v))
-            t = s.total
+            t, raw = s.total, s.raw
+            row[f"{a.id}/raw"] = MISSING if s.status == MISSING else (None if raw is None else number(raw))
+            row[f"{a.id}/penalty"] = None if s.status == MISSING else number(s.penalty)
             row[f"{a.id}/total"] = MISSING if s.status == MISSING else (None if t is None else number(t))
             row[f"{a.id}/status"] = s.status
             total += t or 0.0

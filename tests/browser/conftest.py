@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -220,45 +221,50 @@ def _stop(proc: subprocess.Popen) -> None:
             pass
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory, data_file, chromium_path) -> Lab:
-    """One JupyterLab server for the session, in a temporary copy of the course (not
-    started where there is no browser to show it)."""
-    base = tmp_path_factory.mktemp("lab")
-    root = copy_course(base / "course")
+@contextlib.contextmanager
+def running_lab(root: Path, base: Path, *, python: list[str] | None = None, env: dict | None = None,
+                account=None):
+    """JupyterLab serving ``root`` (also its working folder: the formgrader, Validate and
+    the Assignment List read ``nbgrader_config.py`` there), with throwaway settings,
+    workspaces and Jupyter folders under ``base``; run by ``python`` (default: this
+    interpreter) as ``account`` (a ``pwd`` entry; default: this process's user), with
+    ``env`` added.  Yields a :class:`Lab`; stops it by process group."""
     settings = base / "settings"
     for name, text in LAB_SETTINGS.items():
         path = settings / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     for sub in ("workspaces", "config", "data", "runtime", "ipython"):
-        (base / sub).mkdir()
+        (base / sub).mkdir(exist_ok=True)
     bindir = os.path.dirname(sys.executable)
-    env = {
+    full_env = {
         **os.environ,
         "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "")]),  # nbgrader runs alembic from PATH
-        "COURSE_DATA_DIR": str(data_file.parent.resolve()),
         # nothing from the user's own Jupyter or IPython set-up
         "JUPYTER_CONFIG_DIR": str(base / "config"),
         "JUPYTER_DATA_DIR": str(base / "data"),
         "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
         "IPYTHONDIR": str(base / "ipython"),
         "JUPYTER_PLATFORM_DIRS": "1",
+        **(env or {}),
     }
-    env.pop("MPLBACKEND", None)
+    full_env.pop("MPLBACKEND", None)
+    if account is not None:
+        for path in [base, *base.rglob("*")]:
+            os.chown(path, account.pw_uid, account.pw_gid)
     port = _free_port()
     log = base / "jupyterlab.log"
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        *(python or [sys.executable]), "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
         "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
         "--ServerApp.allow_root=True", "--ServerApp.terminals_enabled=False",
         f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={base / 'workspaces'}",
         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
+    as_account = {} if account is None else {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
     with open(log, "wb") as fh:
-        # the working folder is the course root: the formgrader and Validate read nbgrader_config.py there
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=root, env=full_env, stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, **as_account)
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_ready(url, proc, log)
@@ -267,10 +273,31 @@ def lab(tmp_path_factory, data_file, chromium_path) -> Lab:
         _stop(proc)
 
 
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory, data_file, chromium_path) -> Lab:
+    """One JupyterLab server for the session, in a temporary copy of the course (not
+    started where there is no browser to show it)."""
+    base = tmp_path_factory.mktemp("lab")
+    root = copy_course(base / "course")
+    with running_lab(root, base, env={"COURSE_DATA_DIR": str(data_file.parent.resolve())}) as running:
+        yield running
+
+
+def course(root, *args: str, status: int = 0) -> str:
+    """``course ARGS`` in ``root``, as an instructor runs it (the environment's bin first on PATH),
+    which must exit with ``status``."""
+    env = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "autograder.cli", "--course-dir", str(root), *args], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == status, f"course {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+
 def lab_is_ready(page, timeout: float = 60_000) -> None:
     """Wait until the notebook's kernel is idle (the status bar says so)."""
     page.locator(".jp-NotebookPanel:visible").wait_for(timeout=timeout)
     page.get_by_text("Idle", exact=False).first.wait_for(timeout=timeout)
 
 
-__all__ = ["ROOT", "Lab", "Screens", "find_chromium", "lab_is_ready"]
+__all__ = ["ROOT", "Lab", "Screens", "find_chromium", "course", "lab_is_ready", "running_lab"]

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -15,21 +12,12 @@ from playwright.sync_api import expect  # noqa: E402
 
 from ..conftest import ROOT, copy_course  # noqa: E402
 from .a11y import axe_violations, describe  # noqa: E402
+from .conftest import course  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
                   "The grader compares your values with the reference solution here")
-
-
-def course(root, *args: str, status: int = 0) -> str:
-    """``course ARGS`` in ``root``, as an instructor runs it (the environment's bin first on PATH),
-    which must exit with ``status``."""
-    env = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
-    proc = subprocess.run([sys.executable, "-m", "autograder.cli", "--course-dir", str(root), *args], cwd=root,
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == status, f"course {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
 
 
 @pytest.fixture(scope="module")

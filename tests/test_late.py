@@ -1,0 +1,156 @@
+"""Due dates and late policies: course.yml, nbgrader's late-submission plugin, the gradebook."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+from nbconvert.exporters.exporter import ResourcesDict
+
+from autograder.cli import main
+from autograder.config import CourseConfigError, LatePolicy, parse_course
+from autograder.late import describe, duration, penalty_fraction, refresh_penalties
+
+from .realclass import course_data, gradebook, make_course, release_in_gradebook, submit
+
+UTC = dt.timezone.utc
+BERLIN_DUE = "2026-03-06 23:59"  # in schedule.timezone Europe/Berlin: 22:59 UTC
+DUE_UTC = dt.datetime(2026, 3, 6, 22, 59, tzinfo=UTC)
+HOUR = 3600.0
+
+
+@pytest.mark.parametrize(("policy", "seconds", "fraction"), [
+    (LatePolicy(), 10 * 86400, 0.0),
+    (LatePolicy(policy="zero"), 1, 1.0),
+    (LatePolicy(policy="zero", grace_minutes=15), 15 * 60, 0.0),  # within the grace period: on time
+    (LatePolicy(policy="zero", grace_minutes=15), 15 * 60 + 1, 1.0),
+    (LatePolicy(policy="percent", percent_per_day=10), 1, 0.1),  # a part of a day is a day
+    (LatePolicy(policy="percent", percent_per_day=10), 86400, 0.1),
+    (LatePolicy(policy="percent", percent_per_day=10), 86401, 0.2),
+    (LatePolicy(policy="percent", percent_per_day=10, max_percent=25), 30 * 86400, 0.25),
+    (LatePolicy(policy="percent", percent_per_day=10, grace_minutes=60), 3599, 0.0),
+    (LatePolicy(policy="percent", percent_per_day=10), 0, 0.0),
+])
+def test_policy_rules(policy, seconds, fraction):
+    assert penalty_fraction(policy, seconds) == pytest.approx(fraction)
+
+
+def test_policy_words_and_durations():
+    assert describe(LatePolicy(policy="percent", percent_per_day=10, max_percent=50, grace_minutes=15)) == (
+        "10% of the score per day or part of a day late, at most 50%; 15 min of grace")
+    assert describe(LatePolicy(policy="zero")) == "late work scores 0"
+    assert duration(90061) == "1 day 1 h 2 min" and duration(0) == "0 min" and duration(2 * 86400) == "2 days"
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ({"assignment_settings": {"intro": {"due": "next friday"}}}, "assignments[0].due: 'next friday' is not a date"),
+    ({"schedule": {"timezone": "Mars/Olympus"}}, "unknown time zone 'Mars/Olympus'"),
+    ({"assignment_settings": {"intro": {"due": "2026-03-06 23:59 Mars/Base"}}}, "unknown time zone 'Mars/Base'"),
+    ({"schedule": {"late": {"policy": "percent"}}}, "policy 'percent' needs percent_per_day"),
+    ({"schedule": {"late": {"policy": "zero", "percent_per_day": 5}}}, "percent_per_day is for policy 'percent'"),
+    ({"assignment_settings": {"intro": {"late": {"policy": "percent", "percent_per_day": 500}}}},
+     "assignments[0].late.percent_per_day"),
+])
+def test_bad_schedules_are_rejected_naming_the_key(tmp_path, extra, expected):
+    with pytest.raises(CourseConfigError) as err:
+        parse_course(course_data(**extra), tmp_path, check_files=False)
+    assert expected in str(err.value)
+
+
+def test_due_dates_and_zones():
+    course = parse_course(course_data(schedule={"timezone": "Europe/Berlin"}, assignment_settings={
+        "intro": {"due": BERLIN_DUE}, "essay": {"due": "2026-03-13T23:59:00-05:00"}}), ".", check_files=False)
+    assert course.due_date(course.assignment("intro")) == DUE_UTC
+    assert course.due_date(course.assignment("essay")) == dt.datetime(2026, 3, 14, 4, 59, tzinfo=UTC)
+    # YAML reads an unquoted date with seconds as a datetime: naive means schedule.timezone
+    course = parse_course(course_data(schedule={"timezone": "Europe/Berlin"}, assignment_settings={
+        "intro": {"due": dt.datetime(2026, 3, 6, 23, 59)}}), ".", check_files=False)
+    assert course.due_date(course.assignment("intro")) == DUE_UTC
+
+
+def late_course(tmp_path, **late):
+    return make_course(tmp_path / "course", schedule={"timezone": "Europe/Berlin", "late": late or {
+        "policy": "percent", "percent_per_day": 10, "max_percent": 50, "grace_minutes": 15}},
+        assignment_settings={"intro": {"due": BERLIN_DUE}, "essay": {"due": BERLIN_DUE, "late": {"policy": "zero"}}})
+
+
+def test_nbgraders_own_late_penalty_step_uses_the_course_policy(tmp_path):
+    """Plain nbgrader: its AssignLatePenalties, configured by nbgrader_config.py, asks our plugin."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    from autograder.nbgrader_adapter import db_url, nbgrader_config
+
+    course = late_course(tmp_path)
+    release_in_gradebook(course)
+    with gradebook(course) as gb:
+        assert gb.find_assignment("intro").duedate == dt.datetime(2026, 3, 6, 22, 59)  # UTC, as nbgrader keeps it
+        gb.add_student("ada")
+        gb.add_submission("intro", "ada", timestamp=dt.datetime(2026, 3, 8, 10, 0))  # 1 day 11 h late: 2 days
+        for q, score in (("make-array-test", 2.0), ("slice-it-test", 3.0)):
+            gb.find_grade(q, "arrays", "intro", "ada").auto_score = score
+        gb.db.commit()
+    config = nbgrader_config(course)
+    resources = ResourcesDict(nbgrader={"db_url": db_url(course), "assignment": "intro", "notebook": "arrays",
+                                        "student": "ada"})
+    AssignLatePenalties(config=config)(nbformat.v4.new_notebook(), resources)
+    with gradebook(course) as gb:
+        assert gb.find_submission_notebook("arrays", "intro", "ada").late_submission_penalty == pytest.approx(1.0)
+        sub = gb.find_submission("intro", "ada")  # nbgrader's export: score = raw score - penalty = 5 - 20%
+        assert (sub.score, sub.late_submission_penalty) == (pytest.approx(5.0), pytest.approx(1.0))
+
+
+def test_penalties_follow_scores_extensions_and_due_date_changes(tmp_path):
+    course = late_course(tmp_path)
+    release_in_gradebook(course)
+    due = DUE_UTC
+    submit(course, "ada", "intro", {"make-array": 2, "slice-it": 3}, due + dt.timedelta(minutes=10))  # grace
+    submit(course, "bob", "intro", {"make-array": 2, "slice-it": 0}, due + dt.timedelta(hours=30))   # 2 days
+    submit(course, "cy", "intro", {"make-array": 2, "slice-it": 3}, due + dt.timedelta(days=9))      # capped 50%
+    submit(course, "dee", "essay", {"compute": 2, "explain": None}, due + dt.timedelta(hours=1))     # zero
+    with gradebook(course) as gb:
+        pen = {(s.student.id, s.assignment.name): s.late_submission_penalty for a in gb.assignments
+               for s in a.submissions}
+    assert pen == {("ada", "intro"): 0.0, ("bob", "intro"): pytest.approx(0.4), ("cy", "intro"): pytest.approx(2.5),
+                   ("dee", "essay"): pytest.approx(2.0)}
+    # a grader scores dee's written answer: the zero policy takes that too
+    with gradebook(course) as gb:
+        gb.find_grade("explain", "essay", "essay", "dee").manual_score = 3.0
+        gb.grant_extension("intro", "bob", days=2)  # bob's due date moves past his submission
+        gb.db.commit()
+    report = refresh_penalties(course)
+    assert report.updated == 2
+    with gradebook(course) as gb:
+        assert gb.find_submission("essay", "dee").late_submission_penalty == pytest.approx(5.0)
+        assert gb.find_submission("intro", "bob").late_submission_penalty == 0.0
+    assert [(s.student, s.assignment, s.late_by) for s in report.late] == [
+        ("cy", "intro", "9 days"), ("dee", "essay", "1 h")]
+    # the due date moves in course.yml: the gradebook follows, and so do the penalties
+    moved = make_course(tmp_path / "course", with_gradebook=False, schedule=course.schedule.model_dump(), assignment_settings={
+        "intro": {"due": "2026-03-20 12:00 UTC"}, "essay": {"due": BERLIN_DUE, "late": {"policy": "zero"}}})
+    report = refresh_penalties(moved)
+    assert report.due_dates_changed == ["intro"] and [s.student for s in report.late] == ["dee"]
+
+
+def test_course_late_command(tmp_path):
+    course = late_course(tmp_path)
+    release_in_gradebook(course)
+    submit(course, "bob", "intro", {"make-array": 2, "slice-it": 3}, DUE_UTC + dt.timedelta(hours=30))
+    r = CliRunner().invoke(main, ["--course-dir", str(course.root), "late"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "bob" in r.output and "1 day 6 h" in r.output and "1 late submissions" in r.output
+
+
+def test_course_extension_command(tmp_path):
+    course = late_course(tmp_path)
+    release_in_gradebook(course)
+    submit(course, "bob", "intro", {"make-array": 2, "slice-it": 3}, DUE_UTC + dt.timedelta(hours=30))
+    run = CliRunner()
+    r = run.invoke(main, ["--course-dir", str(course.root), "extension", "intro", "bob", "--days", "2"])
+    assert r.exit_code == 0, r.output
+    assert "0 late submissions; 1 penalties updated" in r.output
+    r = run.invoke(main, ["--course-dir", str(course.root), "extension", "intro", "bob"])  # taken back
+    assert r.exit_code == 0 and "1 late submissions" in r.output
+    r = run.invoke(main, ["--course-dir", str(course.root), "extension", "intro", "zed", "--hours", "3"])
+    assert r.exit_code == 2 and "no submission of 'intro' by 'zed'" in r.output
