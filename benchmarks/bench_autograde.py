@@ -31,8 +31,6 @@ Run from the repository root (the data file must be reachable, e.g. COURSE_DATA_
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import re
@@ -158,38 +156,6 @@ def floor_seconds(data_path: str) -> tuple[float, float]:
     return imports, statistics.median(runs)
 
 
-def _run_notebook(path: str) -> float:
-    """Run one notebook's code cells once, in this (warm) process: no grading, no sandbox."""
-    import matplotlib.pyplot as plt
-    import nbformat
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance()
-    shell.reset(new_session=False)
-    nb = nbformat.read(path, as_version=4)
-    t = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                shell.run_cell(cell.source, store_history=False, silent=True)
-    plt.close("all")
-    return time.perf_counter() - t
-
-
-def _warm(course_dir: str) -> None:
-    sys.path.insert(0, course_dir)  # course_data, as beside a notebook
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import astropy.io.fits  # noqa: F401
-    import matplotlib.pyplot  # noqa: F401
-    import scipy.ndimage  # noqa: F401
-    import scipy.signal  # noqa: F401
-    from IPython.core.interactiveshell import InteractiveShell
-
-    InteractiveShell.instance()
-
-
 def notebooks_floor(course_dir: Path, cores: int) -> float:
     """Wall time to run every submitted notebook once, ungraded, on ``cores`` warm
     processes (the libraries imported once each, one BLAS thread each, as in the
@@ -200,11 +166,16 @@ def notebooks_floor(course_dir: Path, cores: int) -> float:
     threads = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     saved = {v: os.environ.get(v) for v in threads}
     os.environ.update(threads)  # the spawned processes start with them
+    # the workers' functions live in a module of their own: IPython's shell replaces
+    # sys.modules["__main__"], so a spawned worker could not find them in this script
+    import _floor
+
     try:
-        with multiprocessing.get_context("spawn").Pool(cores, initializer=_warm, initargs=(str(course_dir),)) as pool:
-            pool.map(_run_notebook, paths[:cores], chunksize=1)  # every process warm before the clock starts
+        with multiprocessing.get_context("spawn").Pool(cores, initializer=_floor.warm,
+                                                       initargs=(str(course_dir),)) as pool:
+            pool.map(_floor.run_notebook, paths[:cores], chunksize=1)  # every process warm before the clock starts
             t = time.perf_counter()
-            pool.map(_run_notebook, paths, chunksize=1)
+            pool.map(_floor.run_notebook, paths, chunksize=1)
             return time.perf_counter() - t
     finally:
         for v, old in saved.items():
