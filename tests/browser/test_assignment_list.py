@@ -5,11 +5,14 @@ The instructor publishes an assignment to nbgrader's exchange (``course release
 nbgrader configuration (what a hub gives every student), fetches it in the Assignment
 List, answers it and submits it there.  The instructor collects from the exchange,
 autogrades and releases feedback (``course feedback --release``); the student fetches the
-feedback in the Assignment List and opens the page, which shows their score.
+feedback in the Assignment List and opens the page, which shows their score.  Meanwhile
+the instructor's formgrader shows what ``course`` did: the assignment released, its due
+date from course.yml, the submission collected and its score.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -64,11 +67,17 @@ def student_account():
         shutil.rmtree(base, ignore_errors=True)
 
 
+DUE = "2030-01-15 17:00"
+
+
 def hub_course(tmp_path: Path, exchange: Path):
-    """A copy of the course whose course.yml names the exchange."""
+    """A copy of the course whose course.yml names the exchange, and a due date."""
     root = copy_course(tmp_path / "course")
     data = yaml.safe_load((root / "course.yml").read_text())
     data["exchange"] = {"root": str(exchange)}
+    for a in data["assignments"]:
+        if a["id"] == ASSIGNMENT:
+            a["due"] = DUE
     (root / "course.yml").write_text(yaml.safe_dump(data, sort_keys=False))
     return root, load_course(root)
 
@@ -114,7 +123,20 @@ def test_student_fetches_submits_and_reads_feedback_in_the_assignment_list(tmp_p
         "JUPYTER_CONFIG_PATH": str(Path(sys.prefix) / "etc" / "jupyter"),
         "JUPYTERLAB_DIR": str(Path(sys.prefix) / "share" / "jupyter" / "lab"),
     }
-    with running_lab(home, home / ".lab", python=student_python(), env=env, account=student) as lab:
+    # the instructor's JupyterLab, in the course: the formgrader shows what `course` did
+    instructor = tmp_path / "instructor-lab"
+    instructor.mkdir()
+    with contextlib.ExitStack() as labs:
+        formgrader = labs.enter_context(running_lab(root, instructor))
+        lab = labs.enter_context(running_lab(home, home / ".lab", python=student_python(), env=env, account=student))
+        fg = page.context.new_page()
+        fg.goto(f"{formgrader.url}formgrader/manage_assignments?token={formgrader.token}")
+        listed = fg.locator("tr", has=fg.locator("td.name", has_text=ASSIGNMENT))
+        expect(listed.locator("td.status")).to_have_text("released", timeout=30_000)
+        expect(listed.locator("td.duedate")).to_contain_text(DUE.split()[0])
+        expect(listed.locator("td.num-submissions")).to_have_text("0")
+        shot("formgrader-released", fg)
+
         accept_kernel_dialog(page)
         page.goto(f"{lab.url}lab?reset&token={lab.token}")
         page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
@@ -142,6 +164,14 @@ def test_student_fetches_submits_and_reads_feedback_in_the_assignment_list(tmp_p
         course(root, "autograde", ASSIGNMENT, "--jobs", "1")
         out = course(root, "feedback", ASSIGNMENT, "--release")
         assert "released 1 feedback page to the exchange" in out
+        fg.reload()
+        expect(listed.locator("td.num-submissions")).to_have_text("1", timeout=30_000)
+        fg.goto(f"{formgrader.url}formgrader/gradebook/{ASSIGNMENT}/{NOTEBOOK.removesuffix('.ipynb')}"
+                f"?token={formgrader.token}")
+        total = course_obj.assignment(ASSIGNMENT).total
+        graded = fg.locator("tr", has=fg.get_by_text("Submission #1"))
+        expect(graded.locator("td.score")).to_have_text(f"{total:g} / {total:g}", timeout=30_000)
+        shot("formgrader-graded", fg)
 
         page.locator("#refresh_assignments_list").click()
         expect(submitted.first).to_contain_text("feedback available to fetch", timeout=60_000)
@@ -158,6 +188,5 @@ def test_student_fetches_submits_and_reads_feedback_in_the_assignment_list(tmp_p
         expect(item).to_be_visible(timeout=30_000)
         item.dblclick()
         frame = page.frame_locator(".jp-HTMLViewer iframe")
-        total = course_obj.assignment(ASSIGNMENT).total
         expect(frame.locator("body")).to_contain_text(f"Total: {total:g} / {total:g}", timeout=30_000)
         shot("feedback-open")
