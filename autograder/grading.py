@@ -307,7 +307,7 @@ class NotebookGrader:
         """The question's verdict from its runs (see the module docstring)."""
         spec = judge.spec(question.id)
         tol = self.course.tolerance(question)
-        own = judge.verdict(question, values, tolerance=tol, figures=figures, run="own")
+        own = judge.verdict(question, values, tolerance=tol, figures=figures, run="own", code=cells)
         if visible:  # the question's own visible test speaks first
             own = Outcome.failed(question.id, question.points, visible)
         runs = [Run("own", own.passed)]
@@ -324,7 +324,7 @@ class NotebookGrader:
             copy = snapshot.fork()
             inject, _ = judge.injected(question.id, "reference")
             rerun = copy.rerun(cells, inject=inject, capture_names=capture, timeout=timeout) if copy else None
-            ref = self._rerun_verdict(judge, question, rerun, "reference")
+            ref = self._rerun_verdict(judge, question, rerun, "reference", code=cells)
             runs.append(Run("reference", ref.passed))
             verdict = ref if ref.passed else own
         if verdict.passed and spec.secret is not None:
@@ -334,7 +334,7 @@ class NotebookGrader:
                                    trace=no_loop, trace_limit=LOOP_LINES, calibration=spec.speed_reference)
             if files:
                 session.restore_files(list(files))
-            secret = self._rerun_verdict(judge, question, rerun, "secret", own_passed=own.passed)
+            secret = self._rerun_verdict(judge, question, rerun, "secret", own_passed=own.passed, code=cells)
             if secret.passed and no_loop:
                 secret = _loop_verdict(question, rerun, secret)
             runs.append(Run("secret", secret.passed))
@@ -342,7 +342,8 @@ class NotebookGrader:
                 verdict = secret
         return Outcome(question.id, verdict.points, question.points, verdict.status, verdict.message, tuple(runs))
 
-    def _rerun_verdict(self, judge: Judge, question: Question, rerun, run: str, *, own_passed: bool = True) -> Outcome:
+    def _rerun_verdict(self, judge: Judge, question: Question, rerun, run: str, *, own_passed: bool = True,
+                       code: list[dict] | None = None) -> Outcome:
         what = "on the correct inputs" if run == "reference" else "on a second input"
         if rerun is None or rerun.status != "ok":
             why = rerun.detail if rerun is not None else "the copy of your notebook could not be made"
@@ -352,7 +353,7 @@ class NotebookGrader:
             return Outcome.failed(question.id, question.points,
                                   f"this question's code, run again {what}, raised {rerun.error}")
         outcome = judge.verdict(question, rerun.values, tolerance=self.course.tolerance(question),
-                                figures=rerun.figures, run=run)
+                                figures=rerun.figures, run=run, code=code)
         if outcome.passed or run != "secret":
             return outcome
         inputs = ", ".join(f"`{n}`" for n in judge.spec(question.id).inputs) or "the data file"

@@ -77,6 +77,11 @@ class Row:
     max_points: float
     passed: bool
     message: str = ""
+    manual: bool = False  # a written answer, waiting for a grader ("needs manual grading")
+
+    @property
+    def verdict(self) -> str:
+        return "pass" if self.passed else "needs manual grading" if self.manual else "fail"
 
 
 @dataclass
@@ -98,12 +103,14 @@ class Report:
 
     @property
     def full_marks(self) -> bool:
-        return bool(self.rows) and all(r.passed for r in self.rows)
+        """Every automatically graded question passed (as ``course check``'s exit status)."""
+        auto = [r for r in self.rows if not r.manual]
+        return bool(auto) and all(r.passed for r in auto)
 
     @classmethod
     def from_json(cls, data: dict) -> Report:
-        rows = [Row(str(r["id"]), float(r["points"]), float(r["max_points"]), bool(r["passed"]), str(r.get("message", "")))
-                for r in data["rows"]]
+        rows = [Row(str(r["id"]), float(r["points"]), float(r["max_points"]), bool(r["passed"]), str(r.get("message", "")),
+                    bool(r.get("manual", False))) for r in data["rows"]]
         return cls(str(data["assignment"]), str(data["notebook"]), rows, [str(p) for p in data.get("problems", [])])
 
     def to_json(self) -> dict:
@@ -115,8 +122,8 @@ class Report:
         title = f"{self.assignment}/{self.notebook}: {self.score:g} / {self.max_score:g}"
         body = []
         for r in self.rows:
-            verdict = ('<td style="text-align:left;color:#0a6b1f;font-weight:bold">pass</td>' if r.passed
-                       else '<td style="text-align:left;color:#b00020;font-weight:bold">fail</td>')
+            colour = "#0a6b1f" if r.passed else "#5f5f5f" if r.manual else "#b00020"
+            verdict = f'<td style="text-align:left;color:{colour};font-weight:bold">{r.verdict}</td>'
             body.append(f'<tr><td style="text-align:left">{e(r.id)}</td>'
                         f'<td style="text-align:right">{r.points:g}/{r.max_points:g}</td>{verdict}'
                         f'<td style="text-align:left;white-space:pre-wrap">{e(r.message)}</td></tr>')
@@ -132,7 +139,7 @@ class Report:
         lines = [f"{self.assignment}/{self.notebook}: {self.score:g} / {self.max_score:g}"]
         width = max((len(r.id) for r in self.rows), default=0)
         for r in self.rows:
-            lines.append(f"  {r.id:<{width}}  {r.points:g}/{r.max_points:g}  {'pass' if r.passed else 'fail'}  {r.message}")
+            lines.append(f"  {r.id:<{width}}  {r.points:g}/{r.max_points:g}  {r.verdict}  {r.message}")
         lines += [f"note: {p}" for p in self.problems]
         return "\n".join(lines)
 
@@ -385,6 +392,7 @@ def _main(argv: list[str]) -> int:
 
     from .config import load_course
     from .errors import UserError
+    from .results import MANUAL
     from .selfcheck import check_notebook
 
     try:
@@ -395,7 +403,8 @@ def _main(argv: list[str]) -> int:
         print(json.dumps({"error": str(msg)}))
         return 2
     result = report.result
-    rows = [Row(o.question, float(o.points), float(o.max_points), bool(o.passed), o.message) for o in result.outcomes]
+    rows = [Row(o.question, float(o.points), float(o.max_points), bool(o.passed), o.message, o.status == MANUAL)
+            for o in result.outcomes]
     print(json.dumps(Report(report.assignment, result.notebook, rows, list(report.problems)).to_json()))
     return 0 if report.full_marks else 1
 

@@ -155,7 +155,10 @@ class NotebookResult:
 
     @property
     def full_marks(self) -> bool:
-        return bool(self.outcomes) and all(o.passed for o in self.outcomes)
+        """Every question the autograder grades passed (a written answer waiting for a
+        grader, ``needs manual grading``, neither counts for it nor against it)."""
+        auto = [o for o in self.outcomes if o.status != MANUAL]
+        return bool(auto) and all(o.passed for o in auto)
 
 
 @dataclass

@@ -11,15 +11,17 @@ Conventions used throughout
 
 The workshop's recipe, with its numbers as keyword defaults:
 
-1. ``profile = img.sum(axis=1)``, ``spectrum_raw = img.sum(axis=0)``;
-   the nucleus sits on rows 250..259 (``spectrum_src``).
+1. ``profile = img.sum(axis=1)``, ``spectrum_raw = img.sum(axis=0)``; the nucleus is
+   the profile's peak (``peak_row = argmax(profile)``: row 254 of the course file) and
+   its spectrum the sum of the ten rows ``peak_row - 4 .. peak_row + 5`` (250..259).
 2. Cosmic rays: 5x5 median filter (``scipy.signal.medfilt``'s, zero-padded edges),
    ``sigma = median(err)``,
    ``bad = |img - img_sm| / sigma > 8``; replace bad pixels by the smoothed value,
    except on rows 230..279 (the galaxy, whose sharp nucleus the test would flag).
 3. Background: along every column, a quadratic in the row index fitted to rows 10..199
-   and 300..479, evaluated at every row and subtracted.
-4. Final spectrum: rows 250..259 of the background-subtracted image.
+   and 300..479, evaluated at every row and subtracted (one column first:
+   :func:`fit_column`; then every column in one call).
+4. Final spectrum: the source band of the background-subtracted image.
 """
 
 from __future__ import annotations
@@ -43,16 +45,23 @@ __all__ = [
     "extract",
     "final_spectrum",
     "fit_background",
+    "fit_column",
     "median_smooth",
     "noise_sigma",
+    "peak_row",
     "raw_spectrum",
+    "source_band",
     "spatial_profile",
     "subtract_background",
     "sum_rows",
 ]
 
-#: Rows of the nucleus of 3C120, inclusive (first, last).
+#: Rows of the nucleus of 3C120 in the course file, inclusive (first, last): the source
+#: band around the profile's peak, row 254 (:func:`source_band`).
 SOURCE_ROWS = (250, 259)
+#: The source band runs from this many rows below the profile's peak to this many above
+#: (ten rows, about one arcsecond of slit).
+SOURCE_BELOW, SOURCE_ABOVE = 4, 5
 #: Rows left untouched by the cosmic-ray cleaning, inclusive (first, last).
 PROTECT_ROWS = (230, 279)
 #: Background (sky) row ranges, each inclusive (first, last).
@@ -139,6 +148,49 @@ def sum_rows(img, rows: tuple[int, int] = SOURCE_ROWS) -> np.ndarray:
     """
     arr = _as_image(img)
     return arr[_row_slice(rows, arr.shape[0])].sum(axis=0)
+
+
+def peak_row(profile) -> int:
+    """The row where a spatial profile peaks: where the nucleus sits along the slit.
+
+    Parameters
+    ----------
+    profile : array_like, shape (nrows,)
+        Spatial profile (:func:`spatial_profile`), counts per row.
+
+    Returns
+    -------
+    int
+        ``np.argmax(profile)`` (the first row of the maximum): 254 for the course file.
+    """
+    arr = np.asarray(profile, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        msg = f"profile must be a non-empty 1-D array, got shape {arr.shape}"
+        raise ValueError(msg)
+    return int(np.argmax(arr))
+
+
+def source_band(peak: int, nrows: int | None = None) -> tuple[int, int]:
+    """The rows of the source band around the profile's peak, inclusive.
+
+    Parameters
+    ----------
+    peak : int
+        The profile's peak row (:func:`peak_row`).
+    nrows : int, optional
+        Number of image rows; when given, the band must lie inside the image.
+
+    Returns
+    -------
+    (int, int)
+        ``(peak - 4, peak + 5)``: ten rows, ``img[peak - 4 : peak + 6]``; ``(250, 259)``
+        for the course file.
+    """
+    first, last = int(peak) - SOURCE_BELOW, int(peak) + SOURCE_ABOVE
+    if first < 0 or (nrows is not None and last >= nrows):
+        msg = f"the source band {first}..{last} around row {peak} is not inside the image"
+        raise ValueError(msg)
+    return first, last
 
 
 # -------------------------------------------------------------------- cosmic rays
@@ -300,6 +352,35 @@ def background_rows(
     return np.concatenate(parts)
 
 
+def fit_column(img, rows, col: int, deg: int = 2) -> np.ndarray:
+    """The background of one column: a polynomial fitted to its background rows,
+    evaluated at every row (``np.polyfit`` then ``np.polyval``).
+
+    Parameters
+    ----------
+    img : array_like, shape (nrows, ncols)
+        Image in counts (normally ``img_cr``).
+    rows : array_like of int, shape (nbkg,)
+        Background rows (:func:`background_rows`).
+    col : int
+        The column.
+    deg : int, optional
+        Polynomial degree, default 2.
+
+    Returns
+    -------
+    numpy.ndarray, shape (nrows,), float64
+        ``np.polyval(np.polyfit(rows, img[rows, col], deg), np.arange(nrows))``, counts;
+        equal to column ``col`` of :func:`background_image` to rounding.
+    """
+    arr = _as_image(img)
+    if isinstance(col, bool) or int(col) != col or not -arr.shape[1] <= col < arr.shape[1]:
+        msg = f"col must be a column index of the image, got {col!r}"
+        raise ValueError(msg)
+    coeffs = fit_background(arr[:, [int(col)]], rows, deg)[:, 0]
+    return np.polyval(coeffs, np.arange(arr.shape[0], dtype=np.float64))
+
+
 def fit_background(img, rows, deg: int = 2) -> np.ndarray:
     """Fit a polynomial in the row index to the background rows of every column.
 
@@ -451,8 +532,10 @@ class Extraction:
         Spatial profile, ``img.sum(axis=1)``.
     spectrum_raw : (ncols,) float64
         ``img.sum(axis=0)``.
+    peak_row : int
+        The profile's peak row, ``argmax(profile)`` (254).
     spectrum_src : (ncols,) float64
-        Rows 250..259 of ``img``.
+        The source band (rows ``peak_row - 4 .. peak_row + 5``: 250..259) of ``img``.
     img_sm : (nrows, ncols) float64
         5x5 median-filtered image.
     sigma : float
@@ -468,7 +551,7 @@ class Extraction:
     img_bkg : (nrows, ncols) float64
         ``img_cr - bkg``.
     spectrum_final : (ncols,) float64
-        Rows 250..259 of ``img_bkg``.
+        The source band of ``img_bkg``.
     wavelength : (ncols,) float64
         Angstrom of every column, from the header WCS.
     z : float
@@ -480,6 +563,7 @@ class Extraction:
     dq: np.ndarray
     profile: np.ndarray
     spectrum_raw: np.ndarray
+    peak_row: int
     spectrum_src: np.ndarray
     img_sm: np.ndarray
     sigma: float
@@ -513,6 +597,9 @@ def extract(path: str | os.PathLike[str]) -> Extraction:
     """
     img, err, dq = load_images(path)
     header = read_sci_header(path)
+    profile = spatial_profile(img)
+    peak = peak_row(profile)
+    band = source_band(peak, img.shape[0])
     img_sm = median_smooth(img)
     sigma = noise_sigma(err)
     bad = cosmic_ray_mask(img, img_sm, sigma)
@@ -520,15 +607,16 @@ def extract(path: str | os.PathLike[str]) -> Extraction:
     bkg_rows = background_rows()
     bkg = background_image(img_cr, bkg_rows)
     img_bkg = subtract_background(img_cr, bkg)
-    spectrum_final = final_spectrum(img_bkg)
+    spectrum_final = final_spectrum(img_bkg, band)
     wavelength = wavelength_axis(header, img.shape[1])
     return Extraction(
         img=img,
         err=err,
         dq=dq,
-        profile=spatial_profile(img),
+        profile=profile,
         spectrum_raw=raw_spectrum(img),
-        spectrum_src=sum_rows(img),
+        peak_row=peak,
+        spectrum_src=sum_rows(img, band),
         img_sm=img_sm,
         sigma=sigma,
         bad=bad,

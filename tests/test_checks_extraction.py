@@ -114,6 +114,17 @@ def spectrum_figure(x, y):
     return figs
 
 
+def image_figure(err, dq, *, origin="lower", transpose=False):
+    """The figures a student who draws ``err`` and ``dq`` with imshow leaves for the grader."""
+    plt.close("all")
+    fig, (ax1, ax2) = plt.subplots(1, 2)
+    ax1.imshow(err.T if transpose else err, origin=origin)
+    ax2.imshow(dq, origin=origin)
+    figs = local_figures(plt)
+    plt.close(fig)
+    return figs
+
+
 def measure_z(wavelength, spectrum):
     """The notebook's redshift method (peak, then centroids above a linear continuum)."""
     peak = np.argmax(spectrum)
@@ -137,8 +148,15 @@ def s_profile(ns, raw):
     return {"profile": ns["img"].sum(axis=1), "spectrum_raw": ns["img"].sum(axis=0)}
 
 
+def s_err_dq(ns, raw):
+    err, dq = ns["err"], ns["dq"]
+    err_lo, err_hi = np.percentile(err, [1, 99])
+    return {"err_lo": err_lo, "err_hi": err_hi, "_figures": image_figure(err, dq)}
+
+
 def s_source(ns, raw):
-    return {"spectrum_src": ns["img"][250:260].sum(axis=0)}
+    peak_row = int(np.argmax(ns["profile"]))
+    return {"peak_row": peak_row, "spectrum_src": ns["img"][peak_row - 4 : peak_row + 6].sum(axis=0)}
 
 
 def cosmic(img, err, smooth=lambda a: scipy.signal.medfilt(a, 5)):
@@ -161,14 +179,21 @@ def fit_bkg(img_cr, rows, deg=2):
     return sum(c * r ** (deg - k) for k, c in enumerate(coeffs))
 
 
+def s_one_column(ns, raw):
+    col = ns.setdefault("col", 100)  # the given cell before the answer (a rerun puts its own col in place)
+    rows = np.append(np.arange(10, 200), np.arange(300, 480))
+    col_fit = np.polyval(np.polyfit(rows, ns["img_cr"][rows, col], 2), np.arange(ns["img_cr"].shape[0]))
+    return {"bkg_rows": rows, "col_fit": col_fit}
+
+
 def s_background(ns, raw):
-    rows = np.r_[10:200, 300:480]
-    bkg = fit_bkg(ns["img_cr"], rows)
-    return {"bkg_rows": rows, "bkg": bkg, "img_bkg": ns["img_cr"] - bkg}
+    bkg = fit_bkg(ns["img_cr"], ns["bkg_rows"])
+    return {"bkg": bkg, "img_bkg": ns["img_cr"] - bkg}
 
 
 def s_final(ns, raw):
-    return {"spectrum_final": ns["img_bkg"][250:260].sum(axis=0)}
+    p = ns["peak_row"]
+    return {"spectrum_final": ns["img_bkg"][p - 4 : p + 6].sum(axis=0)}
 
 
 def s_wavelength(ns, raw):
@@ -181,8 +206,8 @@ def s_redshift(ns, raw):
     return {"z_measured": measure_z(ns["wavelength"], ns["spectrum_final"])}
 
 
-STEPS = {"read-data": s_read, "profile-and-spectrum": s_profile, "source-rows": s_source, "cosmic-rays": s_cosmic,
-         "background": s_background, "final-spectrum": s_final, "wavelength": s_wavelength, "redshift": s_redshift}
+STEPS = {"read-data": s_read, "err-dq-images": s_err_dq, "profile-and-spectrum": s_profile, "source-rows": s_source,
+         "cosmic-rays": s_cosmic, "one-column-fit": s_one_column, "background": s_background, "final-spectrum": s_final, "wavelength": s_wavelength, "redshift": s_redshift}
 
 
 class Judged:
@@ -269,7 +294,7 @@ def test_right_answer_passes_every_question(right):
 
 
 def test_every_question_has_a_check_and_course_entry(questions):
-    assert list(questions) == ORDER
+    assert [qid for qid, (q, _) in questions.items() if not q.manual] == ORDER
     for qid in ORDER:
         spec_for(ASSIGNMENT, qid)
 
@@ -324,14 +349,32 @@ def _mask_protected(img, img_sm, sigma):
     return bad
 
 
-def _bkg_with(rows=None, fit=None, subtract=None):
+def _bkg_with(fit=None, subtract=None):
     def step(ns, raw):
-        r = np.r_[10:200, 300:480] if rows is None else rows
-        bkg = fit_bkg(ns["img_cr"], np.asarray(r)) if fit is None else fit(ns["img_cr"])
+        r = np.r_[10:200, 300:480]
+        bkg = fit_bkg(ns["img_cr"], r) if fit is None else fit(ns["img_cr"])
         img_bkg = ns["img_cr"] - bkg if subtract is None else subtract(ns["img_cr"], bkg)
-        return {"bkg_rows": r, "bkg": bkg, "img_bkg": img_bkg}
+        return {"bkg": bkg, "img_bkg": img_bkg}
 
     return step
+
+
+BKG_ROWS = np.r_[10:200, 300:480]
+
+
+def _col_fit_with(fit):
+    """The one-column fit done another way: ``fit(img_cr, col)`` gives col_fit."""
+    return lambda ns, raw: {"col_fit": fit(ns["img_cr"], ns["col"])}
+
+
+def _col_poly(img_cr, col, rows=BKG_ROWS, deg=2, at=None):
+    at = np.arange(img_cr.shape[0]) if at is None else at
+    return np.polyval(np.polyfit(rows, img_cr[rows, col], deg), at)
+
+
+def _source_band(first, stop, func="sum"):
+    """spectrum_src from a typed band of rows (and the right peak_row)."""
+    return {"source-rows": lambda ns, raw: {"spectrum_src": getattr(ns["img"][first:stop], func)(axis=0)}}
 
 
 def _wl(func, plot=True):
@@ -387,12 +430,26 @@ WRONG = [
     ("profile-and-spectrum", "NaN in the profile",
      {"profile-and-spectrum": lambda ns, raw: {"profile": np.where(np.arange(512) == 7, np.nan, ns["img"].sum(1))}},
      "profile", ()),
-    ("source-rows", "slice end one short", {"source-rows": lambda ns, raw: {"spectrum_src": ns["img"][250:259].sum(0)}},
-     "spectrum_src", ()),
+    ("err-dq-images", "minimum and maximum",
+     {"err-dq-images": lambda ns, raw: {"err_lo": ns["err"].min(), "err_hi": ns["err"].max()}}, "err_lo", ()),
+    ("err-dq-images", "fractions given to np.percentile",
+     {"err-dq-images": lambda ns, raw: dict(zip(("err_lo", "err_hi"), np.percentile(ns["err"], [0.01, 0.99])))},
+     "err_lo", ()),
+    ("err-dq-images", "limits typed in",
+     {"err-dq-images": lambda ns, raw: {"err_lo": 4.0, "err_hi": 40.0}}, "err_lo", ()),
+    ("err-dq-images", "origin upper",
+     {"err-dq-images": lambda ns, raw: {"_figures": image_figure(ns["err"], ns["dq"], origin="upper")}}, "err", ()),
+    ("err-dq-images", "err transposed",
+     {"err-dq-images": lambda ns, raw: {"_figures": image_figure(ns["err"], ns["dq"], transpose=True)}}, "err", ()),
+    ("err-dq-images", "no figure", {"err-dq-images": lambda ns, raw: {"_figures": []}}, "err", ()),
+    ("source-rows", "the peak's value, not its row",
+     {"source-rows": lambda ns, raw: {"peak_row": float(ns["profile"].max())}}, "peak_row", ()),
+    ("source-rows", "the peak row typed in", {"source-rows": lambda ns, raw: {"peak_row": 254}}, "peak_row", ()),
+    ("source-rows", "the band typed in", _source_band(250, 260), "spectrum_src", ()),
+    ("source-rows", "slice end one short", _source_band(250, 259), "spectrum_src", ()),
     ("source-rows", "wrong axis", {"source-rows": lambda ns, raw: {"spectrum_src": ns["img"][:, 250:260].sum(1)}},
      "spectrum_src", ()),
-    ("source-rows", "mean of the rows", {"source-rows": lambda ns, raw: {"spectrum_src": ns["img"][250:260].mean(0)}},
-     "spectrum_src", ()),
+    ("source-rows", "mean of the rows", _source_band(250, 260, "mean"), "spectrum_src", ()),
     ("source-rows", "masked array",
      {"source-rows": lambda ns, raw: {"spectrum_src": np.ma.masked_invalid(ns["img"][250:260].sum(0))}},
      "spectrum_src", ()),
@@ -413,9 +470,22 @@ WRONG = [
     ("cosmic-rays", "rows 230..279 not protected", {"cosmic-rays": _cosmic_with(clean=_clean_unprotected)},
      "img_cr", ()),
     ("cosmic-rays", "bad pixels set to 0", {"cosmic-rays": _cosmic_with(clean=_clean_zero)}, "img_cr", ()),
-    ("background", "slice ends excluded", {"background": _bkg_with(rows=np.r_[10:199, 300:479])}, "bkg_rows", ()),
-    ("background", "rows as floats",
-     {"background": lambda ns, raw: {"bkg_rows": np.r_[10:200, 300:480].astype(float)}}, "bkg_rows", ()),
+    ("one-column-fit", "slice ends excluded",
+     {"one-column-fit": lambda ns, raw: {"bkg_rows": np.r_[10:199, 300:479]}}, "bkg_rows", ()),
+    ("one-column-fit", "rows as floats",
+     {"one-column-fit": lambda ns, raw: {"bkg_rows": BKG_ROWS.astype(float)}}, "bkg_rows", ()),
+    ("one-column-fit", "rows as a boolean mask",
+     {"one-column-fit": lambda ns, raw: {"bkg_rows": np.isin(np.arange(512), BKG_ROWS)}}, "bkg_rows", ()),
+    ("one-column-fit", "straight line", {"one-column-fit": _col_fit_with(lambda a, c: _col_poly(a, c, deg=1))},
+     "col_fit", ()),
+    ("one-column-fit", "fit over all rows",
+     {"one-column-fit": _col_fit_with(lambda a, c: _col_poly(a, c, rows=np.arange(512)))}, "col_fit", ()),
+    ("one-column-fit", "coefficients, not the fit",
+     {"one-column-fit": _col_fit_with(lambda a, c: np.polyfit(BKG_ROWS, a[BKG_ROWS, c], 2))}, "col_fit", ()),
+    ("one-column-fit", "fit only at the background rows",
+     {"one-column-fit": _col_fit_with(lambda a, c: _col_poly(a, c, at=BKG_ROWS))}, "col_fit", ()),
+    ("one-column-fit", "column typed in", {"one-column-fit": _col_fit_with(lambda a, c: _col_poly(a, 100))},
+     "col_fit", ()),
     ("background", "straight-line fit", {"background": _bkg_with(fit=lambda a: fit_bkg(a, np.r_[10:200, 300:480], 1))},
      "bkg", ()),
     ("background", "fit over all rows", {"background": _bkg_with(fit=lambda a: fit_bkg(a, np.arange(512)))}, "bkg", ()),
@@ -464,7 +534,9 @@ def _secrets(ref, qid):
     vals = {
         "read-data": [],
         "profile-and-spectrum": [float(np.max(ref.profile)), float(np.max(ref.spectrum_raw))],
+        "err-dq-images": [float(v) for v in np.percentile(ref.err, [1, 99])],
         "source-rows": [float(np.max(ref.spectrum_src))],
+        "one-column-fit": [],
         "cosmic-rays": [ref.sigma, float(ref.bad.sum())],
         "background": [],
         "final-spectrum": [float(np.max(ref.spectrum_final))],
@@ -472,8 +544,10 @@ def _secrets(ref, qid):
         "redshift": [ref.z],
     }[qid]
     out = [f"{v:.4g}" for v in vals] + [f"{v:.3g}" for v in vals if abs(v) < 100]
-    if qid == "background":
+    if qid in ("background", "one-column-fit"):
         out += ["199", "479", "300"]
+    if qid in ("source-rows", "final-spectrum"):
+        out += [str(ref.peak_row), "250", "259"]
     if qid == "redshift":
         out += ["0.029", "0.028", "0.033"]
     if qid == "wavelength":
@@ -511,14 +585,25 @@ def test_wrong_answer_fails_its_own_question(questions, raw, ref, qid, label, ch
                                                     "spectrum_raw": ns["img"].sum(axis=1)}}, "swapped"),
         ("profile-and-spectrum", {"profile-and-spectrum": lambda ns, raw: {"spectrum_raw": ns["img"].mean(axis=0)}},
          "mean"),
-        ("source-rows", {"source-rows": lambda ns, raw: {"spectrum_src": ns["img"][250:259].sum(0)}}, "slice"),
+        ("err-dq-images", {"err-dq-images": lambda ns, raw: dict(zip(("err_lo", "err_hi"),
+                                                                     np.percentile(ns["err"], [0.01, 0.99])))},
+         "percents"),
+        ("err-dq-images", {"err-dq-images": lambda ns, raw: {"_figures": image_figure(ns["err"], ns["dq"],
+                                                                                      origin="upper")}}, "origin"),
+        ("source-rows", {"source-rows": lambda ns, raw: {"peak_row": float(ns["profile"].max())}}, "np.argmax"),
+        ("source-rows", _source_band(250, 259), "slice"),
         ("cosmic-rays", {"cosmic-rays": _no_copy}, "copy"),
         ("cosmic-rays", {"cosmic-rays": _cosmic_with(sigma=np.mean)}, "median"),
         ("cosmic-rays", {"cosmic-rays": _cosmic_with(mask=lambda i, s, sg: (i - s) > 8 * sg)}, "np.abs"),
         ("cosmic-rays", {"cosmic-rays": _cosmic_with(mask=_mask_protected)}, "protect"),
         ("cosmic-rays", {"cosmic-rays": _cosmic_with(clean=_clean_unprotected)}, "rows 230..279"),
         ("cosmic-rays", {"cosmic-rays": _cosmic_with(clean=_clean_zero)}, "not by 0"),
-        ("background", {"background": _bkg_with(rows=np.r_[10:199, 300:479])}, "a:b+1"),
+        ("one-column-fit", {"one-column-fit": lambda ns, raw: {"bkg_rows": np.r_[10:199, 300:479]}}, "b + 1"),
+        ("one-column-fit", {"one-column-fit": lambda ns, raw: {"bkg_rows": np.isin(np.arange(512), BKG_ROWS)}},
+         "boolean mask"),
+        ("one-column-fit", {"one-column-fit": _col_fit_with(lambda a, c: _col_poly(a, c, deg=1))}, "straight-line"),
+        ("one-column-fit", {"one-column-fit": _col_fit_with(lambda a, c: np.polyfit(BKG_ROWS, a[BKG_ROWS, c], 2))},
+         "coefficients"),
         ("background", {"background": _bkg_with(fit=lambda a: fit_bkg(a, np.r_[10:200, 300:480], 1))}, "straight-line"),
         ("background", {"background": _bkg_with(fit=lambda a: fit_bkg(a, np.arange(512)))}, "every row"),
         ("background", {"background": _bkg_with(subtract=lambda a, b: b - a)}, "sign"),
@@ -573,9 +658,27 @@ def _lstsq_fit(ns, raw):
     return {"bkg_rows": list(rows[::-1]), "bkg": bkg, "img_bkg": ns["img_cr"] - bkg}
 
 
-def _mask_rows(ns, raw):
-    r = np.arange(512)
-    return {"bkg_rows": ((r >= 10) & (r <= 199)) | ((r >= 300) & (r <= 479))}
+def _polynomial_fit(img_cr, col):
+    from numpy.polynomial import Polynomial
+
+    return Polynomial.fit(BKG_ROWS, img_cr[BKG_ROWS, col], 2)(np.arange(img_cr.shape[0]))
+
+
+def _lstsq_column(img_cr, col):
+    design = np.vander(np.arange(img_cr.shape[0], dtype=np.float32), 3)
+    coeffs, *_ = np.linalg.lstsq(design[BKG_ROWS], img_cr[BKG_ROWS, col].astype(np.float32), rcond=None)
+    return design @ coeffs
+
+
+def _two_figures(ns, raw):
+    plt.close("all")
+    for image in (ns["err"], ns["dq"]):
+        plt.figure()
+        plt.imshow(image, origin="lower", cmap="magma")
+        plt.colorbar()
+    figs = local_figures(plt)
+    plt.close("all")
+    return {"_figures": figs}
 
 
 def _wl_wcs_angstrom(ns, raw):
@@ -600,7 +703,15 @@ ALTERNATIVES = {
     "np.where cleaning": {"cosmic-rays": _where_clean},
     "polyfit loop over columns": {"background": _loop_fit},
     "lstsq, rows as a reversed list": {"background": _lstsq_fit},
-    "background rows as a boolean mask": {"background": _mask_rows},
+    "background rows from np.concatenate": {
+        "one-column-fit": lambda ns, raw: {"bkg_rows": np.concatenate([np.arange(10, 200), np.arange(300, 480)])}},
+    "background rows from np.r_, as a reversed list": {
+        "one-column-fit": lambda ns, raw: {"bkg_rows": list(np.r_[10:200, 300:480][::-1])}},
+    "one column with Polynomial.fit": {"one-column-fit": _col_fit_with(_polynomial_fit)},
+    "one column with lstsq in float32": {"one-column-fit": _col_fit_with(_lstsq_column)},
+    "err and dq in two figures with colour bars": {"err-dq-images": _two_figures},
+    "err limits with np.quantile": {
+        "err-dq-images": lambda ns, raw: dict(zip(("err_lo", "err_hi"), np.quantile(ns["err"], [0.01, 0.99])))},
     "dq kept big-endian": {"read-data": lambda ns, raw: {"dq": raw["DQ"].copy()}},
     "dq as int32": {"read-data": lambda ns, raw: {"dq": raw["DQ"].astype(np.int32)}},
     "wavelength from astropy.wcs in Angstrom": {"wavelength": _wl_wcs_angstrom},
@@ -653,13 +764,16 @@ def test_notebook_matches_course_yml(questions):
             continue
         if meta.get("grade"):
             graded[meta["grade_id"]] = meta["points"]
-            assert "### BEGIN HIDDEN TESTS" in "".join(cell["source"])
+            if cell["cell_type"] == "code":
+                assert "### BEGIN HIDDEN TESTS" in "".join(cell["source"])
         if meta.get("solution"):
             solutions.add(meta["grade_id"])
             src = "".join(cell["source"])
-            assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src
-    assert solutions == set(ORDER)
-    assert graded == {f"{qid}-test": questions[qid][0].points for qid in ORDER}
+            if cell["cell_type"] == "code":
+                assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src
+    manual = [qid for qid, (q, _) in questions.items() if q.manual]
+    assert solutions == set(ORDER) | set(manual)
+    assert graded == {questions[qid][0].grade_cell: questions[qid][0].points for qid in [*ORDER, *manual]}
     ids = [c.get("id") for c in _cells()]
     assert all(ids) and len(set(ids)) == len(ids)
 

@@ -15,12 +15,17 @@ pytestmark = [needs_data, pytest.mark.slow]
 
 EXPECTED = {  # examples/submissions/README.md
     "ada": {"array-creation": 10, "broadcasting-ripple": 8, "slicing": 9, "boolean-masks": 9, "copy-vs-view": 9,
-            "longslit-extraction": 16},
+            "longslit-extraction": 18},
     "grace": {"array-creation": 6, "broadcasting-ripple": 4, "slicing": 5, "boolean-masks": 5, "copy-vs-view": 5,
-              "longslit-extraction": 12},
+              "longslit-extraction": 16},
     "linus": {"array-creation": 9, "broadcasting-ripple": 6, "slicing": 7, "boolean-masks": 0, "copy-vs-view": 7,
-              "longslit-extraction": 13},
+              "longslit-extraction": 15},
 }
+# The written answer of the extraction (graded by hand): ada and grace wrote one, which waits
+# for a grader (no score yet, the assignment "needs manual grading"); linus left it empty,
+# which nbgrader scores 0 at once.
+WRITTEN = "longslit-extraction/redshift-offset"
+WAITING = {"ada", "grace"}
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +63,9 @@ LOST = {  # the questions each mistake costs, and only those (examples/submissio
     "grace": {"array-creation/sine-vectorized", "array-creation/ranges", "broadcasting-ripple/ripple-surface",
               "broadcasting-ripple/spectral-index-table", "slicing/strided", "slicing/dq-block",
               "boolean-masks/combine", "boolean-masks/disk-mask", "copy-vs-view/alias-and-copy",
-              "copy-vs-view/new-arrays", "longslit-extraction/source-rows", "longslit-extraction/background"},
+              "copy-vs-view/new-arrays", "longslit-extraction/source-rows", "longslit-extraction/one-column-fit"},
     "linus": {"array-creation/reshape", "broadcasting-ripple/ripple-surface", "slicing/better-spectrum",
-              "copy-vs-view/new-arrays", "longslit-extraction/cosmic-rays"}
+              "copy-vs-view/new-arrays", "longslit-extraction/cosmic-rays", WRITTEN}
     | {f"boolean-masks/{q}" for q in ("compare", "combine", "bad-pixels", "disk-mask", "zero-disk")},
     "ada": set(),
 }
@@ -74,6 +79,10 @@ def test_each_mistake_costs_its_own_questions_only(demo, course):
         for a in course.assignments:
             for q in a.questions:
                 col = f"{a.id}/{q.id}"
+                if col == WRITTEN and student in WAITING:
+                    assert rows[student][col] == "", (student, col)
+                    assert rows[student][f"{a.id}/status"] == "needs manual grading", student
+                    continue
                 expected = 0.0 if col in lost else q.points
                 assert float(rows[student][col]) == expected, (student, col)
 
@@ -130,3 +139,23 @@ def test_cli_bad_input_names_the_problem_and_changes_nothing(demo, tmp_path):
         assert r.exit_code == 2, (args, r.output)
         assert expected in r.output, (args, r.output)
     assert (root / "gradebook.db").read_bytes() == before
+
+
+def test_a_manual_grade_then_counts(demo):
+    """A grader scores ada's written answer in the gradebook (as the formgrader does): the
+    export counts it and her extraction is graded.  (Changes the demo's gradebook: last.)"""
+    from nbgrader.api import Gradebook
+
+    root, _ = demo
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        grade = gb.find_grade("redshift-offset", "extraction", "longslit-extraction", "ada")
+        assert grade.needs_manual_grade and grade.manual_score is None
+        grade.manual_score = 2
+        gb.db.commit()
+    r = _cli(root, "export")
+    assert r.exit_code == 0, r.output
+    with open(root / "exports" / "grades.csv", newline="") as fh:
+        ada = next(row for row in csv.DictReader(fh) if row["student"] == "ada")
+    assert float(ada[WRITTEN]) == 2
+    assert ada["longslit-extraction/status"] == "graded"
+    assert float(ada["longslit-extraction/total"]) == EXPECTED["ada"]["longslit-extraction"] + 2

@@ -110,6 +110,17 @@ def test_report_renders_an_escaped_table():
     assert Notice("a <b> c")._repr_html_().count("&lt;b&gt;") == 1
 
 
+def test_a_written_answer_waiting_for_a_grader_is_not_a_failure():
+    report = Report("longslit-extraction", "extraction", [
+        Row("redshift", 2, 2, True),
+        Row("redshift-offset", 0, 2, False, "graded by hand by your instructor", manual=True),
+    ])
+    assert report.full_marks and report.score == 2 and report.max_score == 4
+    assert ">needs manual grading<" in report._repr_html_() and ">fail<" not in report._repr_html_()
+    assert "redshift-offset  0/2  needs manual grading" in repr(report)
+    assert Report.from_json(json.loads(json.dumps(report.to_json()))) == report
+
+
 # -- the check itself -------------------------------------------------------------------------
 def write_notebook(path: Path, *sources: str) -> Path:
     nb = nbformat.v4.new_notebook()
@@ -228,7 +239,7 @@ def test_same_report_as_course_check(tmp_path, course, grader):
     assert [(r.id, r.points, r.max_points, r.passed, r.message) for r in report.rows] == \
         [(o.question, o.points, o.max_points, o.passed, o.message) for o in expected.result.outcomes]
     assert report.score == 5 and report.max_score == 9
-    assert "`dq_block` should have 3 rows and 4 columns" in report._repr_html_()
+    assert "both ends included, are 3 rows and 4 columns" in report._repr_html_()
 
 
 @needs_data

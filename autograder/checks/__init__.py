@@ -125,8 +125,9 @@ class Judge:
         return names, files
 
     def verdict(self, question: Question, values: dict[str, Value], *, tolerance: Tolerance,
-                figures: list[FigureData] | None = None, run: str = "own") -> Outcome:
-        """Run the question's check on one run's captured ``values``.
+                figures: list[FigureData] | None = None, run: str = "own", code: list[dict] | None = None) -> Outcome:
+        """Run the question's check on one run's captured ``values`` (``code``: the
+        question's code cells as they ran, see :attr:`CheckContext.code`).
 
         A :class:`CheckFailed` is the student's mistake (its message is shown to them).
         Any other exception means the student's values broke an assumption of the check:
@@ -139,7 +140,7 @@ class Judge:
         ctx = CheckContext(
             question=question.id, values=values, figures=list(figures or []), rtol=tolerance.rtol,
             atol=tolerance.atol, inputs=self.secret(question.id) if kind == "secret" else self.reference(),
-            run=run, memo=memo,
+            run=run, memo=memo, code=tuple(dict(c) for c in code or ()),
         )
         try:
             spec.func(ctx)

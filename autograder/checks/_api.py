@@ -90,6 +90,12 @@ class CheckContext:
     memo : dict or None
         Where :meth:`expected` keeps what it computed (shared by the runs that have the
         same inputs).
+    code : tuple of dict
+        The question's code as it ran, in notebook order: one ``{"code": source,
+        "given": bool}`` per cell (the solution cell, cells the student added, given
+        cells in between; see :mod:`autograder.grading`).  Empty when the grader did not
+        say.  For checks about how an answer was written (a prediction typed as
+        numbers), never for its values.
     """
 
     question: str
@@ -100,6 +106,7 @@ class CheckContext:
     inputs: dict = field(default_factory=dict)
     run: str = "own"
     memo: dict | None = None
+    code: tuple[dict, ...] = ()
 
     def input(self, name: str):
         """This run's value of input ``name`` (never the student's)."""

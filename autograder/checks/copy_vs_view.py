@@ -14,11 +14,19 @@ array owns its memory (:attr:`Value.owndata`), and their values.
   question's code; the question then fails its own run with a message saying so, and
   its code is run again on a fresh frame (an earlier mistake costs only its question).
 * ``predict`` has no inputs (the given cell makes its arrays; the answer is numbers
-  written down): it compares with the given cell replayed here, and watches the
-  given arrays only to tell a prediction that is the array itself.
+  written down before that cell runs).  It reads the question's code as it ran
+  (:attr:`CheckContext.code`): each ``pred_*`` must be assigned, in a cell of the
+  student's before the given cell, a list or tuple display of numbers, bound nowhere
+  else, and hold those numbers when captured;
+  so ``spectrum.copy()``, ``.tolist()``, a comprehension, or numbers typed after the
+  given cell has run earn nothing.  The numbers are then compared with the given cell
+  replayed here and with the arrays it left (watched), with hints for the usual
+  wrong predictions.
 """
 
 from __future__ import annotations
+
+import ast
 
 import numpy as np
 
@@ -183,11 +191,70 @@ _HINTS = {
 }
 
 
+PREDICTED = tuple(f"pred_{name}" for name in _after_given_cell())
+
+
+def _python(source: str) -> str:
+    """A cell's source as Python (IPython's magics turned into calls)."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        return TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 - without IPython: drop magic and shell lines
+        return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines())
+
+
+def _literal_numbers(node: ast.expr) -> list[float] | None:
+    """The numbers of a list or tuple display of numbers (``[5., 0, -1.]``), else None."""
+    if not isinstance(node, ast.List | ast.Tuple):
+        return None
+    try:
+        values = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not all(type(v) in (int, float) for v in values):
+        return None
+    return [float(v) for v in values]
+
+
+def _typed_predictions(ctx: CheckContext) -> dict[str, list[float]]:
+    """Each prediction as typed in the question's code, or a failure saying why not."""
+    typed: dict[str, list[float]] = {}
+    seen_given = False
+    for cell in ctx.code:
+        if cell.get("given"):
+            seen_given = True
+            continue
+        try:
+            tree = ast.parse(_python(str(cell.get("code", ""))))
+        except SyntaxError:
+            continue  # such a cell stopped the notebook before the test: the question fails anyway
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Name) and node.id in PREDICTED and isinstance(node.ctx, ast.Store | ast.Del)):
+                continue
+            parent = next((p for p in ast.walk(tree) if isinstance(p, ast.Assign) and node in p.targets), None)
+            if seen_given:
+                ctx.fail(f"`{node.id}` is assigned after the locked cell that runs the operations: a prediction is "
+                         "written before it runs, in this question's cell")
+            numbers = _literal_numbers(parent.value) if parent is not None and len(parent.targets) == 1 else None
+            if numbers is None:
+                ctx.fail(f"`{node.id}` is not typed as numbers: write your prediction as a list of numbers, e.g. "
+                         f"{node.id} = [1., 2., 3.], not computed from arrays")
+            typed[node.id] = numbers
+    for name in PREDICTED:
+        if name not in typed:
+            ctx.fail(f"`{name}` is not assigned in this question's cell: write your prediction there, as a list of "
+                     "numbers, before the locked cell runs")
+    return typed
+
+
 @check(ASSIGNMENT, "predict", watch=("spectrum", "snapshot", "window", "bright"))
 def predict(ctx: CheckContext) -> None:
     """``pred_<name>``: the values of spectrum, snapshot, window and bright after the given
-    cell, written as numbers (a list or an array that does not share memory with them)."""
+    cell, typed as numbers in the question's cell before the given cell runs (see the
+    module docstring); compared with the given cell replayed here."""
     after = _after_given_cell()
+    typed = _typed_predictions(ctx)
     for given, expected in after.items():
         name = f"pred_{given}"
         arr = ctx.array(name, kind="fiu")
@@ -198,6 +265,9 @@ def predict(ctx: CheckContext) -> None:
                 f"`{name}` is `{given}` itself (it shares its memory); write down the numbers you predict, e.g. "
                 "as a list"
             )
+        if not _equal(arr, np.array(typed[name])):
+            ctx.fail(f"`{name}` no longer holds the numbers typed in this question's cell: something changed it "
+                     "afterwards")
         if arr.shape != expected.shape:
             ctx.fail(f"`{name}` has {arr.size} value(s); `{given}` has {expected.size} after the cell")
         if _equal(arr, expected):

@@ -5,16 +5,21 @@ question.  Each check computes the answer from the inputs of the run it judges (
 reference images, or the secret ones) with :mod:`reference_solution`, and compares:
 
 * Every name is checked for existence, type, shape and dtype before its values.
-* Inputs: the images a question's code reads (``img``, ``err``, ``img_cr``,
-  ``img_bkg``), the data file itself for reading the images and the wavelength
-  header, ``wavelength`` and ``spectrum_final`` for the redshift.  An earlier mistake
-  costs only its own question: the grader runs the question's code again on the
-  correct inputs (see :mod:`autograder.grading`).
+* Inputs: the images a question's code reads (``img``, ``err``, ``dq``, ``img_cr``,
+  ``img_bkg``), the profile (to find the nucleus), ``peak_row`` (the source band),
+  ``bkg_rows`` and the given column ``col`` (the background fits), the data file
+  itself for reading the images and the wavelength header, ``wavelength`` and
+  ``spectrum_final`` for the redshift.  An earlier mistake costs only its own question:
+  the grader runs the question's code again on the correct inputs (see
+  :mod:`autograder.grading`).
 * Secret inputs: the images flipped left to right, with a smooth pattern and sharp
-  spikes added (so every sum, mask and fit differs); a data file holding such images,
-  or a header whose wavelength solution is shifted and stretched; a wavelength axis
-  stretched by a few parts in a thousand (so the measured redshift moves by more than
-  its tolerance).  A pasted array or a typed redshift fails there.
+  spikes added (so every sum, mask and fit differs); for the questions about the
+  nucleus's band, such an image whose nucleus sits tens of rows away from the course
+  file's (so a band of rows typed in fails); error and flag images flipped, with a
+  pattern and other flags; another column for the one-column fit; a data file holding
+  such images, or a header whose wavelength solution is shifted and stretched; a
+  wavelength axis stretched by a few parts in a thousand (so the measured redshift
+  moves by more than its tolerance).  A pasted array or a typed number fails there.
 * Messages name the variable, say what is wrong and where, and never show expected
   values.  Likely mistakes get a hint when they can be recognised (wrong axis,
   transposed, big-endian, slice end excluded, mean instead of sum, metres, 1-based
@@ -24,14 +29,16 @@ reference images, or the secret ones) with :mod:`reference_solution`, and compar
   flags) are compared exactly.
 
 Valid alternatives that pass: ``astype(float)`` or float32 native images;
-``scipy.signal.medfilt(img, 5)`` or ``scipy.ndimage.median_filter(img, size=5)`` with
-any ``mode`` (the smoothed image is compared away from a 2-pixel border, and the mask
-and the cleaned image follow the student's own ``img_sm``); ``np.where`` or mask
-assignment; one vectorised ``np.polyfit`` or a loop over columns, or any other
-least-squares quadratic; background rows given as integers in any order or as a boolean
-row mask; the wavelength computed by hand from CRVAL1/CRPIX1/CD1_1 or with
-``astropy.wcs`` (converted to Angstrom); any sensible line-centroid method for the
-redshift.
+``scipy.ndimage.median_filter(img, size=5)`` with any ``mode`` or
+``scipy.signal.medfilt(img, 5)`` (the smoothed image is compared away from a 2-pixel
+border, and the mask and the cleaned image follow the student's own ``img_sm``);
+``np.where`` or mask assignment; background rows as integers from ``np.append``,
+``np.concatenate`` or ``np.r_``, in any order (a boolean row mask is not accepted: the
+given cells index and plot with the row numbers); one vectorised ``np.polyfit`` or a
+loop over columns, or any other least-squares quadratic; the wavelength computed by
+hand from CRVAL1/CRPIX1/CD1_1 or with ``astropy.wcs`` (converted to Angstrom); any
+sensible line-centroid method for the redshift.  The err/dq display is graded from the
+figure's data (any colour scale, one figure or two).
 """
 
 from __future__ import annotations
@@ -51,9 +58,13 @@ SHAPE = (NROWS, NCOLS)
 #: 2 pixels past the edge, where medfilt's zero padding and ndimage's modes differ.
 BORDER = 2
 INTERIOR = (slice(BORDER, -BORDER), slice(BORDER, -BORDER))
-#: Rows of the nucleus (inclusive) and rows protected from the cosmic-ray cleaning.
+#: Rows of the nucleus in the course file (inclusive), the rows of the band below and
+#: above the profile's peak, and rows protected from the cosmic-ray cleaning.
 SOURCE = (250, 259)
+BELOW, ABOVE = 4, 5
 PROTECT = slice(230, 280)
+#: The column of the one-column background fit (the given cell's ``col``).
+COLUMN = 100
 #: The published redshift of 3C120 (what a student who looks it up instead of measuring
 #: it would give), and how close to it counts as "the literature value" for the hint.
 PUBLISHED_Z = 0.0330
@@ -71,7 +82,8 @@ def state(data_path) -> dict:
         raise RuntimeError("the extraction's checks need the course data file, but the grader was given none")
     ex = extract(data_path)
     header = read_sci_header(data_path)
-    return {"img": ex.img, "err": ex.err, "dq": ex.dq, "img_cr": ex.img_cr, "img_bkg": ex.img_bkg,
+    return {"img": ex.img, "err": ex.err, "dq": ex.dq, "profile": ex.profile, "peak_row": ex.peak_row,
+            "img_cr": ex.img_cr, "bkg_rows": ex.bkg_rows, "col": COLUMN, "img_bkg": ex.img_bkg,
             "wavelength": ex.wavelength, "spectrum_final": ex.spectrum_final, "extraction": ex,
             "wcs": {k: float(header[k]) for k in WCS_KEYS}, "data_path": str(data_path)}
 
@@ -79,9 +91,7 @@ def state(data_path) -> dict:
 # ------------------------------------------------------------------- secret inputs
 def _scrambled(image: np.ndarray, rng: np.random.Generator, *, spikes: bool = True) -> np.ndarray:
     """``image`` flipped left to right, with a smooth pattern (and sharp spikes) added."""
-    rows = np.arange(NROWS)[:, None] / NROWS
-    cols = np.arange(NCOLS)[None, :] / NCOLS
-    pattern = rng.uniform(20, 60) * np.cos(2 * np.pi * (rows * rng.uniform(1, 3) + cols * rng.uniform(1, 3)))
+    pattern = _pattern(SHAPE, rng, float(rng.uniform(20, 60)))
     out = np.asarray(image, dtype=np.float64)[:, ::-1] + pattern
     if spikes:
         where = (rng.integers(0, NROWS, 150), rng.integers(0, NCOLS, 150))
@@ -94,6 +104,65 @@ def _secret_images(names: tuple[str, ...]):
         return {n: _scrambled(inputs[n], rng, spikes=n in ("img",)) if n != "err" else
                 np.asarray(inputs[n], dtype=np.float64)[:, ::-1].copy() for n in names}
     return secret
+
+
+def _pattern(shape: tuple[int, int], rng: np.random.Generator, amplitude: float) -> np.ndarray:
+    rows = np.arange(shape[0])[:, None] / shape[0]
+    cols = np.arange(shape[1])[None, :] / shape[1]
+    return amplitude * np.cos(2 * np.pi * (rows * rng.uniform(1, 3) + cols * rng.uniform(1, 3)))
+
+
+def _shift(rng: np.random.Generator) -> int:
+    """How many rows the secret image's nucleus is moved: 20 to 120, up or down."""
+    return int(rng.integers(20, 121)) * int(rng.choice([-1, 1]))
+
+
+def _secret_err_dq(inputs: dict, rng: np.random.Generator) -> dict:
+    """Smaller error and flag images (a corner of the file's, 200 x 240 pixels, so that the
+    rerun stays cheap): the error image flipped with a smooth positive pattern added; the
+    flags flipped, with flag bits set at a tenth of the pixels."""
+    shape = (200, 240)
+    r0, c0 = int(rng.integers(0, NROWS - shape[0])), int(rng.integers(0, NCOLS - shape[1]))
+    window = (slice(r0, r0 + shape[0]), slice(c0, c0 + shape[1]))
+    err = np.asarray(inputs["err"], dtype=np.float64)[::-1, ::-1][window]
+    amplitude = float(rng.uniform(3, 10))
+    dq = np.asarray(inputs["dq"], dtype=np.int16)[::-1, ::-1][window].copy()
+    extra = rng.random(shape) < 0.1
+    dq[extra] |= rng.choice(np.array([4, 16, 256, 512, 1024, 2048, 8192], dtype=np.int16), int(extra.sum()))
+    return {"err": err + amplitude + _pattern(shape, rng, amplitude), "dq": dq}
+
+
+def _secret_cosmic(inputs: dict, rng: np.random.Generator) -> dict:
+    """Narrower images for the cosmic-ray cleaning (all 512 rows, so rows 230..279 exist;
+    half the columns, so that the rerun's median filter costs half): the image scrambled
+    (:func:`_scrambled`) and the error image flipped, both cut to their first 256 columns."""
+    img = _scrambled(inputs["img"], rng)[:, :256].copy()
+    err = np.asarray(inputs["err"], dtype=np.float64)[:, ::-1][:, :256].copy()
+    return {"img": img, "err": err}
+
+
+def _secret_nucleus(inputs: dict, rng: np.random.Generator) -> dict:
+    """The image scrambled (:func:`_scrambled`) with its nucleus moved by tens of rows,
+    and its profile: the profile's peak, and so the source band, are elsewhere."""
+    img = np.roll(_scrambled(inputs["img"], rng), _shift(rng), axis=0)
+    return {"img": img, "profile": img.sum(axis=1)}
+
+
+def _secret_band(inputs: dict, rng: np.random.Generator) -> dict:
+    """The background-subtracted image with a smooth pattern added and its nucleus moved
+    by tens of rows, and the peak row that goes with it."""
+    shift = _shift(rng)
+    img_bkg = np.asarray(inputs["img_bkg"], dtype=np.float64)
+    img_bkg = np.roll(img_bkg[:, ::-1] + _pattern(img_bkg.shape, rng, float(rng.uniform(20, 60))), shift, axis=0)
+    return {"img_bkg": img_bkg, "peak_row": int(inputs["peak_row"]) + shift}
+
+
+def _secret_column(inputs: dict, rng: np.random.Generator) -> dict:
+    """The cleaned image scrambled (no spikes) and another column."""
+    col = int(rng.integers(20, NCOLS - 20))
+    if abs(col - COLUMN) < 10:
+        col = (col + NCOLS // 2) % NCOLS
+    return {"img_cr": _scrambled(inputs["img_cr"], rng, spikes=False), "col": col}
 
 
 def _fits_bytes(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, header_changes: dict | None = None,
@@ -138,18 +207,19 @@ def _secret_axis(inputs: dict, rng: np.random.Generator) -> dict:
 
 
 # ------------------------------------------------------------------------- helpers
-def _image(ctx: CheckContext, name: str, *, kind: str = "f") -> np.ndarray:
-    """The student's ``name`` as a plain (512, 511) ndarray, with form hints."""
+def _image(ctx: CheckContext, name: str, *, kind: str = "f", shape: tuple[int, int] = SHAPE) -> np.ndarray:
+    """The student's ``name`` as a plain ndarray of the run's image ``shape`` ((512, 511)
+    but on a smaller secret image), with form hints."""
     v = ctx.value(name)
     arr = v.array
     assert arr is not None
     if v.pytype != "numpy.ndarray":
         ctx.fail(f"`{name}` is a {v.pytype}; this question expects a numpy array (numpy.ndarray)")
-    if arr.shape == SHAPE[::-1]:
-        ctx.fail(f"`{name}` has shape {arr.shape}: it looks transposed; this question expects shape {SHAPE} "
+    if arr.shape == shape[::-1] and shape[0] != shape[1]:
+        ctx.fail(f"`{name}` has shape {arr.shape}: it looks transposed; this question expects shape {shape} "
                  "(rows along the slit, columns along wavelength)")
-    if arr.shape != SHAPE:
-        ctx.fail(f"`{name}` has shape {arr.shape}; this question expects shape {SHAPE}")
+    if arr.shape != shape:
+        ctx.fail(f"`{name}` has shape {arr.shape}; this question expects shape {shape}, the shape of the image")
     return ctx.array(name, kind=kind)
 
 
@@ -208,9 +278,14 @@ def _interior(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return out
 
 
-def _shifted_row_sums(img: np.ndarray) -> list[np.ndarray]:
-    """Sums of row bands one row off rows 250..259 at either end (for the slice hint)."""
-    first, last = SOURCE
+def _band(peak: int) -> tuple[int, int]:
+    """The source band (inclusive) around the profile's peak."""
+    return int(peak) - BELOW, int(peak) + ABOVE
+
+
+def _shifted_row_sums(img: np.ndarray, band: tuple[int, int] = SOURCE) -> list[np.ndarray]:
+    """Sums of row bands one row off the source band at either end (for the slice hint)."""
+    first, last = band
     bands = [(first, last - 1), (first + 1, last), (first + 1, last + 1), (first - 1, last), (first, last + 1),
              (first - 1, last - 1)]
     return [img[a : b + 1].sum(axis=0) for a, b in bands]
@@ -274,24 +349,88 @@ def profile_and_spectrum(ctx: CheckContext) -> None:
             _with_hint(exc, _sum_hint(ctx, name, arr, expected, NCOLS if name == "profile" else NROWS))
 
 
-@check(ASSIGNMENT, "source-rows", inputs=("img",), secret=_secret_images(("img",)))
+def _images_drawn(ctx: CheckContext) -> list:
+    return [im for fig in ctx.figures for ax in fig.axes for im in ax.images]
+
+
+@check(ASSIGNMENT, "err-dq-images", inputs=("err", "dq"), secret=_secret_err_dq)
+def err_dq_images(ctx: CheckContext) -> None:
+    """err_lo, err_hi: the 1st and 99th percentiles of the run's ``err``; and, from the
+    figures this question's code drew, an image of the run's ``err`` and one of its
+    ``dq``, each with origin 'lower' (any colour scale, colour bars, other images and
+    lines are fine).  The secret images are smaller (200 x 240): the code must draw the
+    arrays it is given.  Hints: the limits swapped, fractions given to np.percentile,
+    the minimum and maximum."""
+    err = np.asarray(ctx.input("err"), dtype=np.float64)
+    expected = ctx.expected("limits", lambda: np.percentile(err, [1, 99]))
+    for name, value, want in (("err_lo", ctx.scalar("err_lo"), expected[0]), ("err_hi", ctx.scalar("err_hi"),
+                                                                               expected[1])):
+        if not _close(ctx, value, want):
+            hint = ""
+            if _close(ctx, ctx.scalar("err_lo"), expected[1]) and _close(ctx, ctx.scalar("err_hi"), expected[0]):
+                hint = " Hint: err_lo and err_hi look swapped: err_lo is the 1st percentile, err_hi the 99th."
+            elif any(_close(ctx, value, v) for v in np.percentile(err, [0.01, 0.99])):
+                hint = " Hint: np.percentile takes percents (1 and 99), np.quantile takes fractions (0.01 and 0.99)."
+            elif any(_close(ctx, value, v) for v in (err.min(), err.max())):
+                hint = " Hint: that is the extreme value of err; this question asks for the 1st and 99th percentiles."
+            ctx.fail(f"`{name}` is not the expected percentile of `err`.{hint}")
+    images = _images_drawn(ctx)
+    if not images:
+        ctx.fail("`err`, `dq`: no image was drawn in this question's cell; draw both with plt.imshow(..., "
+                 "origin='lower')")
+    for name in ("err", "dq"):
+        array = np.asarray(ctx.input(name), dtype=np.float64)
+        matching = [im for im in images if im.array.shape == array.shape and _close(ctx, im.array, array)]
+        if not matching:
+            hint = " (an image drawn is transposed: draw the array itself)" \
+                if any(im.array.shape == array.shape[::-1] for im in images) else ""
+            ctx.fail(f"`{name}`: none of the images drawn in this question's cell shows `{name}` (unchanged){hint}; "
+                     f"draw it with plt.imshow({name}, origin='lower')")
+        if not any(im.origin == "lower" for im in matching):
+            ctx.fail(f"`{name}`: the image of `{name}` has origin 'upper' (row 0 at the top, matplotlib's default); "
+                     "pass origin='lower' so that row 0 is at the bottom, as in the image of `img` above")
+
+
+@check(ASSIGNMENT, "source-rows", inputs=("img", "profile"), secret=_secret_nucleus)
 def source_rows(ctx: CheckContext) -> None:
-    """spectrum_src: (511,) sum over rows 250..259 inclusive of ``img``.  Hints for a band
-    one row off at either end (slice end excluded), a mean, and the wrong axis."""
+    """peak_row: the row where the run's profile peaks (argmax); spectrum_src: (511,) sum
+    of the ten rows ``peak_row - 4 .. peak_row + 5`` of ``img`` (rows 250..259 of the
+    course file; tens of rows elsewhere on the secret image, so a typed row or band
+    fails).  Hints: the peak's value instead of its row, the peak of the wrong array, a
+    band one row off at either end (slice end excluded), a mean, the wrong axis."""
     from reference_solution import sum_rows
 
-    img = ctx.input("img")
+    img = np.asarray(ctx.input("img"), dtype=np.float64)
+    profile = np.asarray(ctx.input("profile"), dtype=np.float64)
+    peak = int(np.argmax(profile))
+    v = ctx.value("peak_row")
+    if v.array is not None and v.array.size != 1:
+        ctx.fail(f"`peak_row` has {v.array.size} elements; this question expects a single row number: "
+                 "np.argmax(profile)")
+    row = ctx.scalar("peak_row")
+    if row != peak:
+        hint = ""
+        if _close(ctx, row, profile.max(), rtol=1e-6, atol=1e-6):
+            hint = " Hint: that is the profile's largest value; np.argmax(profile) gives the row where it is."
+        elif NCOLS > row >= 0 and row == int(np.argmax(img.sum(axis=0))):
+            hint = " Hint: that is the peak of the spectrum (a column); the nucleus is the peak of the profile."
+        ctx.fail(f"`peak_row` is not the row where `profile` peaks.{hint}")
+    band = _band(peak)
     arr = _vector(ctx, "spectrum_src", NCOLS,
                   wrong_axis_hint="did you sum along the wrong axis? Sum the rows (axis=0), one value per column")
-    expected = ctx.expected("spectrum_src", lambda: sum_rows(img, SOURCE))
+    expected = ctx.expected("spectrum_src", lambda: sum_rows(img, band))
     try:
         ctx.expect_close("spectrum_src", arr, expected)
     except CheckFailed as exc:
-        shifted = ctx.expected("shifted", lambda: _shifted_row_sums(np.asarray(img, dtype=np.float64)))
-        _with_hint(exc, _sum_hint(ctx, "spectrum_src", arr, expected, SOURCE[1] - SOURCE[0] + 1, shifted))
+        shifted = ctx.expected("shifted", lambda: _shifted_row_sums(img, band))
+        hint = _sum_hint(ctx, "spectrum_src", arr, expected, BELOW + ABOVE + 1, shifted)
+        if not hint and _close(ctx, arr, img[peak - ABOVE : peak + BELOW + 1].sum(axis=0), rtol=1e-5, atol=1e-3):
+            hint = (" Hint: that band is the mirror image of the one asked for: from peak_row - 4 to peak_row + 5, "
+                    "i.e. img[peak_row - 4 : peak_row + 6].")
+        _with_hint(exc, hint)
 
 
-@check(ASSIGNMENT, "cosmic-rays", inputs=("img", "err"), secret=_secret_images(("img", "err")), watch=("img",))
+@check(ASSIGNMENT, "cosmic-rays", inputs=("img", "err"), secret=_secret_cosmic, watch=("img",))
 def cosmic_rays(ctx: CheckContext) -> None:
     """img_sm, sigma, bad, img_cr: the cosmic-ray cleaning.
 
@@ -306,10 +445,14 @@ def cosmic_rays(ctx: CheckContext) -> None:
       one-sided cut, an inverted mask.
     * img_cr: float (512, 511) equal to ``img`` on rows 230..279 and elsewhere to
       ``img_sm`` where ``bad``, ``img`` where not.
+
+    The shapes are those of the run's image: the secret image has half the columns
+    (512, 256), so the code must work from ``img`` and ``err`` whatever their width.
     """
     from reference_solution import clean_cosmic_rays, cosmic_ray_mask, median_smooth, noise_sigma
 
     img = np.asarray(ctx.input("img"), dtype=np.float64)
+    shape = img.shape
     err = ctx.input("err")
     cr_value = ctx.values.get("img_cr")
     for other in ("img", "img_sm"):
@@ -319,7 +462,7 @@ def cosmic_rays(ctx: CheckContext) -> None:
             extra = " (so cleaning it also changed `img`)" if other == "img" else " (so changing it also changed `img_sm`)"
             ctx.fail(f"`img_cr` shares memory with `{other}`{extra}: start from a copy, e.g. img_cr = img.copy()")
 
-    img_sm = _image(ctx, "img_sm", kind="f")
+    img_sm = _image(ctx, "img_sm", kind="f", shape=shape)
     expected_sm = ctx.expected("img_sm", lambda: median_smooth(img, 5))
     ctx.expect_close("img_sm", img_sm, _interior(expected_sm, img_sm),
                      what=f"outer {BORDER} rows and columns not compared")
@@ -339,10 +482,10 @@ def cosmic_rays(ctx: CheckContext) -> None:
 
     bad_value = ctx.value("bad")
     assert bad_value.array is not None
-    if bad_value.array.shape == SHAPE and bad_value.array.dtype.kind != "b":
+    if bad_value.array.shape == shape and bad_value.array.dtype.kind != "b":
         ctx.fail(f"`bad` has dtype {bad_value.array.dtype}; this question expects a boolean mask "
                  "(True where a pixel is bad), e.g. the result of a comparison")
-    bad = _image(ctx, "bad", kind="b")
+    bad = _image(ctx, "bad", kind="b", shape=shape)
     sm = np.asarray(img_sm, dtype=np.float64)
     expected = cosmic_ray_mask(img, sm, sigma)
     with np.errstate(all="ignore"):
@@ -366,7 +509,7 @@ def cosmic_rays(ctx: CheckContext) -> None:
         ctx.fail(f"`bad` (computed from `img`, your `img_sm` and your `sigma`): {int(wrong.sum())} of {bad.size} "
                  f"element(s) are not as expected, first at index [{first}]")
 
-    img_cr = _image(ctx, "img_cr", kind="f")
+    img_cr = _image(ctx, "img_cr", kind="f", shape=shape)
     try:
         ctx.expect_close("img_cr", img_cr, clean_cosmic_rays(img, sm, bad, (230, 279)))
     except CheckFailed as exc:
@@ -383,64 +526,98 @@ def cosmic_rays(ctx: CheckContext) -> None:
                 hint = " Hint: replace the bad pixels by the smoothed values (`img_sm`), not by 0 or NaN."
         _with_hint(exc, hint)
     after = ctx.values.get("img")  # in a rerun, `img` was put in place just before the code ran
-    if (ctx.run != "own" and after is not None and after.array is not None and after.array.shape == SHAPE
+    if (ctx.run != "own" and after is not None and after.array is not None and after.array.shape == shape
             and not _close(ctx, after.array, img)):
         ctx.fail("`img` was changed by this question's code: the cleaning must leave `img` as it is "
                  "(work on a copy, e.g. img_cr = img.copy())")
 
 
 def _row_set(ctx: CheckContext) -> np.ndarray:
-    """The student's ``bkg_rows`` as a sorted array of distinct row numbers.
-
-    Accepted: a 1-D integer array/list/tuple of row numbers in any order (no repeats),
-    or a 1-D boolean mask of length 512.
-    """
+    """The student's ``bkg_rows`` as a sorted array of distinct row numbers (integers,
+    in any order, no repeats)."""
     v = ctx.value("bkg_rows")
     arr = v.array
     assert arr is not None
     if arr.ndim != 1:
         ctx.fail(f"`bkg_rows` has {arr.ndim} dimension(s); this question expects a 1-D array of row numbers")
     if arr.dtype.kind == "b":
-        if arr.shape != (NROWS,):
-            ctx.fail(f"`bkg_rows` is a boolean mask of length {arr.size}; a row mask needs one entry per row ({NROWS})")
-        return np.flatnonzero(arr)
+        ctx.fail("`bkg_rows` is a boolean mask; this question asks for the row numbers themselves (integers), "
+                 "joined from two ranges, e.g. np.append(np.arange(...), np.arange(...)); the cells "
+                 "after this one use them as x values")
     if arr.dtype.kind not in "iu":
         ctx.fail(f"`bkg_rows` has dtype {arr.dtype}; row numbers are integers "
-                 "(np.arange and np.r_ with integer ends give integers)")
+                 "(np.arange with integer ends gives integers)")
     rows = arr.astype(np.int64)
     if np.unique(rows).size != rows.size:
         ctx.fail("`bkg_rows` lists some rows more than once: each background row should appear once")
     return np.sort(rows)
 
 
-@check(ASSIGNMENT, "background", inputs=("img_cr",), secret=_secret_images(("img_cr",)))
-def background(ctx: CheckContext) -> None:
-    """bkg_rows, bkg, img_bkg: the per-column quadratic background.
+@check(ASSIGNMENT, "one-column-fit", inputs=("img_cr", "col"), secret=_secret_column)
+def one_column_fit(ctx: CheckContext) -> None:
+    """bkg_rows and col_fit: the background rows, and the quadratic fit of one column.
 
     * bkg_rows: exactly the rows 10..199 and 300..479, as integers in any order (no
-      repeats) or as a boolean mask of length 512.  Hint when only the ends of the
-      ranges are off (slice end excluded).
-    * bkg: float (512, 511) equal to the quadratic fit over those rows, column by
-      column, evaluated at every row, of ``img_cr``.  The tolerance (course.yml) admits
-      any least-squares method (one polyfit, a loop, lstsq, Polynomial.fit).  Hints:
-      coefficients instead of the evaluated model, the model only at the background
-      rows, a straight line, a fit over all rows.
+      repeats).  Hint when only the ends of the ranges are off (slice end excluded).
+    * col_fit: (512,) float, the quadratic fitted to column ``col`` of ``img_cr`` over
+      those rows, evaluated at every row (``np.polyval(np.polyfit(...), rows 0..511)``),
+      for the run's ``img_cr`` and ``col`` (another column and image on the secret run).
+      Hints: the coefficients instead of the evaluated fit, the fit only at the
+      background rows, a straight line, a fit over all rows, another column.
+    """
+    from reference_solution import background_rows, fit_column
+
+    img_cr = np.asarray(ctx.input("img_cr"), dtype=np.float64)
+    col = int(ctx.input("col"))
+    rows = _row_set(ctx)
+    expected_rows = np.sort(np.asarray(background_rows()))
+    if not np.array_equal(rows, expected_rows):
+        missing = np.setdiff1d(expected_rows, rows).size
+        extra = np.setdiff1d(rows, expected_rows).size
+        hint = " Hint: check the ends of your ranges: rows a..b inclusive are np.arange(a, b + 1)." \
+            if missing + extra <= 4 else ""
+        ctx.fail(f"`bkg_rows` is not the set of rows asked for: {missing} requested row(s) are missing and "
+                 f"{extra} other row(s) are included.{hint}")
+    v = ctx.value("col_fit")
+    assert v.array is not None
+    if v.array.shape in ((2,), (3,), (4,)):
+        ctx.fail(f"`col_fit` has shape {v.array.shape}: it looks like the fit's coefficients; evaluate them at every "
+                 f"row with np.polyval(coefficients, np.arange({NROWS}))")
+    if v.array.shape == (expected_rows.size,):
+        ctx.fail(f"`col_fit` has shape {v.array.shape}: evaluate the fit at every row of the image "
+                 f"(0..{NROWS - 1}), not only at the background rows")
+    fit = _vector(ctx, "col_fit", NROWS, wrong_axis_hint="the fit has one value per row (0..511) of the column")
+    expected = ctx.expected("col_fit", lambda: fit_column(img_cr, expected_rows, col))
+    try:
+        ctx.expect_close("col_fit", fit, expected)
+    except CheckFailed as exc:
+        hint = ""
+        if _close(ctx, fit, fit_column(img_cr, expected_rows, col, 1)):
+            hint = " Hint: that looks like a straight-line fit; this question asks for a quadratic (degree 2)."
+        elif _close(ctx, fit, fit_column(img_cr, np.arange(NROWS), col)):
+            hint = " Hint: that fit used every row, galaxy included; fit only the background rows."
+        elif any(_close(ctx, fit, fit_column(img_cr, expected_rows, c)) for c in (COLUMN, col - 1, col + 1)
+                 if 0 <= c < NCOLS and c != col):
+            hint = " Hint: that is the fit of another column; fit column `col` (img_cr[bkg_rows, col])."
+        _with_hint(exc, hint)
+
+
+@check(ASSIGNMENT, "background", inputs=("img_cr", "bkg_rows"), secret=_secret_images(("img_cr",)))
+def background(ctx: CheckContext) -> None:
+    """bkg, img_bkg: the per-column quadratic background of the whole image.
+
+    * bkg: float (512, 511) equal to the quadratic fit over the background rows, column
+      by column, evaluated at every row, of ``img_cr``.  The tolerance (course.yml)
+      admits any least-squares method (one polyfit, a loop, lstsq, Polynomial.fit).
+      Hints: coefficients instead of the evaluated model, the model only at the
+      background rows, a straight line, a fit over all rows.
     * img_bkg: float (512, 511) equal to ``img_cr - bkg`` (the student's own ``bkg``).
       Hint for the reversed subtraction.
     """
     from reference_solution import background_image, background_rows
 
     img_cr = np.asarray(ctx.input("img_cr"), dtype=np.float64)
-    rows = _row_set(ctx)
     expected_rows = np.sort(np.asarray(background_rows()))
-    if not np.array_equal(rows, expected_rows):
-        missing = np.setdiff1d(expected_rows, rows).size
-        extra = np.setdiff1d(rows, expected_rows).size
-        hint = " Hint: check the ends of your ranges: rows a..b inclusive are the slice a:b+1." \
-            if missing + extra <= 4 else ""
-        ctx.fail(f"`bkg_rows` is not the set of rows asked for: {missing} requested row(s) are missing and "
-                 f"{extra} other row(s) are included.{hint}")
-
     bv = ctx.value("bkg")
     assert bv.array is not None
     if bv.array.ndim == 2 and bv.array.shape[1] == NCOLS and bv.array.shape[0] in (2, 3, 4):
@@ -469,22 +646,25 @@ def background(ctx: CheckContext) -> None:
                    if _close(ctx, -img_bkg, own) else "")
 
 
-@check(ASSIGNMENT, "final-spectrum", inputs=("img_bkg",), secret=_secret_images(("img_bkg",)))
+@check(ASSIGNMENT, "final-spectrum", inputs=("img_bkg", "peak_row"), secret=_secret_band)
 def final_spectrum(ctx: CheckContext) -> None:
-    """spectrum_final: (511,) sum over rows 250..259 inclusive of ``img_bkg`` (the
-    tolerance, course.yml, admits the spectrum of an ``ndimage.median_filter`` reduction).
-    Hints: wrong axis, rows one off at either end, a mean."""
+    """spectrum_final: (511,) sum of the ten rows ``peak_row - 4 .. peak_row + 5`` of
+    ``img_bkg`` (the run's peak row: tens of rows elsewhere on the secret run, so a typed
+    band fails; the tolerance, course.yml, admits the spectrum of an
+    ``ndimage.median_filter`` reduction).  Hints: wrong axis, rows one off at either end,
+    a mean."""
     from reference_solution import final_spectrum as recipe
 
     img_bkg = np.asarray(ctx.input("img_bkg"), dtype=np.float64)
+    band = _band(ctx.input("peak_row"))
     arr = _vector(ctx, "spectrum_final", NCOLS,
                   wrong_axis_hint="did you sum along the wrong axis? Sum the rows (axis=0), one value per column")
-    expected = ctx.expected("spectrum_final", lambda: recipe(img_bkg, SOURCE))
+    expected = ctx.expected("spectrum_final", lambda: recipe(img_bkg, band))
     try:
         ctx.expect_close("spectrum_final", arr, expected)
     except CheckFailed as exc:
-        shifted = ctx.expected("shifted", lambda: _shifted_row_sums(img_bkg))
-        _with_hint(exc, _sum_hint(ctx, "spectrum_final", arr, expected, SOURCE[1] - SOURCE[0] + 1, shifted))
+        shifted = ctx.expected("shifted", lambda: _shifted_row_sums(img_bkg, band))
+        _with_hint(exc, _sum_hint(ctx, "spectrum_final", arr, expected, BELOW + ABOVE + 1, shifted))
 
 
 def _find_spectrum_plot(ctx: CheckContext, x: np.ndarray, y: np.ndarray) -> bool:

@@ -56,8 +56,8 @@ def test_feedback_shows_scores_messages_and_plots(feedback_dir, page, shot):
     rows = page.locator("table.questions tbody tr")
     expect(rows).to_have_count(5)
     expect(rows.filter(has_text="strided")).to_contain_text("failed")
-    expect(rows.filter(has_text="strided")).to_contain_text("`err_samples` should hold 64 values (columns 10, 13, ..., 199)")
-    expect(rows.filter(has_text="dq-block")).to_contain_text("`dq_block` should have 3 rows and 4 columns")
+    expect(rows.filter(has_text="strided")).to_contain_text("columns 10, 13, ..., 199 are 64 (start 10, stop 200, step 3)")
+    expect(rows.filter(has_text="dq-block")).to_contain_text("both ends included, are 3 rows and 4 columns")
     expect(rows.filter(has_text="better-spectrum")).to_contain_text("passed")
 
     # the student's plots: pictures that loaded (the setup image and two plots of hers)

@@ -52,7 +52,7 @@ def test_one_line_check_in_jupyterlab(lab, page, shot):
     expect(table.locator("caption")).to_have_text("slicing/slicing: 1 / 9")
     assert table_rows(out) == [
         ("elements", "1/1", "pass", ""),
-        ("rows-and-columns", "0/2", "fail", "AssertionError: `profile_300` should hold one value per row: shape (512,)"),
+        ("rows-and-columns", "0/2", "fail", "AssertionError: `profile_300` has shape (511,); a column has one value per row: shape (512,)"),
         ("strided", "0/2", "fail", "NameError: name 'err_samples' is not defined"),
         ("dq-block", "0/2", "fail", "NameError: name 'dq_block' is not defined"),
         ("better-spectrum", "0/2", "fail", "NameError: name 'spectrum_src' is not defined"),

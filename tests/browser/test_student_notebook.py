@@ -33,7 +33,7 @@ def test_student_answers_runs_all_and_validates(lab, page, shot):
     # the wrong one fails with that question's own message, and Run All stops there
     failed = nb.output("rows-and-columns-test")
     expect(failed).to_contain_text("AssertionError")
-    expect(failed).to_contain_text("`profile_300` should hold one value per row: shape (512,)")
+    expect(failed).to_contain_text("`profile_300` has shape (511,); a column has one value per row: shape (512,)")
     expect(nb.cell("strided").locator(".jp-InputPrompt")).to_have_text("[ ]:")
     failed.scroll_into_view_if_needed()
     shot("test-failed")
@@ -41,7 +41,7 @@ def test_student_answers_runs_all_and_validates(lab, page, shot):
     dialog = nb.validate()
     report = dialog.inner_text()
     # the wrong answer with its message, the unanswered questions by the names they leave undefined
-    assert "`profile_300` should hold one value per row: shape (512,)" in report
+    assert "`profile_300` has shape (511,); a column has one value per row: shape (512,)" in report
     for name in ("err_samples", "dq_block", "spectrum_src"):
         assert f"NameError: name '{name}' is not defined" in report, name
     # the answered question is not among the failures
