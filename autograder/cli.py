@@ -33,8 +33,11 @@ from rich.console import Console
 from . import __version__
 from .display import text as shown
 from .display import visible
+from .environment import skip_slow_optional_imports
 from .errors import UserError
 from .fileio import ENVIRONMENT_ERRNOS, os_error_text
+
+skip_slow_optional_imports()  # before any command imports nbformat (jsonschema)
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -74,10 +77,9 @@ def _say(line: str) -> None:
 @click.pass_context
 def main(ctx: click.Context, course_dir: Path | None) -> None:
     """An auto-graded NumPy course on the HST/STIS spectrum of 3C120."""
-    from .environment import ensure_alembic_on_path, skip_slow_optional_imports
+    from .environment import ensure_alembic_on_path
 
     ensure_alembic_on_path()  # (not from nbgrader_adapter: nbgrader takes 2 s to import)
-    skip_slow_optional_imports()
     ctx.obj = {"course_dir": course_dir}
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
-from nbgrader.api import Gradebook
+from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
@@ -108,13 +108,39 @@ _install_schema_cache()
 
 
 class _Borrowed:
-    """A gradebook lent to nbgrader's preprocessors: used as theirs, closed by its owner."""
+    """A gradebook lent to nbgrader's preprocessors: used as theirs, closed by its owner.
 
-    def __init__(self, gb: Gradebook) -> None:
+    The instructor's cells (``find_source_cell``, ``find_graded_cell``: what
+    OverwriteCells asks for every cell of every notebook, about 2 ms a query) are read
+    once per batch, as plain copies of their columns, into ``cells`` (shared by every
+    lending of one :func:`shared_gradebook` block: ``course release``, which alone
+    changes them, cannot run while a batch holds the course's lock).
+    """
+
+    def __init__(self, gb: Gradebook, cells: dict | None = None) -> None:
         self._gb = gb
+        self._cells = {} if cells is None else cells
 
     def __getattr__(self, name: str):
         return getattr(self._gb, name)
+
+    def _instructor_cell(self, kind: str, name: str, notebook: str, assignment: str):
+        key = (kind, name, notebook, assignment)
+        if key not in self._cells:
+            from types import SimpleNamespace
+
+            from sqlalchemy import inspect
+
+            row = getattr(self._gb, kind)(name, notebook, assignment)  # MissingEntry propagates, uncached
+            self._cells[key] = SimpleNamespace(**{a.key: getattr(row, a.key)
+                                                  for a in inspect(row).mapper.column_attrs})
+        return self._cells[key]
+
+    def find_source_cell(self, name: str, notebook: str, assignment: str):
+        return self._instructor_cell("find_source_cell", name, notebook, assignment)
+
+    def find_graded_cell(self, name: str, notebook: str, assignment: str):
+        return self._instructor_cell("find_graded_cell", name, notebook, assignment)
 
     def __enter__(self) -> _Borrowed:
         return self
@@ -124,6 +150,34 @@ class _Borrowed:
 
     def close(self) -> None:
         pass
+
+
+class _SubmissionGrades:
+    """A gradebook whose ``find_grade``/``find_comment`` for one submitted notebook are
+    answered from one query of that notebook's grades and comments (SaveAutoGrades
+    asks for each graded cell); anything else goes to the gradebook itself."""
+
+    def __init__(self, gb, notebook: str, assignment: str, student: str) -> None:
+        self._gb = gb
+        self._key = (notebook, assignment, student)
+        try:
+            submitted = gb.find_submission_notebook(notebook, assignment, student)
+        except MissingEntry:
+            self._grades, self._comments = {}, {}
+        else:
+            self._grades = {g.name: g for g in submitted.grades}
+            self._comments = {c.name: c for c in submitted.comments}
+
+    def __getattr__(self, name: str):
+        return getattr(self._gb, name)
+
+    def find_grade(self, grade_cell: str, notebook: str, assignment: str, student: str):
+        found = self._grades.get(grade_cell) if (notebook, assignment, student) == self._key else None
+        return found if found is not None else self._gb.find_grade(grade_cell, notebook, assignment, student)
+
+    def find_comment(self, solution_cell: str, notebook: str, assignment: str, student: str):
+        found = self._comments.get(solution_cell) if (notebook, assignment, student) == self._key else None
+        return found if found is not None else self._gb.find_comment(solution_cell, notebook, assignment, student)
 
 
 # the modules whose preprocessors open a Gradebook per notebook (and this one's AtomicSaveAutoGrades)
@@ -146,8 +200,10 @@ def shared_gradebook(gb: Gradebook, url: str):
     modules = [importlib.import_module(f"nbgrader.preprocessors.{m}") for m in _GRADEBOOK_USERS]
     modules.append(sys.modules[__name__])
 
+    cells: dict = {}
+
     def lend(db_url: str, *args, **kwargs):
-        return _Borrowed(gb) if db_url == url and not args and not kwargs else real(db_url, *args, **kwargs)
+        return _Borrowed(gb, cells) if db_url == url and not args and not kwargs else real(db_url, *args, **kwargs)
 
     saved = [m.Gradebook for m in modules]
     for m in modules:
@@ -225,13 +281,16 @@ class AtomicSaveAutoGrades(SaveAutoGrades):
         with self.gradebook:
             session = self.gradebook.db
             session.commit = session.flush  # per-cell commits become flushes
+            whole = self.gradebook
             try:
+                self.gradebook = _SubmissionGrades(whole, self.notebook_id, self.assignment_id, self.student_id)
                 nb, resources = NbGraderPreprocessor.preprocess(self, nb, resources)
             except BaseException:
                 session.rollback()
                 raise
             finally:
                 del session.commit
+                self.gradebook = whole
             session.commit()
         return nb, resources
 

@@ -38,7 +38,6 @@ from ..config import Course
 from ..display import visible
 from ..errors import BadInput
 from ..gradebook import MISSING, read_gradebook
-from ..late import has_schedule, refresh_penalties
 from . import formats, lms  # noqa: F401  (registers the built-in formats, and Canvas's and Moodle's)
 from .base import FORMATS, ExportFormat, GradeTable, grade_table, register_format
 
@@ -116,6 +115,8 @@ def export_grades(course: Course, *, fmt: str = "csv", out: Path | None = None) 
         raise BadInput(f"unknown export format {fmt!r} (use one of: {', '.join(FORMATS)})") from None
     default = f"grades.{exporter.suffix}" if exporter.name == exporter.suffix else f"grades-{exporter.name}.{exporter.suffix}"
     out = Path(out) if out is not None else course.exports_dir / default
+    from ..late import has_schedule, refresh_penalties  # (late imports nbgrader: 2 s, not at `course --help`)
+
     if has_schedule(course) and course.gradebook_file.is_file():
         refresh_penalties(course)
     table = grade_table(course, read_gradebook(course))
