@@ -75,7 +75,11 @@ pytestmark = [
 ]
 
 ASSIGNMENT = "longslit-extraction"
-ORDER = [q.id for q in load_course(ROOT, check_files=False).assignment(ASSIGNMENT).questions]
+_EXTRACTION = load_course(ROOT, check_files=False).assignment(ASSIGNMENT)
+ORDER = [q.id for q in _EXTRACTION.questions]
+MANUAL_IDS = {q.id for q in _EXTRACTION.questions if q.manual}  # written answers: a grader's, never the autograder's
+MAX = float(_EXTRACTION.total)  # what the gradebook says the assignment is worth
+FULL = MAX - sum(q.points for q in _EXTRACTION.questions if q.manual)  # all the autograder can give
 CELL_TIMEOUT = 6.0  # small, to keep the endless-loop cases fast; every honest cell takes well under 1 s
 NOTEBOOK_TIMEOUT = 120.0
 SECRETS = {"COURSE_ADMIN_TOKEN": "s3cret-course", "NBGRADER_DB_PASSWORD": "s3cret-nbgrader",
@@ -86,7 +90,7 @@ IPC_KEY = int(MARKER[-7:], 16)  # System V IPC key the probes create objects und
 
 def after(q: str) -> set[str]:
     """``q`` and every question after it (what a process that dies in q's cell loses)."""
-    return set(ORDER[ORDER.index(q):])
+    return set(ORDER[ORDER.index(q):]) - MANUAL_IDS
 
 
 # ---------------------------------------------------------------------------------- notebooks
@@ -128,10 +132,10 @@ def submission(released, *, replace=None, append=None, prepend=None, mutate=None
     return nb
 
 
-# Three wrong answers: one caught only by the hidden check (rows 250..258), one that
-# also fails a visible check (metres), one typed in from the literature.
+# Three wrong answers: a band of nine rows (the slice end excluded), one that also
+# fails a visible check (metres), one typed in from the literature.
 WRONG = {
-    "source-rows": "spectrum_src = img[250:259].sum(axis=0)",
+    "source-rows": "peak_row = int(np.argmax(profile))\nspectrum_src = img[peak_row - 4 : peak_row + 5].sum(axis=0)",
     "wavelength": (
         'hdr = fits.getheader(path, "SCI")\n'
         "columns = np.arange(img.shape[1])\n"
@@ -141,6 +145,7 @@ WRONG = {
     "redshift": 'rest_lines = {"[O III] 5007": 5006.84}\nz_measured = 0.0330',
 }
 WRONG_LOST = set(WRONG)
+PARTIAL = FULL - sum(q.points for q in _EXTRACTION.questions if q.id in WRONG_LOST)
 
 # ----------------------------------------------------------------------- cheating the checks
 OVERRIDES = {
@@ -284,7 +289,7 @@ FLOODS = [
 ]
 
 # ------------------------------------------------------------------------ answers of odd types
-RIGHT_SRC = "img[250:260].sum(axis=0)"
+RIGHT_SRC = "img[peak_row - 4 : peak_row + 6].sum(axis=0)"
 VALUES = {
     # name: (replacements of solution cells, lost, words expected in the first lost question's message)
     "always-equal-raising": ({"source-rows": """
@@ -311,7 +316,7 @@ _mask = np.arange(511) % 2 == 0
 _data = {RIGHT_SRC}
 _data[_mask] = 0.0
 spectrum_src = np.ma.masked_array(_data, mask=_mask)
-"""}, {"source-rows"}, ["MaskedArray", "plain numpy array"]),
+"""}, {"source-rows"}, ["MaskedArray", "plain numpy array", "a sum, not a mean"]),  # (the visible test may speak first)
     "ndarray-subclass": ({"source-rows": """
 class Sub(np.ndarray):
     def __eq__(self, other):
@@ -319,7 +324,7 @@ class Sub(np.ndarray):
     def __array_finalize__(self, obj):
         pass
 spectrum_src = np.zeros(511).view(Sub)
-"""}, {"source-rows"}, ["Sub", "plain numpy array"]),
+"""}, {"source-rows"}, ["Sub", "plain numpy array", "a sum, not a mean"]),  # (the visible test may speak first)
     "lazy-proxy": ({"source-rows": f"""
 class Lazy:
     def __init__(self, make):
@@ -336,7 +341,7 @@ class Lazy:
 spectrum_src = Lazy(lambda: {RIGHT_SRC})
 """}, {"source-rows"}, ["Lazy", "plain numpy array"]),
     "nan": ({"profile-and-spectrum": "profile = img.sum(axis=1)\nprofile[100] = np.nan\nspectrum_raw = img.sum(axis=0)"},
-            {"profile-and-spectrum"}, ["NaN"]),
+            {"profile-and-spectrum"}, ["NaN", "sums, not means"]),  # (the visible test may speak first)
     "wrong-shape": ({"source-rows": f"spectrum_src = {RIGHT_SRC}.reshape(511, 1)"}, {"source-rows"}, ["shape"]),
     "wrong-dtype": ({"read-data": """
 with fits.open(path) as hdul:
@@ -360,6 +365,10 @@ for _rest, _amp in ((5006.84, 3.0), (4958.91, 1.0), (4861.33, 1.0)):
     spectrum_final[np.argmin(np.abs(wavelength - _rest * 1.0330))] = _amp
 """}, {"redshift"}, ["published redshift"]),
 }
+# the question also asks for the nucleus's row: each odd answer comes with the right one
+for _replace, _lost, _words in VALUES.values():
+    if "source-rows" in _replace:
+        _replace["source-rows"] = "peak_row = int(np.argmax(profile))\n" + _replace["source-rows"]
 
 
 # ---------------------------------------------------------------------------- notebook tampering
@@ -576,12 +585,12 @@ def grade(grader: NotebookGrader, nb, released) -> tuple[GradedNotebook, list[st
 
 
 def _invariants(graded: GradedNotebook) -> None:
-    """Full marks is 16 whatever the notebook says; nbgrader's own scoring of the rebuilt
+    """Full marks is the assignment's total whatever the notebook says; nbgrader's own scoring of the rebuilt
     test cells gives the grader's verdicts; test cells show no partial credit or stderr."""
     from nbgrader.utils import determine_grade
 
-    assert graded.result.max_score == 16
-    by_test = {q.question + "-test": q for q in graded.result.outcomes}
+    assert graded.result.max_score == MAX
+    by_test = {q.question + "-test": q for q in graded.result.outcomes if q.question not in MANUAL_IDS}
     seen = set()
     for cell in graded.nb.cells:
         gid = grade_id(cell)
@@ -594,7 +603,8 @@ def _invariants(graded: GradedNotebook) -> None:
 
 
 def lost(graded: GradedNotebook) -> set[str]:
-    return {q.question for q in graded.result.outcomes if not q.passed}
+    """The questions the autograder failed (a written answer waits for a grader: not lost)."""
+    return {q.question for q in graded.result.outcomes if not q.passed and q.question not in MANUAL_IDS}
 
 
 def message(graded: GradedNotebook, qid: str) -> str:
@@ -646,15 +656,15 @@ def cell_text(cell) -> str:
 
 
 def score_of(lost_ids: set[str], course) -> float:
-    return sum(q.points for q in course.assignment(ASSIGNMENT).questions if q.id not in lost_ids)
+    return sum(q.points for q in course.assignment(ASSIGNMENT).questions if q.id not in lost_ids and not q.manual)
 
 
 # ======================================================================================= tests
 def test_right_and_wrong_baselines(grader, released):
     right, _ = grade(grader, submission(released), released)
-    assert lost(right) == set() and right.result.score == 16 and right.result.problems == []
+    assert lost(right) == set() and right.result.score == FULL and right.result.problems == []
     wrong, _ = grade(grader, submission(released, replace=WRONG), released)
-    assert lost(wrong) == WRONG_LOST and wrong.result.score == 11
+    assert lost(wrong) == WRONG_LOST and wrong.result.score == PARTIAL
     assert "should be in Angstrom" in message(wrong, "wavelength")  # this one also fails a visible check
 
 
@@ -668,7 +678,7 @@ def test_overriding_the_comparisons_gains_nothing(grader, released, kind, answer
     graded, _ = grade(grader, nb, released)
     expected = WRONG_LOST if answers == "wrong" else set()
     assert lost(graded) == expected, [(q.question, q.message) for q in graded.result.outcomes if not q.passed]
-    assert graded.result.score == (11 if answers == "wrong" else 16)
+    assert graded.result.score == (PARTIAL if answers == "wrong" else FULL)
     assert graded.result.problems == []
 
 
@@ -679,7 +689,7 @@ def test_ending_or_stalling_the_process(grader, released, name):
     graded, _ = grade(grader, submission(released, prepend={"source-rows": code}), released)
     elapsed = time.monotonic() - started
     assert lost(graded) == expected, [(q.question, q.message) for q in graded.result.outcomes if not q.passed]
-    assert graded.result.score == 16 - sum(q.max_points for q in graded.result.outcomes if q.question in expected)
+    assert graded.result.score == FULL - sum(q.max_points for q in graded.result.outcomes if q.question in expected)
     if problem is None:
         assert graded.result.problems == []
     else:
@@ -699,7 +709,7 @@ def test_ending_or_stalling_the_process(grader, released, name):
 
 def test_fork_bomb_is_bounded_and_leaves_nothing_running(grader, released, course):
     graded, _ = grade(grader, submission(released, append={"source-rows": FORK_BOMB}), released)
-    assert lost(graded) == set() and graded.result.score == 16
+    assert lost(graded) == set() and graded.result.score == FULL
     out = cell_text(_cells(graded.nb)["source-rows"])
     forked, why = out.split("FORKED", 1)[1].split()[:2]
     assert int(forked) < course.grading.max_processes and why == "BlockingIOError"
@@ -732,7 +742,7 @@ def test_enormous_outputs_are_cut_and_grading_goes_on(grader, released, course):
 
     started = time.monotonic()
     graded, _ = grade(grader, submission(released, mutate=add_floods), released)
-    assert lost(graded) == set() and graded.result.score == 16 and graded.result.problems == []
+    assert lost(graded) == set() and graded.result.score == FULL and graded.result.problems == []
     limit = course.grading.max_output_kb * 1024
     at = graded.nb.cells.index(_cells(graded.nb)["setup"]) + 1
     for cell in graded.nb.cells[at:at + len(FLOODS)]:
@@ -759,8 +769,8 @@ def test_tampering_with_the_instructors_cells(grader, released, name):
     mutate, wrong, expected, reported = TAMPER[name]
     nb = submission(released, replace=WRONG if wrong else None, mutate=mutate)
     graded, problems = grade(grader, nb, released)
-    assert lost(graded) == expected
-    assert graded.result.score == 16 - sum(q.max_points for q in graded.result.outcomes if q.question in expected)
+    assert lost(graded) == expected, [(q.question, q.message) for q in graded.result.outcomes if not q.passed]
+    assert graded.result.score == FULL - sum(q.max_points for q in graded.result.outcomes if q.question in expected)
     report = "\n".join(problems)
     for words in reported:
         assert words in report, report
@@ -905,7 +915,7 @@ def test_the_course_and_the_machine_are_out_of_reach(grader, released, loopback_
     nb = submission(released, mutate=lambda nb: nb.cells.append(_code_cell(code)))
     before = {p: p.stat().st_mtime_ns for p in (ROOT / "course.yml", ROOT / "source" / ASSIGNMENT / "extraction.ipynb")}
     graded, _ = grade(grader, nb, released)
-    assert graded.result.score == 16
+    assert graded.result.score == FULL
     r = _probe_result(graded)
     _assert_sealed(r, accepted)
     assert all(v.startswith("ERR:") for v in r["unix"].values()), r["unix"]  # both: the course folder is hidden too
@@ -965,7 +975,7 @@ def test_late_entries_other_students_and_detached_processes(outside, outside_gra
 
     before = snapshot(outside)
     graded, _ = grade(outside_grader, submission(released, mutate=add), released)
-    assert graded.result.score == 16
+    assert graded.result.score == FULL
     assert "DETACHED started" in "".join(cell_text(c) for c in graded.nb.cells if c.cell_type == "code")
     r = _probe_result(graded)
     _assert_sealed(r, accepted)
@@ -1028,29 +1038,29 @@ def all_cases(released, port: int, root: Path) -> dict[str, tuple[object, float 
         return score_of(lost_ids, c)
 
     cases: dict[str, tuple[object, float | None]] = {
-        "normal-right": (submission(released), 16.0),
-        "normal-partial": (submission(released, replace=WRONG), 11.0),
+        "normal-right": (submission(released), FULL),
+        "normal-partial": (submission(released, replace=WRONG), PARTIAL),
     }
     for kind, code in OVERRIDES.items():
-        cases[f"override-{kind}-wrong"] = (submission(released, replace=WRONG, append={"read-data": code}), 11.0)
-        cases[f"override-{kind}-right"] = (submission(released, append={"read-data": code}), 16.0)
+        cases[f"override-{kind}-wrong"] = (submission(released, replace=WRONG, append={"read-data": code}), PARTIAL)
+        cases[f"override-{kind}-right"] = (submission(released, append={"read-data": code}), FULL)
     for name, (code, lost_ids, _) in PROCESS.items():
         cases[name] = (submission(released, prepend={"source-rows": code}), s(lost_ids))
-    cases["fork-bomb"] = (submission(released, append={"source-rows": FORK_BOMB}), 16.0)
+    cases["fork-bomb"] = (submission(released, append={"source-rows": FORK_BOMB}), FULL)
     for name in GARBAGE:
         cases[f"garbage-{name}"] = (submission(released, prepend={"source-rows": garbage_code(name)}),
                                     s(after("source-rows")))
-    cases["lying-figures"] = (submission(released, append={"read-data": LYING_FIGURES}), 16.0)
+    cases["lying-figures"] = (submission(released, append={"read-data": LYING_FIGURES}), FULL)
     cases["floods"] = (submission(released, mutate=lambda nb: [nb.cells.insert(3, _code_cell(f)) for f in FLOODS]),
-                       16.0)
+                       FULL)
     for name, (replace, lost_ids, _) in VALUES.items():
         cases[name] = (submission(released, replace=replace), s(lost_ids))
     for name, (mutate, wrong, lost_ids, _) in TAMPER.items():
         cases[name] = (submission(released, replace=WRONG if wrong else None, mutate=mutate), s(lost_ids))
     cases["probe"] = (submission(released, mutate=lambda nb: nb.cells.append(_code_cell(probe_code(root, port)))),
-                      16.0)
+                      FULL)
     cases["shipped-numpy"] = (submission(released, mutate=lambda nb: nb.cells.append(_code_cell(SHIPPED_NUMPY))),
-                              16.0)
+                              FULL)
     for name in ("empty", "malformed-json", "nbformat-3", "symlink-to-source"):
         cases[f"file-{name}"] = (name, 0.0)
     return cases
@@ -1100,12 +1110,12 @@ def test_autograde_batch_with_everything_hostile(outside, released, loopback_ser
         assert got.pop(name) == 0.0 and expected.pop(name) > 0
         assert any("its questions score 0" in p for p in results[name].problems), results[name].problems
     assert got == expected, {s: results[s].problems for s in got if got[s] != expected.get(s)}
-    assert got["normal-right"] == alone["normal-right"] == 16.0
-    assert got["normal-partial"] == alone["normal-partial"] == 11.0
+    assert got["normal-right"] == alone["normal-right"] == FULL
+    assert got["normal-partial"] == alone["normal-partial"] == PARTIAL
     with Gradebook(db_url(course), course.course.id) as gb:
         for student in expected:
             sub = gb.find_submission(ASSIGNMENT, student)
-            assert (sub.score, sub.max_score) == (expected[student], 16.0), student
+            assert (sub.score, sub.max_score) == (expected[student], MAX), student
     for name in ("empty", "malformed-json", "nbformat-3", "symlink-to-source"):
         assert any("extraction" in p for p in results[f"file-{name}"].problems)
     shown = nbformat.read(outside / "autograded" / "shipped-numpy" / ASSIGNMENT / "extraction.ipynb", as_version=4)

@@ -35,6 +35,7 @@ from click.testing import CliRunner
 
 from autograder import collect as collect_mod
 from autograder import feedback as feedback_mod
+from autograder import gradebook as gradebook_module
 from autograder import nbgrader_adapter
 from autograder.autograde import autograde, batch
 from autograder.cli import main
@@ -487,7 +488,7 @@ def test_a_graded_notebook_that_cannot_be_read_back_fails_its_submission_only(tm
 def test_a_gradebook_locked_by_another_program_is_one_line_for_every_command(tmp_path, gradebooks, monkeypatch):  # noqa: F811
     course = tiny_course(tmp_path / "course", gradebooks[1])
     put(course.root / "submitted/alice/intro/arrays.ipynb", nb_bytes("alice"))
-    monkeypatch.setattr(nbgrader_adapter, "GRADEBOOK_WAIT", 1.0)
+    monkeypatch.setattr(gradebook_module, "GRADEBOOK_WAIT", 1.0)
     with locked_gradebook(course.gradebook_file):
         with pytest.raises(GradebookUnavailable, match="locked by another program"):
             read_gradebook(course)
@@ -625,7 +626,7 @@ def test_a_gradebook_locked_during_the_batch_fails_the_rest_one_line_each(graded
     records = {s: (course.folder("autograded", s, ASSIGNMENT) / SubmissionRecord.FILENAME).read_bytes() for s in students}
     with Gradebook(nbgrader_adapter.db_url(course), course.course.id) as gb:
         before = {s: gb.find_submission(ASSIGNMENT, s).score for s in students}
-    monkeypatch.setattr(nbgrader_adapter, "GRADEBOOK_WAIT", 1.0)
+    monkeypatch.setattr(gradebook_module, "GRADEBOOK_WAIT", 1.0)
     locked: list = []
     with contextlib.ExitStack() as stack:
         def lock_after_the_first(result):  # another program takes the gradebook mid-batch

@@ -118,26 +118,24 @@ def _shift(rng: np.random.Generator) -> int:
 
 
 def _secret_err_dq(inputs: dict, rng: np.random.Generator) -> dict:
-    """Smaller error and flag images (a corner of the file's, 200 x 240 pixels, so that the
-    rerun stays cheap): the error image flipped with a smooth positive pattern added; the
-    flags flipped, with flag bits set at a tenth of the pixels."""
-    shape = (200, 240)
-    r0, c0 = int(rng.integers(0, NROWS - shape[0])), int(rng.integers(0, NCOLS - shape[1]))
-    window = (slice(r0, r0 + shape[0]), slice(c0, c0 + shape[1]))
-    err = np.asarray(inputs["err"], dtype=np.float64)[::-1, ::-1][window]
+    """Other error and flag images, of the file's shape (a smaller image would break a
+    cell of the student's in the question's span that also uses ``img``): the error image
+    flipped both ways with a smooth positive pattern added; the flags flipped, with flag
+    bits set at a tenth of the pixels."""
+    err = np.asarray(inputs["err"], dtype=np.float64)[::-1, ::-1]
     amplitude = float(rng.uniform(3, 10))
-    dq = np.asarray(inputs["dq"], dtype=np.int16)[::-1, ::-1][window].copy()
-    extra = rng.random(shape) < 0.1
+    dq = np.asarray(inputs["dq"], dtype=np.int16)[::-1, ::-1].copy()
+    extra = rng.random(SHAPE) < 0.1
     dq[extra] |= rng.choice(np.array([4, 16, 256, 512, 1024, 2048, 8192], dtype=np.int16), int(extra.sum()))
-    return {"err": err + amplitude + _pattern(shape, rng, amplitude), "dq": dq}
+    return {"err": err + amplitude + _pattern(SHAPE, rng, amplitude), "dq": dq}
 
 
 def _secret_cosmic(inputs: dict, rng: np.random.Generator) -> dict:
-    """Narrower images for the cosmic-ray cleaning (all 512 rows, so rows 230..279 exist;
-    half the columns, so that the rerun's median filter costs half): the image scrambled
-    (:func:`_scrambled`) and the error image flipped, both cut to their first 256 columns."""
-    img = _scrambled(inputs["img"], rng)[:, :256].copy()
-    err = np.asarray(inputs["err"], dtype=np.float64)[:, ::-1][:, :256].copy()
+    """The image scrambled (:func:`_scrambled`) and the error image flipped, of the file's
+    shape: a narrower image would break a cell of the student's in the question's span
+    that also uses an earlier answer of the full width (``spectrum_src``, ``profile``)."""
+    img = _scrambled(inputs["img"], rng)
+    err = np.asarray(inputs["err"], dtype=np.float64)[:, ::-1].copy()
     return {"img": img, "err": err}
 
 
@@ -358,7 +356,7 @@ def err_dq_images(ctx: CheckContext) -> None:
     """err_lo, err_hi: the 1st and 99th percentiles of the run's ``err``; and, from the
     figures this question's code drew, an image of the run's ``err`` and one of its
     ``dq``, each with origin 'lower' (any colour scale, colour bars, other images and
-    lines are fine).  The secret images are smaller (200 x 240): the code must draw the
+    lines are fine).  The secret images are other images of the same shape: the code must draw the
     arrays it is given.  Hints: the limits swapped, fractions given to np.percentile,
     the minimum and maximum."""
     err = np.asarray(ctx.input("err"), dtype=np.float64)
@@ -446,8 +444,7 @@ def cosmic_rays(ctx: CheckContext) -> None:
     * img_cr: float (512, 511) equal to ``img`` on rows 230..279 and elsewhere to
       ``img_sm`` where ``bad``, ``img`` where not.
 
-    The shapes are those of the run's image: the secret image has half the columns
-    (512, 256), so the code must work from ``img`` and ``err`` whatever their width.
+    The shapes are those of the run's image (the secret image has the file's shape too).
     """
     from reference_solution import clean_cosmic_rays, cosmic_ray_mask, median_smooth, noise_sigma
 
