@@ -72,3 +72,23 @@ def course_questions(assignment_id: str) -> list:
     from autograder.config import load_course
 
     return load_course(ROOT, check_files=False).assignment(assignment_id).questions
+
+
+def answered_with_solutions(notebook: Path, source: Path, dest: Path | None = None) -> Path:
+    """``notebook`` (a release or fetched copy) with every answer cell holding the source
+    notebook's solution (the model answers, written ones included), saved at ``dest``
+    (default: in place); the path written."""
+    import nbformat
+
+    from autograder.nbmeta import grade_id
+
+    solutions = {grade_id(c): c.source for c in nbformat.read(source, as_version=4).cells
+                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) in solutions:
+            cell.source = solutions[grade_id(cell)]
+    dest = Path(dest or notebook)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dest)
+    return dest

@@ -18,7 +18,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import nbformat
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -29,7 +28,7 @@ from autograder.cli import main
 from autograder.config import load_course
 from autograder.nbgrader_adapter import db_url
 
-from .conftest import ROOT, copy_course, needs_data
+from .conftest import ROOT, answered_with_solutions, copy_course, needs_data
 
 ASSIGNMENT = "array-creation"
 
@@ -97,15 +96,7 @@ def as_student(account, course, *args: str) -> subprocess.CompletedProcess:
 
 def answer(account, source: Path) -> None:
     """The student fills in every answer (here: the solutions, put in the fetched notebook)."""
-    path = Path(account.pw_dir) / ASSIGNMENT / "array-creation.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(source, as_version=4).cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in solutions:
-            cell.source = solutions[gid]
-    nbformat.write(nb, path)
+    path = answered_with_solutions(Path(account.pw_dir) / ASSIGNMENT / "array-creation.ipynb", source)
     scratch = path.with_name("scratch.py")  # a file of the student's own, submitted with the notebook
     scratch.write_text("print('trying things')\n")
     for p in (path, scratch):

@@ -23,7 +23,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import nbformat
 import pytest
 import yaml
 
@@ -34,7 +33,7 @@ from playwright.sync_api import expect  # noqa: E402
 from autograder.config import load_course  # noqa: E402
 from autograder.exchange import student_config  # noqa: E402
 
-from ..conftest import ROOT, copy_course  # noqa: E402
+from ..conftest import ROOT, answered_with_solutions, copy_course  # noqa: E402
 from ..test_exchange import student_python  # noqa: E402
 from .conftest import course, running_lab  # noqa: E402
 from .notebook import accept_kernel_dialog  # noqa: E402
@@ -85,15 +84,7 @@ def hub_course(tmp_path: Path, exchange: Path):
 def fill_in(path: Path, account) -> None:
     """The student's answers (the source notebook's solutions) in the fetched notebook,
     saved by the student's account."""
-    nb = nbformat.read(path, as_version=4)
-    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source
-                 for c in nbformat.read(ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4).cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in solutions:
-            cell.source = solutions[gid]
-    nbformat.write(nb, path)
+    answered_with_solutions(path, ROOT / "source" / ASSIGNMENT / NOTEBOOK)
     os.chown(path, account.pw_uid, account.pw_gid)
 
 

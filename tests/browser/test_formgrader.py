@@ -14,7 +14,6 @@ import csv
 import io
 import re
 
-import nbformat
 import pytest
 import yaml
 
@@ -24,7 +23,7 @@ from playwright.sync_api import expect  # noqa: E402
 
 from autograder.config import load_course  # noqa: E402
 
-from ..conftest import ROOT  # noqa: E402
+from ..conftest import ROOT, answered_with_solutions  # noqa: E402
 from .conftest import course  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -46,20 +45,6 @@ def written_question(root):
     pytest.fail("course.yml has no question graded by hand (manual: true): the course's written answer is missing")
 
 
-def answered(release: str, source: str, dest) -> None:
-    """The release notebook with every answer cell holding the source notebook's (the
-    model answers, the written one included), saved at ``dest``."""
-    nb = nbformat.read(release, as_version=4)
-    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(source, as_version=4).cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in solutions:
-            cell.source = solutions[gid]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, dest)
-
-
 def test_instructor_grades_the_written_answer_in_the_formgrader(lab, page, shot, tmp_path):
     root = lab.root
     assignment, notebook, question = written_question(root)
@@ -70,7 +55,7 @@ def test_instructor_grades_the_written_answer_in_the_formgrader(lab, page, shot,
             a["due"] = DUE
     (root / "course.yml").write_text(yaml.safe_dump(data, sort_keys=False))
     course(root, "release", aid)
-    answered(root / "release" / aid / notebook.filename, ROOT / "source" / aid / notebook.filename,
+    answered_with_solutions(root / "release" / aid / notebook.filename, ROOT / "source" / aid / notebook.filename,
              tmp_path / "class" / STUDENT / aid / notebook.filename)
     # (only the notebook: collect takes nothing else, and the grader puts course_data.py beside it)
     course(root, "collect", str(tmp_path / "class"))
@@ -96,6 +81,9 @@ def test_instructor_grades_the_written_answer_in_the_formgrader(lab, page, shot,
     submission.get_by_text("Submission #1").click()
     score = page.locator(f"input.score#{question.id}")
     expect(score).to_be_visible(timeout=30_000)
+    # the page's scripts attach the savers after the inputs show: a change typed before that
+    # is never sent (seen once on a loaded machine)
+    page.wait_for_load_state("networkidle")
     with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT"):
         score.fill(f"{SCORE:g}")
         score.press("Tab")
