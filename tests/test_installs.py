@@ -171,10 +171,26 @@ class Setup:
             install_args = [str(install)]
         subprocess.run([sys.executable, "-m", "pip", "--python", str(self.venv / "bin" / "python"), "install",
                         "-q", "--no-deps", *install_args], check=True, stdout=subprocess.DEVNULL)
+        # the outer environment's packages, without its copy of the grader if it holds one (an
+        # environment installed with `pip install .`): the copy graded, and the one to keep out
+        # of reach, is the install's under test.  A tmpfs with a read-only bind of each entry.
         deps = self.base / "deps"
         deps.mkdir()
-        subprocess.run(["mount", "--bind", "-o", "ro", sysconfig.get_paths()["purelib"], str(deps)], check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=755", "tmpfs", str(deps)], check=True)
         self.mounts.append(deps)
+        outer = Path(sysconfig.get_paths()["purelib"])
+        script = []
+        for entry in sorted(outer.iterdir()):
+            if entry.name in ("autograder", "reference_solution", "course_data.py") or \
+                    entry.name.startswith(("numpy_3c120_course", "__editable__")):
+                continue
+            if entry.is_symlink():
+                (deps / entry.name).symlink_to(os.readlink(entry))
+                continue
+            (deps / entry.name).mkdir() if entry.is_dir() else (deps / entry.name).touch()
+            script.append(f"mount --bind -o ro '{entry}' '{deps / entry.name}'")
+        subprocess.run(["sh", "-ec", "\n".join(script)], check=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(deps)], check=True)
         (site / "deps.pth").write_text(f"{deps}\n")
         # the one program of a dependency the course runs (nbgrader runs `alembic` from PATH)
         alembic = self.venv / "bin" / "alembic"
@@ -263,6 +279,9 @@ def test_an_install_graded_as_root(install):
             assert any(p.name.startswith("__editable__") for p in setup.site.iterdir())
         else:
             assert (setup.site / "reference_solution" / "extraction.py").is_file()  # really installed there
+        grader = subprocess.run([str(setup.venv / "bin" / "python"), "-c", "import autograder; print(autograder.__file__)"],
+                                check=True, capture_output=True, text=True, cwd=setup.base).stdout
+        assert grader.startswith(str(setup.clone if editable else setup.site)), grader  # the install under test
         _assert_sealed(*_grade_the_class(setup))
     finally:
         setup.close()

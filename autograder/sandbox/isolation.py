@@ -168,14 +168,37 @@ def _holds_grader(folder: str) -> list[str]:
     return found
 
 
+def _is_checkout(folder: str) -> bool:
+    """Whether ``folder`` (a ``sys.path`` entry outside the Python installation) holds
+    the grader's packages as a source checkout does, rather than as an installed
+    package folder does.
+
+    A package folder (a ``site-packages`` named in a ``.pth`` file or ``PYTHONPATH``,
+    ``pip install --target``) holds other distributions' ``*.dist-info`` beside the
+    grader: it is shown, with the grader's entries hidden like in any package folder,
+    because the student's numpy and IPython may come from it.  A checkout (the
+    repository, or a copy of it) holds the course's files and solutions as well, so
+    it is left out altogether.
+    """
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return False
+    if not any(os.path.isdir(os.path.join(folder, n)) for n in ("autograder", "reference_solution")):
+        return False
+    if {"course.yml", "pyproject.toml", "source", "setup.py", ".git"} & set(names):
+        return True
+    return not any(n.endswith(".dist-info") and not GRADER_NAMES.match(n) for n in names)
+
+
 def student_view(extra_hide: tuple[str, ...] = ()) -> View:
     """What a student process of THIS interpreter may see (computed in the warm process,
     whose ``sys.path`` is the student's, so every copy of the grader's packages the
     student could import is found, editable installs included).
 
     Allowed: the Python installation's ``lib``/``bin`` folders, the folders on
-    ``sys.path`` (but a folder outside the installation that holds the grader's
-    packages, such as a source checkout put on the path, is left out altogether), and
+    ``sys.path`` (but a source checkout of the course put on the path is left out
+    altogether, see :func:`_is_checkout`), and
     :data:`SYSTEM_DIRS`.  Hidden: the grader's files in every allowed package folder
     and in the other Python package folders the system folders hold, and
     ``extra_hide`` (the course folder, the installed checkout) where it lies inside an
@@ -194,7 +217,7 @@ def student_view(extra_hide: tuple[str, ...] = ()) -> View:
             continue
         real = os.path.realpath(entry)
         outside = not any(_inside(real, p) for p in prefixes)
-        if outside and any(os.path.isdir(os.path.join(real, n)) for n in ("autograder", "reference_solution")):
+        if outside and _is_checkout(real):
             continue  # a checkout of the course on the path: not shown at all
         allowed.add(real)
         package_dirs.add(real)
