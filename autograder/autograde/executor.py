@@ -75,6 +75,8 @@ class _Windowed:
             if not in_flight:
                 return
             for fut in self._wait(in_flight):
+                if fut not in in_flight:  # resubmitted by _recover (its pool was lost) since the wait
+                    continue
                 key, args, tries = in_flight.pop(fut)
                 try:
                     out = fut.result()

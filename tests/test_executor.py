@@ -1,0 +1,75 @@
+"""The executors' shared loop (``executor._Windowed.run``): a window of jobs in flight,
+results in completion order, and a job whose worker was lost tried once more."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+from autograder.autograde.executor import _Windowed
+
+
+class Lost(Exception):
+    pass
+
+
+class Fake(_Windowed):
+    """Jobs are ``(value, dies)``: a job that dies fails with :class:`Lost` on its first
+    try.  Every wait returns all the futures in flight as done (as when several jobs end
+    while the instructor's process is busy), so a lost pool meets other finished jobs."""
+
+    window = 3
+
+    def __init__(self):
+        self.tried: dict = {}
+        self.recovered = 0
+
+    def _submit(self, args):
+        value, dies = args
+        self.tried[value] = self.tried.get(value, 0) + 1
+        fut = Future()
+        if dies and self.tried[value] == 1:
+            fut.set_exception(Lost(value))
+        else:
+            fut.set_result(value * 10)
+        return fut
+
+    def _wait(self, futures):
+        return set(futures)
+
+    def _lost(self, exc):
+        return isinstance(exc, Lost)
+
+    def _recover(self, in_flight):
+        self.recovered += 1
+        for fut, (key, args, tries) in list(in_flight.items()):
+            del in_flight[fut]
+            in_flight[self._submit(args)] = (key, args, tries)
+
+
+def test_every_job_comes_back_once_with_its_result():
+    ex = Fake()
+    out = dict(ex.run((f"k{i}", (i, False)) for i in range(10)))
+    assert out == {f"k{i}": i * 10 for i in range(10)}
+
+
+def test_a_lost_worker_among_finished_jobs_costs_nothing():
+    ex = Fake()
+    jobs = [(f"k{i}", (i, i in (1, 4))) for i in range(8)]
+    out = list(ex.run(iter(jobs)))
+    assert sorted(k for k, _ in out) == sorted(k for k, _ in jobs)  # each exactly once
+    assert dict(out) == {f"k{i}": i * 10 for i in range(8)}
+    assert ex.recovered == 2 and ex.tried[1] == 2 and ex.tried[4] == 2
+
+
+def test_a_job_lost_twice_is_reported_not_retried_forever():
+    class Always(Fake):
+        def _submit(self, args):
+            value, _ = args
+            self.tried[value] = self.tried.get(value, 0) + 1
+            fut = Future()
+            fut.set_exception(Lost(value))
+            return fut
+
+    ex = Always()
+    out = dict(ex.run(iter([("a", (1, True))])))
+    assert isinstance(out["a"], Lost) and ex.tried[1] == 2
