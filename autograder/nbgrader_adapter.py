@@ -15,9 +15,9 @@
 * :func:`configure` also sets nbgrader's late-submission plugin to
   :class:`autograder.late.CourseLatePenalty` with course.yml's policies, and nbgrader's
   exchange root to course.yml's ``exchange.root`` (a JupyterHub class).
-* :func:`db_url`: the course's gradebook connections wait up to :data:`GRADEBOOK_WAIT`
-  seconds for a lock another program holds (retried by SQLite), then fail; see
-  :func:`autograder.gradebook.unavailable` for how that failure is reported.
+* nbgrader's gradebook is reached through :func:`autograder.gradebook.db_url`, whose
+  connections wait up to :data:`autograder.gradebook.GRADEBOOK_WAIT` seconds for a lock
+  another program holds, then fail (see :func:`autograder.gradebook.unavailable`).
 
 Two of nbgrader's per-notebook costs are cut here without changing what it does (about
 40 ms of the instructor's process per notebook, measured): its metadata check builds a
@@ -53,7 +53,7 @@ from traitlets.config import Config
 
 from .config import Course, load_course
 from .environment import ensure_alembic_on_path
-from .gradebook import GRADEBOOK_WAIT, db_url  # noqa: F401 - also this module's public names
+from .gradebook import db_url
 from .late import CourseLatePenalty, nbgrader_policies
 
 __all__ = [
@@ -65,7 +65,6 @@ __all__ = [
     "sanitize",
     "finish",
     "shared_gradebook",
-    "db_url",
 ]
 
 SANITIZE = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata]

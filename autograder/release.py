@@ -64,7 +64,7 @@ def _due_dates(course: Course) -> None:
 
     from .gradebook import reporting_unavailable
     from .late import sync_due_dates
-    from .nbgrader_adapter import db_url
+    from .gradebook import db_url
 
     with reporting_unavailable(course), Gradebook(db_url(course), course.course.id) as gb:
         sync_due_dates(course, gb)

@@ -370,7 +370,7 @@ def load_roster(course: Course) -> Roster:
     from nbgrader.api import Gradebook
 
     from .gradebook import reporting_unavailable
-    from .nbgrader_adapter import db_url
+    from .gradebook import db_url
 
     if not course.gradebook_file.is_file():
         return Roster()
@@ -448,7 +448,8 @@ def import_roster(course: Course, path: Path, *, layout: str | None = None,
 
     from .gradebook import reporting_unavailable
     from .lock import course_lock
-    from .nbgrader_adapter import db_url, ensure_alembic_on_path
+    from .gradebook import db_url
+    from .nbgrader_adapter import ensure_alembic_on_path
 
     found_layout, rows = read_roster(path, layout=layout, id_from=id_from)
     result = RosterImport(Path(path), found_layout)

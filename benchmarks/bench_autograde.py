@@ -239,8 +239,13 @@ def main() -> None:
     shutil.copy2(data_path, data_dir / "3c120_stis.fits.gz")
     os.environ["COURSE_DATA_DIR"] = str(data_dir)  # the course copies live elsewhere: tell them where the file is
     cores = os.cpu_count() or 1
-    print(f"machine: {cores} cores; {args.n} submissions of {ASSIGNMENT}; {args.repeat} round(s)")
-    rounds = [one_round(args.n, args.jobs) for _ in range(args.repeat)]
+    print(f"machine: {cores} cores; {args.n} submissions of {ASSIGNMENT}; {args.repeat} round(s)", flush=True)
+    rounds = []
+    for i in range(args.repeat):  # each round as it ends: a long run shows where it is
+        rounds.append(one_round(args.n, args.jobs))
+        r = rounds[-1]
+        print(f"  round {i + 1}: nbgrader {r['stock']:.1f} s, course {r['ours']:.1f} s, "
+              f"ratio {r['stock'] / r['ours']:.2f}, scores {'identical' if r['identical'] else 'DIFFERENT'}", flush=True)
     stock = statistics.median(r["stock"] for r in rounds)
     ours = statistics.median(r["ours"] for r in rounds)
     identical = all(r["identical"] for r in rounds)

@@ -94,7 +94,7 @@ def make_course(root: Path, *, with_gradebook: bool = True, **extra):
 def gradebook(course):
     from nbgrader.api import Gradebook
 
-    from autograder.nbgrader_adapter import db_url
+    from autograder.gradebook import db_url
 
     return Gradebook(db_url(course), course.course.id)
 

@@ -1073,7 +1073,7 @@ def test_autograde_batch_with_everything_hostile(outside, released, loopback_ser
     from nbgrader.api import Gradebook
 
     from autograder.autograde import autograde
-    from autograder.nbgrader_adapter import db_url
+    from autograder.gradebook import db_url
 
     port, accepted = loopback_server
     course = load_course(outside)

@@ -65,7 +65,7 @@ def graded_course(tmp_path_factory):
 def _gradebook_scores(root, course):
     from nbgrader.api import Gradebook
 
-    from autograder.nbgrader_adapter import db_url
+    from autograder.gradebook import db_url
 
     with Gradebook(db_url(course), course.course.id) as gb:
         return {s.student.id: (s.score, {g.name: g.score for nb in s.notebooks for g in nb.grades})

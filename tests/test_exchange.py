@@ -26,7 +26,7 @@ from nbgrader.api import Gradebook
 
 from autograder.cli import main
 from autograder.config import load_course
-from autograder.nbgrader_adapter import db_url
+from autograder.gradebook import db_url
 
 from .conftest import ROOT, answered_with_solutions, copy_course, needs_data
 

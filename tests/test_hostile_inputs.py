@@ -43,7 +43,7 @@ from autograder.collect import collect, safe_student_id
 from autograder.config import CourseConfigError, load_course, machine_memory_mb, parse_course
 from autograder.export import export_grades
 from autograder.fileio import replace_dir
-from autograder.gradebook import GradebookUnavailable, read_gradebook
+from autograder.gradebook import GradebookUnavailable, db_url, read_gradebook
 from autograder.results import SubmissionRecord
 
 from .conftest import ROOT, copy_course, needs_data
@@ -341,7 +341,7 @@ def test_export_csv_neutralises_formulas_keeps_ids_text_and_scores_numbers(tmp_p
 
     assert safe_student_id("-2-3") and safe_student_id("@user")  # ids collect accepts
     course = make_course(tmp_path / "course", gradebooks[1])
-    with Gradebook(nbgrader_adapter.db_url(course), "tiny-course") as gb:
+    with Gradebook(db_url(course), "tiny-course") as gb:
         for student in FORMULA_IDS:  # ids imported into the gradebook from elsewhere
             gb.add_student(student)
 
@@ -595,7 +595,7 @@ def test_changing_a_limit_or_the_checks_regrades_without_force(graded, tmp_path,
 
     def planned(c) -> set[str]:
         batch._settings.cache_clear()
-        with Gradebook(nbgrader_adapter.db_url(c), c.course.id) as gb:
+        with Gradebook(db_url(c), c.course.id) as gb:
             todo, skipped = batch.plan(c, subs, force=False, gb=gb)
         assert len(todo) + len(skipped) == len(subs)
         return {sub.student for sub, _ in todo}
@@ -624,7 +624,7 @@ def test_a_gradebook_locked_during_the_batch_fails_the_rest_one_line_each(graded
     course, _, _ = graded
     students = ["ada", "bignum", "tamper"]
     records = {s: (course.folder("autograded", s, ASSIGNMENT) / SubmissionRecord.FILENAME).read_bytes() for s in students}
-    with Gradebook(nbgrader_adapter.db_url(course), course.course.id) as gb:
+    with Gradebook(db_url(course), course.course.id) as gb:
         before = {s: gb.find_submission(ASSIGNMENT, s).score for s in students}
     monkeypatch.setattr(gradebook_module, "GRADEBOOK_WAIT", 1.0)
     locked: list = []
@@ -646,7 +646,7 @@ def test_a_gradebook_locked_during_the_batch_fails_the_rest_one_line_each(graded
     for r in rest:
         assert (course.folder("autograded", r.student, ASSIGNMENT) / SubmissionRecord.FILENAME).read_bytes() \
             == records[r.student]
-    with Gradebook(nbgrader_adapter.db_url(course), course.course.id) as gb:
+    with Gradebook(db_url(course), course.course.id) as gb:
         assert {s: gb.find_submission(ASSIGNMENT, s).score for s in students} == before
     again = {r.student: r.status for r in autograde(course, students=students, jobs=1)}
     assert again == {s: "skipped" for s in students}

@@ -80,7 +80,8 @@ def test_nbgraders_own_late_penalty_step_uses_the_course_policy(tmp_path):
     """Plain nbgrader: its AssignLatePenalties, configured by nbgrader_config.py, asks our plugin."""
     from nbgrader.preprocessors import AssignLatePenalties
 
-    from autograder.nbgrader_adapter import db_url, nbgrader_config
+    from autograder.gradebook import db_url
+    from autograder.nbgrader_adapter import nbgrader_config
 
     course = late_course(tmp_path)
     release_in_gradebook(course)

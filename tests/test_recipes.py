@@ -165,7 +165,7 @@ def test_recipe_new_export_format(tmp_path, monkeypatch):
     release(course, ["slicing"])
     from nbgrader.api import Gradebook
 
-    from autograder.nbgrader_adapter import db_url
+    from autograder.gradebook import db_url
 
     with Gradebook(db_url(course), course.course.id) as gb:
         gb.add_student("ada")

@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 from ..config import Course, check_machine_limits
 from ..errors import NotFound
-from ..gradebook import reporting_unavailable
+from ..gradebook import db_url, reporting_unavailable
 from ..lock import course_lock
 from .batch import Submission, SubmissionResult, find_submissions
 
@@ -129,7 +129,7 @@ def _grade(course: Course, zygote, *, assignments, students, jobs, scheduler, fo
     nbgrader_adapter.ensure_alembic_on_path()
     config = nbgrader_adapter.nbgrader_config(course)
     subs = find_submissions(course, assignments, students)
-    url = nbgrader_adapter.db_url(course)
+    url = db_url(course)
     with reporting_unavailable(course), Gradebook(url, course.course.id) as gb:
         for a in sorted({s.assignment for s in subs}):
             try:

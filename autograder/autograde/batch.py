@@ -16,7 +16,7 @@ A submission is marked done only after its grades are committed, so an interrupt
 batch resumes where it stopped.  Whatever goes wrong with one submission (a notebook
 nbgrader refuses, files that cannot be written, a full disk) fails that submission
 only, with a one-line reason.  A gradebook that another program keeps locked past the
-wait (:data:`autograder.nbgrader_adapter.GRADEBOOK_WAIT`) fails the submission that met
+wait (:data:`autograder.gradebook.GRADEBOOK_WAIT`) fails the submission that met
 it, and then every remaining one at once with the same line (:class:`GradebookGate`),
 rather than each waiting in turn.
 """
