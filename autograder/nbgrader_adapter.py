@@ -106,7 +106,16 @@ def _install_schema_cache() -> None:
 _install_schema_cache()
 
 
-class _Borrowed:
+class _Delegating:
+    """Stands in for a gradebook: what a subclass does not answer goes to ``self._gb``."""
+
+    _gb: Gradebook
+
+    def __getattr__(self, name: str):
+        return getattr(self._gb, name)
+
+
+class _Borrowed(_Delegating):
     """A gradebook lent to nbgrader's preprocessors: used as theirs, closed by its owner.
 
     The instructor's cells (``find_source_cell``, ``find_graded_cell``: what
@@ -119,9 +128,6 @@ class _Borrowed:
     def __init__(self, gb: Gradebook, cells: dict | None = None) -> None:
         self._gb = gb
         self._cells = {} if cells is None else cells
-
-    def __getattr__(self, name: str):
-        return getattr(self._gb, name)
 
     def _instructor_cell(self, kind: str, name: str, notebook: str, assignment: str):
         key = (kind, name, notebook, assignment)
@@ -151,7 +157,7 @@ class _Borrowed:
         pass
 
 
-class _SubmissionGrades:
+class _SubmissionGrades(_Delegating):
     """A gradebook whose ``find_grade``/``find_comment`` for one submitted notebook are
     answered from one query of that notebook's grades and comments (SaveAutoGrades
     asks for each graded cell); anything else goes to the gradebook itself."""
@@ -167,16 +173,15 @@ class _SubmissionGrades:
             self._grades = {g.name: g for g in submitted.grades}
             self._comments = {c.name: c for c in submitted.comments}
 
-    def __getattr__(self, name: str):
-        return getattr(self._gb, name)
+    def _lookup(self, kind: str, found: dict, cell: str, *key: str):
+        hit = found.get(cell) if key == self._key else None
+        return hit if hit is not None else getattr(self._gb, kind)(cell, *key)
 
     def find_grade(self, grade_cell: str, notebook: str, assignment: str, student: str):
-        found = self._grades.get(grade_cell) if (notebook, assignment, student) == self._key else None
-        return found if found is not None else self._gb.find_grade(grade_cell, notebook, assignment, student)
+        return self._lookup("find_grade", self._grades, grade_cell, notebook, assignment, student)
 
     def find_comment(self, solution_cell: str, notebook: str, assignment: str, student: str):
-        found = self._comments.get(solution_cell) if (notebook, assignment, student) == self._key else None
-        return found if found is not None else self._gb.find_comment(solution_cell, notebook, assignment, student)
+        return self._lookup("find_comment", self._comments, solution_cell, notebook, assignment, student)
 
 
 # the modules whose preprocessors open a Gradebook per notebook (and this one's AtomicSaveAutoGrades)

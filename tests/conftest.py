@@ -74,6 +74,16 @@ def course_questions(assignment_id: str) -> list:
     return load_course(ROOT, check_files=False).assignment(assignment_id).questions
 
 
+def solutions_of(source) -> dict[str, str]:
+    """The answer cells of a source notebook (a path, or one already read): grade id -> source."""
+    import nbformat
+
+    from autograder.nbmeta import grade_id, is_solution
+
+    nb = nbformat.read(source, as_version=4) if isinstance(source, (str, Path)) else source
+    return {grade_id(c): c.source for c in nb.cells if is_solution(c)}
+
+
 def answered_with_solutions(notebook: Path, source: Path, dest: Path | None = None) -> Path:
     """``notebook`` (a release or fetched copy) with every answer cell holding the source
     notebook's solution (the model answers, written ones included), saved at ``dest``
@@ -82,8 +92,7 @@ def answered_with_solutions(notebook: Path, source: Path, dest: Path | None = No
 
     from autograder.nbmeta import grade_id
 
-    solutions = {grade_id(c): c.source for c in nbformat.read(source, as_version=4).cells
-                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    solutions = solutions_of(source)
     nb = nbformat.read(notebook, as_version=4)
     for cell in nb.cells:
         if grade_id(cell) in solutions:

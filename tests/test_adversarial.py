@@ -55,7 +55,7 @@ DATA = DATA_DIR / "3c120_stis.fits.gz"
 
 from autograder import integrity  # noqa: E402
 
-from .conftest import copy_course  # noqa: E402
+from .conftest import copy_course, solutions_of  # noqa: E402
 from autograder.config import load_course  # noqa: E402
 from autograder.grading import GradedNotebook, NotebookGrader, course_secret  # noqa: E402
 from autograder.nbmeta import grade_id  # noqa: E402
@@ -97,8 +97,7 @@ def after(q: str) -> set[str]:
 
 # ---------------------------------------------------------------------------------- notebooks
 SOURCE_NB = nbformat.read(ROOT / "source" / ASSIGNMENT / "extraction.ipynb", as_version=4)
-SOLUTIONS = {grade_id(c): c.source for c in SOURCE_NB.cells
-             if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+SOLUTIONS = solutions_of(SOURCE_NB)
 
 
 def _cells(nb) -> dict:

@@ -42,7 +42,7 @@ import pytest
 from autograder.config import load_course
 from autograder.nbmeta import grade_id
 
-from .conftest import DATA_FILE, ROOT, copy_course
+from .conftest import DATA_FILE, ROOT, copy_course, solutions_of
 
 pytestmark = [
     pytest.mark.slow,
@@ -89,8 +89,7 @@ print("PROBE-RESULT " + json.dumps(found))
 
 
 def _solutions(course_root: Path) -> dict[str, str]:
-    nb = nbformat.read(course_root / "source" / ASSIGNMENT / "extraction.ipynb", as_version=4)
-    return {grade_id(c): c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    return solutions_of(course_root / "source" / ASSIGNMENT / "extraction.ipynb")
 
 
 def _submission(course_root: Path, answers: dict[str, str], *, first: str = "") -> nbformat.NotebookNode:
