@@ -150,9 +150,9 @@ class Setup:
     the clone ``source``), a course copy and a planted copy of the solutions, all under a
     folder of /srv; mounts and the user are undone at the end."""
 
-    def __init__(self, install: Path, python: str, user: str | None, *, editable: bool = False):
-        Path("/srv").mkdir(exist_ok=True)
-        self.base = Path(tempfile.mkdtemp(prefix="course-install-", dir="/srv"))
+    def __init__(self, install: Path, python: str, user: str | None, *, editable: bool = False, under: str = "/srv"):
+        Path(under).mkdir(exist_ok=True)
+        self.base = Path(tempfile.mkdtemp(prefix="course-install-", dir=under))
         self.base.chmod(0o755)
         self.user = user
         self.mounts: list[Path] = []
@@ -303,3 +303,15 @@ def test_an_install_graded_by_a_non_root_user(install):
         if setup is not None:
             setup.close()
         subprocess.run(["userdel", user], check=False)
+
+
+def test_an_install_made_under_tmp_graded_as_root(wheel):
+    """Everything (the environment, the course, the planted copy) under /tmp, as a clone
+    made in a temporary folder has it: the sandbox's private /tmp must not cover the
+    environment's packages (it did: every lazily imported module failed)."""
+    setup = Setup(wheel, sys._base_executable if hasattr(sys, "_base_executable") else sys.executable, None,
+                  under=tempfile.gettempdir())
+    try:
+        _assert_sealed(*_grade_the_class(setup))
+    finally:
+        setup.close()

@@ -453,6 +453,9 @@ def build_root(workdir: str, view: View, limits: Limits, *, uid: int | None = No
     work_fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
     root = workdir
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
+    # the private /tmp first: an allowed folder under /tmp (a clone or a virtual environment
+    # made there) is then bound inside it, not covered by it
+    _scratch(os.path.join(root, "tmp"), limits.file_size_mb)
     for path in view.allowed:
         target = _place(root, path)
         if os.path.lexists(target):
@@ -476,7 +479,6 @@ def build_root(workdir: str, view: View, limits: Limits, *, uid: int | None = No
         os.symlink(target, os.path.join(dev, name))
     _scratch(os.path.join(dev, "shm"), limits.file_size_mb)
     _mount(None, dev, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID, "size=1m,mode=755")
-    _scratch(os.path.join(root, "tmp"), limits.file_size_mb)
     os.makedirs(os.path.join(root, "var"), exist_ok=True)
     os.symlink("../tmp", os.path.join(root, "var", "tmp"))
     os.makedirs(os.path.join(root, "proc"), exist_ok=True)
