@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import site
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -101,3 +105,56 @@ def answered_with_solutions(notebook: Path, source: Path, dest: Path | None = No
     dest.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, dest)
     return dest
+
+
+def reachable_by_others(path: Path) -> bool:
+    """Whether an account with no rights of its own here can reach ``path``: every folder
+    above it searchable by others."""
+    return all(p.stat().st_mode & 0o001 for p in Path(path).parents)
+
+
+@dataclass(frozen=True)
+class LentEnvironment:
+    """This test environment as another account runs it (a student's Jupyter server)."""
+
+    prefix: Path  # the environment (``sys.prefix``), as the account reaches it
+    python: list[str]  # an interpreter the account may run
+    pythonpath: str  # the environment's packages, for ``PYTHONPATH``
+
+
+@contextlib.contextmanager
+def environment_for_accounts(base: Path):
+    """This environment's packages and Jupyter data for the accounts a test creates.
+
+    A clone in a private folder (``mktemp -d`` makes it 0700) puts the environment out of
+    other accounts' reach: then ``sys.prefix`` is lent as a read-only bind under ``base``
+    (which they can reach; root only, as the tests that make accounts are), unmounted at
+    the end.  The interpreter is the system's of the same version when this one's own file
+    is out of their reach too (a pyenv under /root).
+    """
+    prefix = Path(sys.prefix)
+    mount = None
+    if not reachable_by_others(prefix):
+        mount = base / "lent-environment"
+        mount.mkdir()
+        subprocess.run(["mount", "--bind", "-o", "ro", str(prefix), str(mount)], check=True)
+    try:
+        lent = mount or prefix
+
+        def seen(path: str) -> str:
+            p = Path(path)
+            return str(lent / p.relative_to(prefix)) if p.is_relative_to(prefix) else path
+
+        real = Path(os.path.realpath(sys.executable))
+        if reachable_by_others(real) and real.stat().st_mode & 0o005 == 0o005:
+            python = [str(real)]
+        else:
+            version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+            found = [Path(f) / version for f in ("/usr/bin", "/usr/local/bin") if (Path(f) / version).is_file()]
+            if not found:
+                pytest.skip(f"no {version} the accounts can run")
+            python = [str(found[0])]
+        yield LentEnvironment(lent, python, os.pathsep.join(seen(p) for p in site.getsitepackages()))
+    finally:
+        if mount is not None:
+            subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -14,7 +14,6 @@ import pwd
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from autograder.cli import main
 from autograder.config import load_course
 from autograder.gradebook import db_url
 
-from .conftest import ROOT, answered_with_solutions, copy_course, needs_data
+from .conftest import ROOT, LentEnvironment, answered_with_solutions, copy_course, environment_for_accounts, needs_data
 
 ASSIGNMENT = "array-creation"
 
@@ -51,42 +50,18 @@ def accounts():
             home.mkdir()
             entry = pwd.getpwnam(name)
             os.chown(home, entry.pw_uid, entry.pw_gid)
-        yield base, [pwd.getpwnam(n) for n in made]
+        with environment_for_accounts(base) as lent:
+            yield base, [pwd.getpwnam(n) for n in made], lent
     finally:
         for name in made:
             subprocess.run(["userdel", name], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
-def student_python() -> list[str]:
-    """A Python the students' accounts may run, with this environment's packages.
-
-    This process's interpreter may sit in a folder other accounts cannot enter (a pyenv
-    under /root): then the system's Python of the same version, given the environment's
-    site-packages (a student's Jupyter server has nbgrader installed in its own way).
-    """
-    if all(os.access(p, os.R_OK | os.X_OK) and Path(p).stat().st_mode & 0o005 == 0o005
-           for p in (os.path.realpath(sys.executable),)) and _world_reachable(Path(os.path.realpath(sys.executable))):
-        return [sys.executable]
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    for folder in ("/usr/bin", "/usr/local/bin"):
-        candidate = Path(folder) / version
-        if candidate.is_file():
-            return [str(candidate)]
-    pytest.skip(f"no {version} the students' accounts can run")
-
-
-def _world_reachable(path: Path) -> bool:
-    return all(p.stat().st_mode & 0o001 for p in path.parents)
-
-
-def as_student(account, course, *args: str) -> subprocess.CompletedProcess:
+def as_student(account, course, lent: LentEnvironment, *args: str) -> subprocess.CompletedProcess:
     """An nbgrader command run by the student ``account``, as a student's Jupyter server runs it."""
-    import site
-
-    env = {"HOME": account.pw_dir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
-           "PYTHONPATH": os.pathsep.join(site.getsitepackages())}
-    done = subprocess.run([*student_python(), "-m", "nbgrader", *args, f"--course={course.course.id}",
+    env = {"HOME": account.pw_dir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": lent.pythonpath}
+    done = subprocess.run([*lent.python, "-m", "nbgrader", *args, f"--course={course.course.id}",
                            f"--Exchange.root={course.exchange.root}"], cwd=account.pw_dir, env=env,
                           user=account.pw_uid, group=account.pw_gid, extra_groups=[], capture_output=True, text=True,
                           timeout=300)
@@ -106,7 +81,7 @@ def answer(account, source: Path) -> None:
 @needs_data
 @pytest.mark.slow
 def test_exchange_round_trip(tmp_path, accounts):
-    base, (ada, bob) = accounts
+    base, (ada, bob), lent = accounts
     root = copy_course(tmp_path / "course")
     data = yaml.safe_load((root / "course.yml").read_text())
     due = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)  # already past: bob is late
@@ -127,9 +102,9 @@ def test_exchange_round_trip(tmp_path, accounts):
     out = course_cmd("release", ASSIGNMENT, "--exchange")
     assert f"published {ASSIGNMENT}" in out and "c.Exchange.root" in out
     for student in (ada, bob):
-        as_student(student, course, "fetch_assignment", ASSIGNMENT)
+        as_student(student, course, lent, "fetch_assignment", ASSIGNMENT)
         answer(student, ROOT / "source" / ASSIGNMENT / "array-creation.ipynb")
-        as_student(student, course, "submit", ASSIGNMENT)
+        as_student(student, course, lent, "submit", ASSIGNMENT)
     out = course_cmd("collect", "--exchange", "--assignment", ASSIGNMENT)
     for student in (ada, bob):
         folder = course.folder("submitted", student.pw_name, ASSIGNMENT)
@@ -137,7 +112,7 @@ def test_exchange_round_trip(tmp_path, accounts):
                                                             "timestamp.txt"]
     assert "scratch.py: not a notebook of the assignment: left in the exchange" in out and "2 ignored" in out
     # bob submits in ada's name: nbgrader takes it as ada's newest; collect refuses it
-    as_student(bob, course, "submit", ASSIGNMENT, f"--CourseDirectory.student_id={ada.pw_name}")
+    as_student(bob, course, lent, "submit", ASSIGNMENT, f"--CourseDirectory.student_id={ada.pw_name}")
     r = run.invoke(main, ["--course-dir", str(root), "collect", "--exchange", "--assignment", ASSIGNMENT])
     assert r.exit_code == 1 and f"submitted as '{ada.pw_name}' by the account '{bob.pw_name}'" in r.output
 
@@ -150,7 +125,7 @@ def test_exchange_round_trip(tmp_path, accounts):
 
     pages = {}
     for student in (ada, bob):
-        as_student(student, course, "fetch_feedback", ASSIGNMENT)
+        as_student(student, course, lent, "fetch_feedback", ASSIGNMENT)
         found = list((Path(student.pw_dir) / ASSIGNMENT / "feedback").glob("*/array-creation.html"))
         assert len(found) == 1, found
         pages[student.pw_name] = found[0].read_text()

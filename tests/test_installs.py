@@ -214,7 +214,7 @@ class Setup:
         if self.user:
             runuser = shutil.which("runuser") or "/usr/sbin/runuser"
             cmd = [runuser, "-u", self.user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *cmd]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        return subprocess.run(cmd, env=env, cwd=self.base, capture_output=True, text=True, timeout=900)
 
     def close(self) -> None:
         for m in reversed(self.mounts):

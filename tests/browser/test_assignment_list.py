@@ -17,9 +17,7 @@ import os
 import pwd
 import secrets
 import shutil
-import site
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -33,8 +31,7 @@ from playwright.sync_api import expect  # noqa: E402
 from autograder.config import load_course  # noqa: E402
 from autograder.exchange import student_config  # noqa: E402
 
-from ..conftest import ROOT, answered_with_solutions, copy_course  # noqa: E402
-from ..test_exchange import student_python  # noqa: E402
+from ..conftest import ROOT, answered_with_solutions, copy_course, environment_for_accounts  # noqa: E402
 from .conftest import course, running_lab  # noqa: E402
 from .notebook import accept_kernel_dialog  # noqa: E402
 
@@ -60,7 +57,8 @@ def student_account():
         home.mkdir()
         account = pwd.getpwnam(name)
         os.chown(home, account.pw_uid, account.pw_gid)
-        yield base, account
+        with environment_for_accounts(base) as lent:
+            yield base, account, lent
     finally:
         subprocess.run(["userdel", name], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
@@ -95,7 +93,7 @@ def row(page, list_id: str, assignment: str):
 
 def test_student_fetches_submits_and_reads_feedback_in_the_assignment_list(tmp_path, data_file, student_account,
                                                                            page, shot):
-    base, student = student_account
+    base, student, lent = student_account
     exchange = base / "exchange"
     root, course_obj = hub_course(tmp_path, exchange)
     out = course(root, "release", ASSIGNMENT, "--exchange")
@@ -109,17 +107,17 @@ def test_student_fetches_submits_and_reads_feedback_in_the_assignment_list(tmp_p
         "HOME": str(home), "USER": student.pw_name, "LOGNAME": student.pw_name, "LANG": "C.UTF-8",
         "PATH": "/usr/bin:/bin",
         # this environment's packages, Jupyter data (lab, nbgrader's extension) and server config
-        "PYTHONPATH": os.pathsep.join(site.getsitepackages()),
-        "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
-        "JUPYTER_CONFIG_PATH": str(Path(sys.prefix) / "etc" / "jupyter"),
-        "JUPYTERLAB_DIR": str(Path(sys.prefix) / "share" / "jupyter" / "lab"),
+        "PYTHONPATH": lent.pythonpath,
+        "JUPYTER_PATH": str(lent.prefix / "share" / "jupyter"),
+        "JUPYTER_CONFIG_PATH": str(lent.prefix / "etc" / "jupyter"),
+        "JUPYTERLAB_DIR": str(lent.prefix / "share" / "jupyter" / "lab"),
     }
     # the instructor's JupyterLab, in the course: the formgrader shows what `course` did
     instructor = tmp_path / "instructor-lab"
     instructor.mkdir()
     with contextlib.ExitStack() as labs:
         formgrader = labs.enter_context(running_lab(root, instructor))
-        lab = labs.enter_context(running_lab(home, home / ".lab", python=student_python(), env=env, account=student))
+        lab = labs.enter_context(running_lab(home, home / ".lab", python=lent.python, env=env, account=student))
         fg = page.context.new_page()
         fg.goto(f"{formgrader.url}formgrader/manage_assignments?token={formgrader.token}")
         listed = fg.locator("tr", has=fg.locator("td.name", has_text=ASSIGNMENT))
