@@ -31,12 +31,18 @@ class SandboxError(RuntimeError):
     """The sandbox itself could not be started (not the student's fault)."""
 
 
-def _clean_env() -> dict[str, str]:
+def _clean_env(workdir: str) -> dict[str, str]:
+    """The warm process's environment: nothing of the instructor's, and no configuration
+    read from a shared folder (its home was the system's /tmp, where any account could
+    leave a ``.config/matplotlib`` or ``.ipython`` for it, and where an account that
+    could not write there left a ``matplotlib-*`` folder at every start)."""
     bindir = os.path.dirname(sys.executable)
     return {
         "PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
-        "HOME": tempfile.gettempdir(),
+        "HOME": workdir,
+        "IPYTHONDIR": os.path.join(workdir, ".ipython"),
+        "MPLCONFIGDIR": _matplotlib_cache(workdir),
         "OPENBLAS_NUM_THREADS": "1",
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
@@ -44,6 +50,22 @@ def _clean_env() -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         **{k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
     }
+
+
+def _matplotlib_cache(workdir: str) -> str:
+    """Where the warm process's matplotlib keeps its font list: a folder of this account's
+    cache (``$XDG_CACHE_HOME``, else ``~/.cache``) that holds nothing else, so the list is
+    built once (about half a second) rather than at every start; the warm process's own
+    folder where that cannot be made."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "numpy-3c120-course", "matplotlib")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        if os.access(folder, os.W_OK | os.X_OK):
+            return folder
+    except OSError:
+        pass
+    return os.path.join(workdir, "matplotlib")
 
 
 def hidden_paths(course_root: Path) -> tuple[str, ...]:
@@ -71,10 +93,18 @@ _uid_counter = itertools.count()
 
 
 def _sandbox_root() -> Path:
+    """This process's folder of sandbox working folders (one per process, under the
+    system's temporary folder), removed when the process that made it exits."""
     global _SANDBOX_ROOT
     if _SANDBOX_ROOT is None or not _SANDBOX_ROOT.exists():
         _SANDBOX_ROOT = Path(tempfile.mkdtemp(prefix="course-sandboxes-"))
         _SANDBOX_ROOT.chmod(0o711)
+        # multiprocessing's finalizers run at the exit of the main process and of a pool's
+        # worker alike (a worker leaves through os._exit, past atexit), only in this
+        # process, and after the worker's graders closed (exitpriority 100)
+        from multiprocessing.util import Finalize
+
+        Finalize(None, shutil.rmtree, args=(str(_SANDBOX_ROOT),), kwargs={"ignore_errors": True}, exitpriority=0)
     return _SANDBOX_ROOT
 
 
@@ -184,7 +214,7 @@ class Zygote:
             self._proc = subprocess.Popen(
                 [sys.executable, "-I", "-m", "autograder.sandbox.kernel", str(child.fileno()), self.plots,
                  "warm" if self.warm_up else "cold", *([str(listener.fileno())] if listener else [])],
-                pass_fds=fds, env=_clean_env(), cwd=self._workdir,
+                pass_fds=fds, env=_clean_env(self._workdir), cwd=self._workdir,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
             )
         child.close()
