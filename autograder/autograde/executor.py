@@ -60,6 +60,15 @@ class _Windowed:
     def _recover(self, in_flight: dict) -> None:
         """After a lost worker: make a new place to run and resubmit what was in flight."""
 
+    def _resubmit_unfinished(self, in_flight: dict) -> None:
+        """Submit again the jobs in flight that have not finished, or were lost too; a job
+        that finished (its result waits in the same wait's batch) keeps its result."""
+        for fut, (key, args, tries) in list(in_flight.items()):
+            if fut.done() and not (fut.exception() is not None and self._lost(fut.exception())):
+                continue
+            del in_flight[fut]
+            in_flight[self._submit(args)] = (key, args, tries)
+
     def run(self, jobs: Iterable[tuple[object, tuple]]) -> Iterator[tuple[object, object]]:
         in_flight: dict = {}
         source = iter(jobs)
@@ -129,9 +138,7 @@ class LocalExecutor(_Windowed):
 
     def _recover(self, in_flight: dict) -> None:
         self._new_pool()
-        for fut, (key, args, tries) in list(in_flight.items()):  # lost with the old pool: resubmit
-            del in_flight[fut]
-            in_flight[self._submit(args)] = (key, args, tries)
+        self._resubmit_unfinished(in_flight)  # lost with the old pool
 
     def close(self) -> None:
         if self.pool is not None:
