@@ -286,7 +286,8 @@ FLOODS = [
     ("import io, matplotlib.pyplot as _plt\nfrom IPython.display import Image, display\n"
      "_fig = _plt.figure(figsize=(2, 2)); _plt.plot([1, 2]); _buf = io.BytesIO(); _fig.savefig(_buf, format='png')\n"
      "_plt.close(_fig)\n_png = _buf.getvalue() * 40\nfor _i in range(300):\n    display(Image(data=_png, format='png'))"),
-    "try:\n    1 / 0\nexcept ZeroDivisionError:\n    for _i in range(300):\n        get_ipython().showtraceback()",
+    # 100 tracebacks (10 are kept): formatting each is slow, 300 took 1.5 s of the 6 s limit
+    "try:\n    1 / 0\nexcept ZeroDivisionError:\n    for _i in range(100):\n        get_ipython().showtraceback()",
 ]
 
 # ------------------------------------------------------------------------ answers of odd types
