@@ -175,6 +175,8 @@ LOOPS = {
     "np.vectorize(math.sin)": {"replace": {"sine-vectorized": "sines_vec = np.vectorize(math.sin)(values)"}},
     "map(math.sin, ...)": {"replace": {"sine-vectorized": "sines_vec = np.array(list(map(math.sin, values)))"}},
     "reuse of the loop's result": {"replace": {"sine-vectorized": "sines_vec = np.array(sines_loop)"}},
+    "a loop beside a %timeit": {"replace": {"sine-vectorized": "%timeit np.sin(values)\n"
+                                                               "sines_vec = np.array([math.sin(v) for v in values])"}},
 }
 
 
@@ -187,7 +189,12 @@ def test_evading_the_no_loop_rule_loses_the_question(grader, course, case):
 
 @pytest.mark.parametrize("code", ["%time sines_vec = np.sin(values)", "sines_vec = np.sin(np.asarray(values))",
                                   "%%time\nsines_vec = np.sin(values)\nprint(sines_vec[:3])",
-                                  "sines_vec = np.sin(values.astype(np.float32)).astype(float)"])
+                                  "sines_vec = np.sin(values.astype(np.float32)).astype(float)",
+                                  # the section times a loop against one call: IPython's %timeit
+                                  # runs its code hundreds of times (once when graded)
+                                  "%timeit np.sin(values)\nsines_vec = np.sin(values)",
+                                  "%timeit -n 1000 -r 7 np.sin(values)\nsines_vec = np.sin(values)",
+                                  "sines_vec = np.sin(values)\n_t = %timeit -o -q np.sin(values)"])
 def test_vectorised_answers_keep_the_question(grader, course, code):
     outcomes = grade(grader, course, AC, notebook(course, AC, replace={"sine-vectorized": code}))
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}

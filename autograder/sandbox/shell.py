@@ -10,6 +10,7 @@ as data for the checks.  :func:`warm_up` does the libraries' first-use work once
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 
@@ -194,7 +195,45 @@ def make_shell():
     cfg.InteractiveShell.autoindent = False
     cfg.InteractiveShell.xmode = "Context"
     shell = StudentShell.instance(config=cfg)
+    _time_once(shell)
     return shell
+
+
+_TIMEIT_OPTION = re.compile(r"\s*-(?:([nrp])\s*(\S+)|([tcqo]+))(?=\s|$)")
+
+
+def timeit_once_line(line: str) -> str:
+    """``%timeit``'s options with the loop and repeat counts replaced by 1: ``-n 100 -r7
+    x.sum()`` becomes ``-n1 -r1 x.sum()`` (``-p``, ``-t``, ``-c``, ``-q``, ``-o`` kept)."""
+    kept, rest = [], line
+    while (m := _TIMEIT_OPTION.match(rest)) is not None:
+        if m.group(1) == "p":
+            kept.append(f"-p{m.group(2)}")
+        elif m.group(3):
+            kept.append(f"-{m.group(3)}")
+        rest = rest[m.end():]
+    return " ".join(["-n1", "-r1", *kept, rest.lstrip()])
+
+
+def _time_once(shell) -> None:
+    """``%timeit`` and ``%%timeit`` run the timed code once when graded (``-n1 -r1``).
+
+    A timing is never graded, but IPython's own ``%timeit`` runs the code hundreds of
+    times: the cell then took hundreds of times numpy's own work, and the rule "no
+    Python loop" (judged by the time the question's code took) failed a vectorised
+    answer with ``%timeit np.sin(values)`` above it; it also cost grading seconds per
+    magic.  The student's own Jupyter is unchanged: only the graded copy shows a timing
+    of one run.
+    """
+    from IPython.core.magics.execution import ExecutionMagics
+
+    original = ExecutionMagics(shell=shell).timeit
+
+    def timeit(line="", cell=None, local_ns=None):
+        return original(timeit_once_line(line), cell, local_ns=local_ns)
+
+    timeit.needs_local_scope = True
+    shell.register_magic_function(timeit, magic_kind="line_cell", magic_name="timeit")
 
 
 class Figures:
