@@ -121,14 +121,39 @@ def test_pasted_and_typed_answers_earn_nothing(grader, course, data_file):
     limits = np.percentile(Judge(EXTRACTION, data_file, b"x").reference()["err"], [1, 99])
     typed_limits = _solution(course, EXTRACTION, "err-dq-images").replace(
         "err_lo, err_hi = np.percentile(err, [1, 99])", f"err_lo, err_hi = {limits[0]!r}, {limits[1]!r}")
+    # sigma typed (a flipped error image has the same median: it passed)
+    sigma = float(np.median(Judge(EXTRACTION, data_file, b"x").reference()["err"]))
+    typed_sigma = _solution(course, EXTRACTION, "cosmic-rays").replace("sigma = np.median(err)", f"sigma = {sigma!r}")
     typed = {"final-spectrum": pasted, "redshift": typed_z, "source-rows": typed_row, "one-column-fit": typed_col,
-             "err-dq-images": typed_limits}
+             "err-dq-images": typed_limits, "cosmic-rays": typed_sigma}
     assert typed_col != _solution(course, EXTRACTION, "one-column-fit") and "percentile" not in typed_limits
+    assert "np.median" not in typed_sigma
     outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace=typed))
     assert lost(outcomes) == set(typed)
     for q in typed:
         assert [(r.kind, r.passed) for r in outcomes[q].runs] == [("own", True), ("secret", False)], q
         assert "second input" in outcomes[q].message
+
+
+def test_a_redshift_is_measured_on_the_spectrum_it_is_given(grader, course, data_file):
+    """The peak's column typed (read off an output) earns nothing: the secret run moves the
+    lines; measuring on the header's WCS through ``hdr`` is measuring on this file's axis
+    (it failed while the secret run stretched ``wavelength`` and left ``hdr`` as it was)."""
+    from autograder.checks import Judge
+
+    column = int(np.argmax(Judge(EXTRACTION, data_file, b"x").reference()["spectrum_final"]))
+    typed_column = f"z_measured = float(wavelength[{column}] / rest_lines['[O III] 5007'] - 1)"
+    on_header = """i = int(np.argmax(spectrum_final))
+w = spectrum_final[i - 2 : i + 3]
+pix = np.sum(np.arange(i - 2, i + 3) * w) / np.sum(w)
+lam = hdr["CRVAL1"] + hdr["CD1_1"] * (pix + 1 - hdr["CRPIX1"])
+z_measured = float(lam / rest_lines["[O III] 5007"] - 1)"""
+    head = 'rest_lines = {"[O III] 5007": 5006.84, "[O III] 4959": 4958.91, "H-beta": 4861.33}\n'
+    typed = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace={"redshift": head + typed_column}))
+    assert lost(typed) == {"redshift"}
+    assert [(r.kind, r.passed) for r in typed["redshift"].runs] == [("own", True), ("secret", False)]
+    measured = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace={"redshift": head + on_header}))
+    assert lost(measured) == set(), measured["redshift"].message
 
 
 def test_injected_values_written_to_disk_or_globals_gain_nothing(grader, course):

@@ -17,9 +17,9 @@ reference images, or the secret ones) with :mod:`reference_solution`, and compar
   nucleus's band, such an image whose nucleus sits tens of rows away from the course
   file's (so a band of rows typed in fails); error and flag images flipped, with a
   pattern and other flags; another column for the one-column fit; a data file holding
-  such images, or a header whose wavelength solution is shifted and stretched; a
-  wavelength axis stretched by a few parts in a thousand (so the measured redshift
-  moves by more than its tolerance).  A pasted array or a typed number fails there.
+  such images, or a header whose wavelength solution is shifted and stretched; the
+  final spectrum moved by 3 or 4 columns on the same axis (so the measured redshift
+  moves by more than its tolerance, and the header still describes the axis).  A pasted array or a typed number fails there.
 * Messages name the variable, say what is wrong and where, and never show expected
   values.  Likely mistakes get a hint when they can be recognised (wrong axis,
   transposed, big-endian, slice end excluded, mean instead of sum, metres, 1-based
@@ -131,12 +131,16 @@ def _secret_err_dq(inputs: dict, rng: np.random.Generator) -> dict:
 
 
 def _secret_cosmic(inputs: dict, rng: np.random.Generator) -> dict:
-    """The image scrambled (:func:`_scrambled`) and the error image flipped, of the file's
-    shape: a narrower image would break a cell of the student's in the question's span
-    that also uses an earlier answer of the full width (``spectrum_src``, ``profile``)."""
+    """The image scrambled (:func:`_scrambled`) and another error image (flipped, with a
+    smooth positive pattern added, as for the error-image question: its median, and so
+    ``sigma``, differs; a flip alone kept the median, and a typed ``sigma`` passed), of
+    the file's shape: a narrower image would break a cell of the student's in the
+    question's span that also uses an earlier answer of the full width (``spectrum_src``,
+    ``profile``)."""
     img = _scrambled(inputs["img"], rng)
-    err = np.asarray(inputs["err"], dtype=np.float64)[:, ::-1].copy()
-    return {"img": img, "err": err}
+    err = np.asarray(inputs["err"], dtype=np.float64)[::-1, ::-1]
+    amplitude = float(rng.uniform(3, 10))
+    return {"img": img, "err": err + amplitude + _pattern(SHAPE, rng, amplitude)}
 
 
 def _secret_nucleus(inputs: dict, rng: np.random.Generator) -> dict:
@@ -200,8 +204,15 @@ def _secret_wcs(inputs: dict, rng: np.random.Generator) -> dict:
 
 
 def _secret_axis(inputs: dict, rng: np.random.Generator) -> dict:
-    stretch = 1 + float(rng.uniform(0.003, 0.005)) * rng.choice([-1, 1])
-    return {"wavelength": np.asarray(inputs["wavelength"]) * stretch}
+    """The final spectrum moved by 3 or 4 columns, either way, on the same axis, and
+    scaled by 0.7 to 1.3: the lines (and the redshift, by 0.0033 to 0.0044, more than the
+    tolerance) move, so a typed z or a typed column of the peak fails, while the file's
+    header still describes the axis (an axis stretched instead failed a student who
+    measured on ``hdr``'s WCS).  The scale changes no position: it makes each course's
+    secret its own."""
+    shift = int(rng.integers(3, 5)) * int(rng.choice([-1, 1]))
+    scale = float(rng.uniform(0.7, 1.3))
+    return {"spectrum_final": np.roll(np.asarray(inputs["spectrum_final"], dtype=np.float64), shift) * scale}
 
 
 # ------------------------------------------------------------------------- helpers
@@ -740,7 +751,7 @@ def redshift(ctx: CheckContext) -> None:
     ``wavelength`` and ``spectrum_final``.  The published 0.0330 lies outside that
     tolerance on this file's axis, so a value copied from the literature fails, with a
     hint that the question asks to measure; a typed number fails the secret run, whose
-    axis is stretched.  Other hints: a velocity cz in km/s, a percentage, the wrong
+    spectrum is moved along the axis by a few columns.  Other hints: a velocity cz in km/s, a percentage, the wrong
     sign, 1 + z.
     """
     from reference_solution import measure_redshift
