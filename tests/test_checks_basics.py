@@ -1142,3 +1142,27 @@ def test_copy_vs_view_pasted_copy_and_early_mistake(grader):
                                   "new-arrays": "doubled = frame\ndoubled *= 2\npicked = frame[frame > 30]"})
     assert lost(alias) == {"alias-and-copy", "new-arrays"}
     assert runs(alias["alias-and-copy"]) == [("own", False), ("reference", False)]
+
+
+@pytest.mark.parametrize(("code", "numbers"), [
+    ("[5., 0, -1.]", [5.0, 0.0, -1.0]),
+    ("(21, 34, 55)", [21.0, 34.0, 55.0]),
+    ("[0.] * 3", [0.0, 0.0, 0.0]),
+    ("2 * [1, 2]", [1.0, 2.0, 1.0, 2.0]),
+    ("list((0., 0., 0.))", [0.0, 0.0, 0.0]),
+    ("np.array([21., 34., 55.])", [21.0, 34.0, 55.0]),
+    # computed from the arrays, or not numbers: not a typed prediction
+    ("window.tolist()", None),
+    ("list(window)", None),
+    ("[0.] * n", None),
+    ("np.array(window)", None),
+    ("[window[0], 1.]", None),
+    ("['5', 0]", None),
+    ("[0.] * 10**9", None),
+])
+def test_a_prediction_is_typed_as_numbers_in_any_usual_spelling(code, numbers):
+    import ast
+
+    from autograder.checks.copy_vs_view import _literal_numbers
+
+    assert _literal_numbers(ast.parse(code, mode="eval").body) == numbers

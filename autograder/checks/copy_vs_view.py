@@ -204,8 +204,24 @@ def _python(source: str) -> str:
         return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines())
 
 
-def _literal_numbers(node: ast.expr) -> list[float] | None:
-    """The numbers of a list or tuple display of numbers (``[5., 0, -1.]``), else None."""
+def _literal_numbers(node: ast.expr | None) -> list[float] | None:
+    """The numbers of a prediction typed as numbers, else None: a list or tuple display of
+    numbers (``[5., 0, -1.]``), repeated (``[0.] * 3``), or given to ``list``, ``tuple``,
+    ``np.array`` or ``np.asarray`` (``list((0., 0., 0.))``)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        for seq, count in ((node.left, node.right), (node.right, node.left)):
+            numbers = _literal_numbers(seq)
+            if numbers is not None and isinstance(count, ast.Constant) and type(count.value) is int \
+                    and 0 <= count.value * len(numbers) <= 10_000:
+                return numbers * count.value
+        return None
+    if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
+        f = node.func
+        name = f.id if isinstance(f, ast.Name) else (
+            f"{f.value.id}.{f.attr}" if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else "")
+        if name in ("list", "tuple", "np.array", "np.asarray", "numpy.array", "numpy.asarray"):
+            return _literal_numbers(node.args[0])
+        return None
     if not isinstance(node, ast.List | ast.Tuple):
         return None
     try:
@@ -232,11 +248,13 @@ def _typed_predictions(ctx: CheckContext) -> dict[str, list[float]]:
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Name) and node.id in PREDICTED and isinstance(node.ctx, ast.Store | ast.Del)):
                 continue
-            parent = next((p for p in ast.walk(tree) if isinstance(p, ast.Assign) and node in p.targets), None)
+            parent = next((p for p in ast.walk(tree) if (isinstance(p, ast.Assign) and node in p.targets)
+                           or (isinstance(p, ast.AnnAssign) and p.target is node)), None)
             if seen_given:
                 ctx.fail(f"`{node.id}` is assigned after the locked cell that runs the operations: a prediction is "
                          "written before it runs, in this question's cell")
-            numbers = _literal_numbers(parent.value) if parent is not None and len(parent.targets) == 1 else None
+            single = parent is not None and (isinstance(parent, ast.AnnAssign) or len(parent.targets) == 1)
+            numbers = _literal_numbers(parent.value) if single else None
             if numbers is None:
                 ctx.fail(f"`{node.id}` is not typed as numbers: write your prediction as a list of numbers, e.g. "
                          f"{node.id} = [1., 2., 3.], not computed from arrays")
