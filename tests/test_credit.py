@@ -233,3 +233,30 @@ def test_typed_constants_lose_their_questions(grader, course):
     outcomes = grade(grader, course, AC, notebook(course, AC, replace=typed))
     assert lost(outcomes) == {"ranges", "arithmetic"}
     assert np.all([not o.runs[-1].passed for q, o in outcomes.items() if q in typed])
+
+
+# the ripple surface: "one expression of x and y", no loop (the title: "without a single loop")
+RIPPLE = "broadcasting-ripple"
+RIPPLE_LOOPS = {
+    "a loop over rows": "r = np.empty(np.broadcast_shapes(x.shape, y.shape))\nfor i in range(r.shape[0]):\n"
+                        "    r[i] = np.sqrt(x[0] ** 2 + y[i, 0] ** 2)\nz = np.cos(r) / (r + 5)",
+    "a comprehension over points": "r = np.array([[np.sqrt(a * a + b * b) for a in x.ravel()] for b in y.ravel()])\n"
+                                   "z = np.cos(r) / (r + 5)",
+    "np.vectorize": "r = np.vectorize(lambda a, b: math.sqrt(a * a + b * b))(x, y)\nz = np.cos(r) / (r + 5)",
+}
+
+
+@pytest.mark.parametrize("case", list(RIPPLE_LOOPS), ids=list(RIPPLE_LOOPS))
+def test_a_ripple_computed_with_a_loop_loses_the_surface(grader, course, case):
+    outcomes = grade(grader, course, RIPPLE, notebook(course, RIPPLE, replace={"ripple-surface": RIPPLE_LOOPS[case]},
+                                                      before={"ripple-surface": "import math"}))
+    assert lost(outcomes) == {"ripple-surface"}, {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert [(r.kind, r.passed) for r in outcomes["ripple-surface"].runs] == [("own", True), ("secret", False)]
+
+
+@pytest.mark.parametrize("code", ["r = np.hypot(x, y)\nz = np.cos(r) / (r + 5)",
+                                  "%time r = np.sqrt(x**2 + y**2)\nz = np.cos(r) / (r + 5)",
+                                  "r = np.sqrt(np.square(x) + np.square(y))\nz = np.cos(r) / np.add(r, 5)"])
+def test_a_broadcast_ripple_keeps_the_surface(grader, course, code):
+    outcomes = grade(grader, course, RIPPLE, notebook(course, RIPPLE, replace={"ripple-surface": code}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}

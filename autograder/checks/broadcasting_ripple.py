@@ -65,11 +65,13 @@ def state(data_path) -> dict:
 # ------------------------------------------------------------------- secret inputs
 def _other_grid(inputs: dict, rng: np.random.Generator) -> dict:
     """A row and a column of the same points, from -a to b (both included) in steps of
-    0.2, 0.4 or 0.5: another size and extent than the notebook's, r not symmetric."""
+    1/32, 3/64 or 1/16 (exact in binary, as the notebook's 0.25: float32 coordinates stay
+    exact): another size and extent than the notebook's, r not symmetric, and 1000 to
+    1700 points a side, so that a loop over rows or points shows up (the "no-loop" rule)."""
     from reference_solution import ripple
 
-    step = float(rng.choice([0.2, 0.4, 0.5]))
-    start, stop = -step * int(rng.integers(20, 60)), step * int(rng.integers(70, 120))
+    step = float(rng.choice([1 / 32, 3 / 64, 1 / 16]))
+    start, stop = -step * int(rng.integers(400, 700)), step * int(rng.integers(600, 1000))
     x, y, _ = ripple(start, stop, step)
     return {"x": x, "y": y}
 
@@ -136,7 +138,8 @@ def ripple_grid(ctx: CheckContext) -> None:
     _coordinate(ctx, "y", ((N, 1), FULL), Y, X, "down each column (axis 0)")
 
 
-@check(ASSIGNMENT, "ripple-surface", inputs=("x", "y"), secret=_other_grid)
+@check(ASSIGNMENT, "ripple-surface", inputs=("x", "y"), secret=_other_grid, rules=("no-loop",),
+       speed_reference="_r = np.sqrt(x**2 + y**2); _z = np.cos(_r) / (_r + 5)")
 def ripple_surface(ctx: CheckContext) -> None:
     """``r`` and ``z`` on the full grid of the run's ``x`` and ``y``.  Hints: not full
     size, the squared distance, cos(r)/r + 5 (missing parentheses)."""
