@@ -359,7 +359,8 @@ class NotebookGrader:
         inputs = ", ".join(f"`{n}`" for n in judge.spec(question.id).inputs) or "the data file"
         opening = ("your answer is right for this notebook's data, but this question's code gives a wrong answer "
                    "when run again on a second input it has not seen: it must compute the answer from its inputs "
-                   f"({inputs}), not repeat numbers" if own_passed else
+                   f"({inputs}), not repeat numbers, and not use a value you computed from them in another cell "
+                   "(compute it in this question's cell)" if own_passed else
                    "this question's code gives a wrong answer when run again on a second input it has not seen "
                    f"(made from {inputs})")
         return Outcome.failed(question.id, question.points, f"{opening}. On that input: {outcome.message}")
