@@ -260,3 +260,13 @@ def test_a_ripple_computed_with_a_loop_loses_the_surface(grader, course, case):
 def test_a_broadcast_ripple_keeps_the_surface(grader, course, code):
     outcomes = grade(grader, course, RIPPLE, notebook(course, RIPPLE, replace={"ripple-surface": code}))
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+@pytest.mark.parametrize(("code", "kept"), [
+    ("pix = img[254, 300]\nlast_pix = img[511, 510]", False),  # the prose: negative indices, any size
+    ("pix = img[254][300]\nlast_pix = img[-1][-1]", True),
+    ("pix = img[254, 300]\nlast_pix = img[img.shape[0] - 1, img.shape[1] - 1]", True),
+])
+def test_the_last_pixel_is_found_whatever_the_size_of_the_image(grader, course, code, kept):
+    outcomes = grade(grader, course, "slicing", notebook(course, "slicing", replace={"elements": code}))
+    assert lost(outcomes) == (set() if kept else {"elements"}), {q: o.message for q, o in outcomes.items()}

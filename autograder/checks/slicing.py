@@ -65,6 +65,14 @@ def _secret_img(inputs: dict, rng: np.random.Generator) -> dict:
     return {"img": out}
 
 
+def _secret_smaller_img(inputs: dict, rng: np.random.Generator) -> dict:
+    """:func:`_secret_img` cut to 320-480 rows and columns: the last pixel is elsewhere, so
+    ``img[511, 510]`` typed for ``img[-1, -1]`` fails (the prose asks for negative indices,
+    "whatever the size of the image"), while row 254, column 300 is still inside."""
+    img = _secret_img(inputs, rng)["img"]
+    return {"img": img[:int(rng.integers(320, 481)), :int(rng.integers(320, 481))].copy()}
+
+
 def _secret_err(inputs: dict, rng: np.random.Generator) -> dict:
     """The error image flipped left to right, with a smooth positive pattern added."""
     err = np.asarray(inputs["err"], dtype=np.float64)
@@ -97,7 +105,7 @@ def _image(ctx: CheckContext, name: str, dtype=np.float64) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------ questions
-@check(ASSIGNMENT, "elements", inputs=("img",), secret=_secret_img)
+@check(ASSIGNMENT, "elements", inputs=("img",), secret=_secret_smaller_img)
 def elements(ctx: CheckContext) -> None:
     """``pix`` = img[254, 300] (row 254, column 300); ``last_pix`` = img[-1, -1].
 
