@@ -264,7 +264,6 @@ def test_a_broadcast_ripple_keeps_the_surface(grader, course, code):
 
 @pytest.mark.parametrize(("code", "kept"), [
     ("pix = img[254, 300]\nlast_pix = img[511, 510]", False),  # the prose: negative indices, any size
-    ("pix = img[254][300]\nlast_pix = img[-1][-1]", True),
     ("pix = img[254, 300]\nlast_pix = img[img.shape[0] - 1, img.shape[1] - 1]", True),
 ])
 def test_the_last_pixel_is_found_whatever_the_size_of_the_image(grader, course, code, kept):

@@ -19,7 +19,8 @@ reference images, or the secret ones) with :mod:`reference_solution`, and compar
   pattern and other flags; another column for the one-column fit; a data file holding
   such images, or a header whose wavelength solution is shifted and stretched; the
   final spectrum moved by 3 or 4 columns on the same axis (so the measured redshift
-  moves by more than its tolerance, and the header still describes the axis).  A pasted array or a typed number fails there.
+  moves by more than its tolerance, and the header still describes the axis).  A
+  pasted array or a typed number fails there.
 * Messages name the variable, say what is wrong and where, and never show expected
   values.  Likely mistakes get a hint when they can be recognised (wrong axis,
   transposed, big-endian, slice end excluded, mean instead of sum, metres, 1-based
@@ -122,25 +123,27 @@ def _secret_err_dq(inputs: dict, rng: np.random.Generator) -> dict:
     cell of the student's in the question's span that also uses ``img``): the error image
     flipped both ways with a smooth positive pattern added; the flags flipped, with flag
     bits set at a tenth of the pixels."""
-    err = np.asarray(inputs["err"], dtype=np.float64)[::-1, ::-1]
-    amplitude = float(rng.uniform(3, 10))
+    err = _other_err(inputs, rng)
     dq = np.asarray(inputs["dq"], dtype=np.int16)[::-1, ::-1].copy()
     extra = rng.random(SHAPE) < 0.1
     dq[extra] |= rng.choice(np.array([4, 16, 256, 512, 1024, 2048, 8192], dtype=np.int16), int(extra.sum()))
-    return {"err": err + amplitude + _pattern(SHAPE, rng, amplitude), "dq": dq}
+    return {"err": err, "dq": dq}
+
+
+def _other_err(inputs: dict, rng: np.random.Generator) -> np.ndarray:
+    """The error image flipped both ways, with a smooth positive pattern and an offset of 3
+    to 10 counts added: its percentiles and its median differ from the file's."""
+    amplitude = float(rng.uniform(3, 10))
+    return np.asarray(inputs["err"], dtype=np.float64)[::-1, ::-1] + amplitude + _pattern(SHAPE, rng, amplitude)
 
 
 def _secret_cosmic(inputs: dict, rng: np.random.Generator) -> dict:
-    """The image scrambled (:func:`_scrambled`) and another error image (flipped, with a
-    smooth positive pattern added, as for the error-image question: its median, and so
-    ``sigma``, differs; a flip alone kept the median, and a typed ``sigma`` passed), of
-    the file's shape: a narrower image would break a cell of the student's in the
-    question's span that also uses an earlier answer of the full width (``spectrum_src``,
-    ``profile``)."""
-    img = _scrambled(inputs["img"], rng)
-    err = np.asarray(inputs["err"], dtype=np.float64)[::-1, ::-1]
-    amplitude = float(rng.uniform(3, 10))
-    return {"img": img, "err": err + amplitude + _pattern(SHAPE, rng, amplitude)}
+    """The image scrambled (:func:`_scrambled`) and another error image
+    (:func:`_other_err`: its median, and so ``sigma``, differs; a flip alone kept the
+    median, and a typed ``sigma`` passed), of the file's shape: a narrower image would
+    break a cell of the student's in the question's span that also uses an earlier
+    answer of the full width (``spectrum_src``, ``profile``)."""
+    return {"img": _scrambled(inputs["img"], rng), "err": _other_err(inputs, rng)}
 
 
 def _secret_nucleus(inputs: dict, rng: np.random.Generator) -> dict:
@@ -751,8 +754,8 @@ def redshift(ctx: CheckContext) -> None:
     ``wavelength`` and ``spectrum_final``.  The published 0.0330 lies outside that
     tolerance on this file's axis, so a value copied from the literature fails, with a
     hint that the question asks to measure; a typed number fails the secret run, whose
-    spectrum is moved along the axis by a few columns.  Other hints: a velocity cz in km/s, a percentage, the wrong
-    sign, 1 + z.
+    spectrum is moved along the axis by a few columns.  Other hints: a velocity cz in
+    km/s, a percentage, the wrong sign, 1 + z.
     """
     from reference_solution import measure_redshift
 
