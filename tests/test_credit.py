@@ -109,20 +109,26 @@ def test_an_early_mistake_costs_only_its_question(grader, course):
                                                                   ("secret", True)], q
 
 
-def test_pasted_and_typed_answers_earn_nothing(grader, course, data_file):
+@pytest.fixture(scope="module")
+def reference(data_file) -> dict:
+    """The extraction's reference state on the course file (the values a student sees printed)."""
     from autograder.checks import Judge
 
-    spectrum = Judge(EXTRACTION, data_file, b"x").reference()["spectrum_final"]
+    return Judge(EXTRACTION, data_file, b"x").reference()
+
+
+def test_pasted_and_typed_answers_earn_nothing(grader, course, reference):
+    spectrum = reference["spectrum_final"]
     pasted = "spectrum_final = np.array([" + ", ".join(repr(float(v)) for v in spectrum) + "])"
     typed_z = _solution(course, EXTRACTION, "redshift") + "\nz_measured = 0.02867\n"
     # the nucleus's row and band, the fitted column and the display limits typed as numbers
     typed_row = "peak_row = 254\nspectrum_src = img[250:260].sum(axis=0)"
     typed_col = _solution(course, EXTRACTION, "one-column-fit").replace("col]", "100]")
-    limits = np.percentile(Judge(EXTRACTION, data_file, b"x").reference()["err"], [1, 99])
+    limits = np.percentile(reference["err"], [1, 99])
     typed_limits = _solution(course, EXTRACTION, "err-dq-images").replace(
         "err_lo, err_hi = np.percentile(err, [1, 99])", f"err_lo, err_hi = {limits[0]!r}, {limits[1]!r}")
     # sigma typed (a flipped error image has the same median: it passed)
-    sigma = float(np.median(Judge(EXTRACTION, data_file, b"x").reference()["err"]))
+    sigma = float(np.median(reference["err"]))
     typed_sigma = _solution(course, EXTRACTION, "cosmic-rays").replace("sigma = np.median(err)", f"sigma = {sigma!r}")
     typed = {"final-spectrum": pasted, "redshift": typed_z, "source-rows": typed_row, "one-column-fit": typed_col,
              "err-dq-images": typed_limits, "cosmic-rays": typed_sigma}
@@ -135,13 +141,11 @@ def test_pasted_and_typed_answers_earn_nothing(grader, course, data_file):
         assert "second input" in outcomes[q].message
 
 
-def test_a_redshift_is_measured_on_the_spectrum_it_is_given(grader, course, data_file):
+def test_a_redshift_is_measured_on_the_spectrum_it_is_given(grader, course, reference):
     """The peak's column typed (read off an output) earns nothing: the secret run moves the
     lines; measuring on the header's WCS through ``hdr`` is measuring on this file's axis
     (it failed while the secret run stretched ``wavelength`` and left ``hdr`` as it was)."""
-    from autograder.checks import Judge
-
-    column = int(np.argmax(Judge(EXTRACTION, data_file, b"x").reference()["spectrum_final"]))
+    column = int(np.argmax(reference["spectrum_final"]))
     typed_column = f"z_measured = float(wavelength[{column}] / rest_lines['[O III] 5007'] - 1)"
     on_header = """i = int(np.argmax(spectrum_final))
 w = spectrum_final[i - 2 : i + 3]
