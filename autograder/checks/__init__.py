@@ -32,15 +32,21 @@ log = logging.getLogger(__name__)
 UNCHECKABLE = "your answer could not be checked (it is not in the form this question asks for)"
 
 
+_LOADED: list[str] = []  # the check modules imported by load_all (once per process)
+
+
 def load_all() -> None:
     """Import every check module of this package (a module whose name does not start with
-    ``_``), so that their checks register."""
+    ``_``), so that their checks register.  The package's folder is listed once per
+    process: the registry is read for every question of every notebook."""
     import importlib
     import pkgutil
 
-    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+    if not _LOADED:
+        _LOADED.extend(info.name for info in pkgutil.iter_modules([str(Path(__file__).parent)])
+                       if not info.name.startswith("_"))
+    for name in _LOADED:
+        importlib.import_module(f"{__name__}.{name}")
 
 
 def registry() -> dict[tuple[str, str], CheckSpec]:

@@ -33,10 +33,22 @@ def _type_name(t: type) -> str:
     return qual if mod == "builtins" else f"{mod}.{qual}"
 
 
-def _npy_bytes(arr: np.ndarray) -> bytes:
+def _npy_bytes(arr: np.ndarray) -> bytes | tuple[bytes, memoryview]:
+    """The ``.npy`` file of ``arr``: for a C-contiguous array, ``(header, data)`` where
+    ``data`` is the array's own memory (sent as one blob without being copied: see
+    :func:`~autograder.sandbox.wire.send_frame`); else bytes.  :func:`npy_joined` makes
+    bytes of either."""
     buf = io.BytesIO()
+    if arr.flags.c_contiguous:
+        np.lib.format.write_array_header_1_0(buf, np.lib.format.header_data_from_array_1_0(arr))
+        return buf.getvalue(), memoryview(arr.reshape(-1).view(np.uint8))
     np.lib.format.write_array(buf, arr, allow_pickle=False)
     return buf.getvalue()
+
+
+def npy_joined(data) -> bytes:
+    """One bytes object of what :func:`_npy_bytes` returned."""
+    return b"".join(data) if isinstance(data, tuple) else bytes(data)
 
 
 def _memory_span(arr: np.ndarray) -> tuple[int, int]:
@@ -119,13 +131,40 @@ def figure_summary(plt_module: Any) -> tuple[list[dict], list[bytes]]:
 # ------------------------------------------------------------------------------------
 # trusted side
 # ------------------------------------------------------------------------------------
-def _load_npy(data: bytes) -> np.ndarray:
+_MAX_HEADER = 10_000  # numpy's own limit on a .npy header it reads
+
+
+def _read_npy(data) -> np.ndarray:
+    """The array of a ``.npy`` file held in memory (bytes-like), as a view of ``data``
+    (writable only if ``data`` is); raises ValueError unless it is a plain numeric
+    array of exactly the announced size."""
+    head = io.BytesIO(bytes(memoryview(data)[:_MAX_HEADER + 16]))
+    version = np.lib.format.read_magic(head)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(head, max_header_size=_MAX_HEADER)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(head, max_header_size=_MAX_HEADER)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    if dtype.kind not in _NUMERIC_KINDS or dtype.hasobject:
+        raise ValueError("not a plain numeric array")
+    if any(n < 0 for n in shape):
+        raise ValueError("a negative dimension")
+    count = 1
+    for n in shape:
+        count *= n
+    offset = head.tell()
+    if len(data) - offset != count * dtype.itemsize:
+        raise ValueError("the data does not have the announced size")
+    arr = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    return arr.reshape(shape[::-1]).transpose() if fortran else arr.reshape(shape)
+
+
+def _load_npy(data) -> np.ndarray:
     if len(data) > MAX_VALUE_BYTES + 4096:
         raise ValueError("value too large")
-    arr = np.load(io.BytesIO(data), allow_pickle=False)
-    if type(arr) is not np.ndarray or arr.dtype.kind not in _NUMERIC_KINDS or arr.dtype.hasobject:
-        raise ValueError("not a plain numeric array")
-    return arr
+    arr = _read_npy(data)
+    return arr if arr.flags.writeable else arr.copy()
 
 
 def decode_value(head: Any, data: bytes):
@@ -230,7 +269,7 @@ def encode_input(name: str, value: Any) -> tuple[dict, bytes]:
 
 def decode_input(head: dict, data: bytes) -> Any:
     """Rebuild an input in the student's process (see :func:`encode_input`)."""
-    arr = np.load(io.BytesIO(data), allow_pickle=False)
+    arr = _read_npy(data)
     kind = head.get("as")
     if kind == "list":
         return arr.tolist()
@@ -240,9 +279,9 @@ def decode_input(head: dict, data: bytes) -> Any:
         return int(arr)
     if kind == "scalar":
         return arr.item()
-    # an array that owns its memory, as the notebook's own arrays do (np.load's is a view
-    # of its read buffer): checks of views and copies compare ``owndata``
-    return arr if arr.flags.owndata else arr.copy()
+    # an array that owns its memory, as the notebook's own arrays do (a view of the
+    # received buffer does not): checks of views and copies compare ``owndata``
+    return arr.copy()
 
 
 def local_value(name: str, namespace: dict[str, Any]):
@@ -251,10 +290,10 @@ def local_value(name: str, namespace: dict[str, Any]):
     For tests of the checks, which then need no kernel.
     """
     head, data = encode_value(name, namespace)
-    return decode_value(head, data)
+    return decode_value(head, npy_joined(data))
 
 
 def local_figures(plt_module: Any):
     """Encode then decode the open figures (for tests of the checks)."""
     figs, blobs = figure_summary(plt_module)
-    return decode_figures(figs, blobs)
+    return decode_figures(figs, [npy_joined(b) for b in blobs])

@@ -19,38 +19,80 @@ MAX_FDS = 2  # file descriptors one frame may carry (a new channel to a snapshot
 
 _HEAD = struct.Struct("!II")  # json length, number of blobs
 _BLOB = struct.Struct("!Q")
+_SMALL = 1 << 16
+_FIRST_BUFFER = 16 << 20  # a blob larger than this is received into a buffer that grows
 
 
 class ProtocolError(RuntimeError):
     """The other side closed the channel or sent something that is not a frame."""
 
 
-def send_frame(sock: socket.socket, header: dict, blobs: list[bytes] = (), fds: list[int] = ()) -> None:
-    """Send one frame; ``fds`` travel with its first byte (SCM_RIGHTS)."""
+def send_frame(sock: socket.socket, header: dict, blobs=(), fds: list[int] = ()) -> None:
+    """Send one frame; ``fds`` travel with its first byte (SCM_RIGHTS).
+
+    A blob is any bytes-like object, or a tuple of them sent back to back as one blob
+    (the header and the memory of an array: the array's data is never copied here).
+    """
     body = json.dumps(header, separators=(",", ":")).encode()
-    parts = [_HEAD.pack(len(body), len(blobs)), body]
+    prefix = [_HEAD.pack(len(body), len(blobs)), body]
+    views: list[memoryview] = []
     for b in blobs:
-        parts += [_BLOB.pack(len(b)), b]
-    data = b"".join(parts)
+        parts = [memoryview(p).cast("B") for p in (b if isinstance(b, tuple) else (b,))]
+        prefix.append(_BLOB.pack(sum(p.nbytes for p in parts)))
+        views += [memoryview(b"".join(prefix)), *parts]  # small pieces joined, large ones as they are
+        prefix = []
+    views.append(memoryview(b"".join(prefix)))
+    views = [v for v in views if v.nbytes]
     if fds:
-        sent = socket.send_fds(sock, [data[:1]], list(fds))
-        data = data[sent:]
-    sock.sendall(data)
+        socket.send_fds(sock, [views[0][:1]], list(fds))
+        views[0] = views[0][1:]
+    _send_views(sock, views)
 
 
-def _recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
+def _send_views(sock: socket.socket, views: list[memoryview]) -> None:
+    """sendall for a list of buffers, without joining them (sendmsg, resumed after a
+    partial send)."""
+    i = 0
+    while i < len(views):
+        sent = sock.sendmsg(views[i:i + 64])
+        while sent and i < len(views):
+            if sent >= views[i].nbytes:
+                sent -= views[i].nbytes
+                i += 1
+            else:
+                views[i] = views[i][sent:]
+                sent = 0
+        while i < len(views) and not views[i].nbytes:
+            i += 1
+
+
+def _recv_exact(sock: socket.socket, n: int, deadline: float | None = None):
+    """Exactly ``n`` bytes, read straight into one writable buffer: a bytearray, or for
+    a large blob a numpy byte array (never zero-filled first), which grows as data
+    arrives (a sender that announces more than it sends costs little)."""
+    if n <= _SMALL:
+        buf = bytearray(n)
+    else:
+        import numpy as np
+
+        buf = np.empty(min(n, _FIRST_BUFFER), dtype=np.uint8)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        if got == len(buf):
+            view.release()
+            buf = np.concatenate([buf, np.empty(min(n - got, len(buf)), dtype=np.uint8)])
+            view = memoryview(buf)
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("the frame did not arrive in time")
             sock.settimeout(left)
-        chunk = sock.recv(min(n - len(buf), 1 << 20))
-        if not chunk:
+        k = sock.recv_into(view[got:], len(buf) - got)
+        if not k:
             raise ProtocolError("channel closed")
-        buf += chunk
-    return bytes(buf)
+        got += k
+    return buf
 
 
 def recv_frame(sock: socket.socket, *, max_bytes: int = 1 << 30, max_blobs: int = 4096,
