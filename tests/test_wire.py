@@ -130,3 +130,14 @@ def test_malformed_values_are_refused(data, why):
 def test_a_version_2_header_is_read():
     arr = np.arange(6.0).reshape(2, 3)
     assert np.array_equal(capture._load_npy(_npy(arr, version=(2, 0))), arr)
+
+
+@pytest.mark.parametrize("size", [100, 70_000, 5_000_000])
+def test_large_headers_and_mid_size_blobs(size):
+    """A header holding pictures (base64 PNG outputs run to megabytes) is JSON read from
+    a bytes-like buffer whatever its size; blobs of every size arrive whole."""
+    header = {"op": "result", "outputs": [{"data": "x" * size}]}
+    blob = bytes(range(256)) * (size // 256 + 1)
+    (head, blobs), _ = _round_trip(header, [blob, (b"ab", memoryview(b"cd"))])
+    assert head == header
+    assert bytes(blobs[0]) == blob and bytes(blobs[1]) == b"abcd"

@@ -66,11 +66,11 @@ def _send_views(sock: socket.socket, views: list[memoryview]) -> None:
             i += 1
 
 
-def _recv_exact(sock: socket.socket, n: int, deadline: float | None = None):
+def _recv_exact(sock: socket.socket, n: int, deadline: float | None = None, *, blob: bool = False):
     """Exactly ``n`` bytes, read straight into one writable buffer: a bytearray, or for
-    a large blob a numpy byte array (never zero-filled first), which grows as data
+    a large ``blob`` a numpy byte array (never zero-filled first), which grows as data
     arrives (a sender that announces more than it sends costs little)."""
-    if n <= _SMALL:
+    if not blob or n <= _SMALL:
         buf = bytearray(n)
     else:
         import numpy as np
@@ -134,5 +134,5 @@ def recv_frame(sock: socket.socket, *, max_bytes: int = 1 << 30, max_blobs: int 
         total += n
         if total > max_bytes:
             raise ProtocolError(f"frame larger than {max_bytes} bytes")
-        blobs.append(_recv_exact(sock, n, deadline))
+        blobs.append(_recv_exact(sock, n, deadline, blob=True))
     return header, blobs
