@@ -95,3 +95,28 @@ def test_the_shared_process_answers_its_own_user_only(shared):
         assert run(client, "print('ok')") == "ok\n" and client._proc is None
     finally:
         client.close()
+
+
+def _collapse_supported() -> bool:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as fh:
+            if "[never]" in fh.read():
+                return False
+    except OSError:
+        return False
+    return tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit()) >= (6, 1)
+
+
+@pytest.mark.skipif(not _collapse_supported(), reason="needs transparent huge pages and MADV_COLLAPSE (Linux 6.1+)")
+def test_the_warm_process_keeps_its_libraries_in_huge_pages_and_its_students_still_run(shared):
+    """Every student process and every copy of one is a fork of the warm process: with
+    its Python objects in 2 MiB pages, those forks copy far fewer page-table entries
+    (see kernel.huge_pages_for_heap).  A student writing to that memory still works."""
+    assert run(shared, "print('ready')").strip() == "ready"  # waits until the process is warm
+    with open(f"/proc/{shared._proc.pid}/smaps_rollup") as fh:
+        fields = dict(line.split(":", 1) for line in fh.read().splitlines()[1:])
+    assert int(fields["AnonHugePages"].split()[0]) >= 16 * 1024  # kB: at least 8 huge pages
+    out = run(shared, "import numpy as np, matplotlib.pyplot as plt\n"
+                      "np.set_printoptions(precision=2); fig, ax = plt.subplots(); ax.plot([1, 2])\n"
+                      "print(np.arange(3.0) / 3)")
+    assert out.strip() == "[0.   0.33 0.67]"
