@@ -253,6 +253,19 @@ def decode_figures(figs: Any, blobs: list[bytes]):
 # ------------------------------------------------------------------------------------
 # the other way: values the grader puts into a copy of the student's process
 # ------------------------------------------------------------------------------------
+class Alias:
+    """An input that is another input under a second name (``same = frame`` in the
+    notebook): a rerun binds the name to the very object put in place for ``target``."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __repr__(self) -> str:
+        return f"Alias({self.target!r})"
+
+
 def encode_input(name: str, value: Any) -> tuple[dict, bytes]:
     """Describe an input the grader sends (trusted side): a number, a list of numbers or
     an ndarray, as ``(header, npy_bytes)``; ``as`` says which Python type to rebuild."""

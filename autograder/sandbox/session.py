@@ -229,6 +229,9 @@ class Snapshot:
         blobs: list[bytes] = []
         items, file_items = [], []
         for name, value in (inject or {}).items():
+            if isinstance(value, capture.Alias):
+                items.append({"name": name, "alias": value.target})
+                continue
             head, data = capture.encode_input(name, value)
             items.append({**head, "blob": len(blobs)})
             blobs.append(data)
