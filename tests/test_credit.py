@@ -273,3 +273,76 @@ def test_a_broadcast_ripple_keeps_the_surface(grader, course, code):
 def test_the_last_pixel_is_found_whatever_the_size_of_the_image(grader, course, code, kept):
     outcomes = grade(grader, course, "slicing", notebook(course, "slicing", replace={"elements": code}))
     assert lost(outcomes) == (set() if kept else {"elements"}), {q: o.message for q, o in outcomes.items()}
+
+
+# ----------------------------------------------------------------------------------
+# Valid code that reuses what the notebook already has (found by grading hand-written
+# variants): the reruns put in place a world consistent with the second input.
+
+@pytest.mark.parametrize("code", [
+    "sines_vec = np.sin(values)\nprint(np.allclose(sines_vec, sines_loop))",  # the notebook's own test, printed
+    "sines_vec = np.empty(N)\nnp.sin(values, out=sines_vec)",  # sized from N, filled in place
+    "sines_vec = np.sin(values)\nassert len(sines_vec) == len(sines_loop)",
+    # a picture beside the answer is drawing, not computing: it does not count against "one call"
+    "sines_vec = np.sin(values)\nimport matplotlib.pyplot as plt\nplt.plot(sines_vec[:100])\nplt.show()",
+    "sines_vec = np.sin(values)\nimport matplotlib.pyplot as plt\nplt.hist(sines_vec, bins=50)\nplt.show()",
+])
+def test_the_vectorised_sine_may_use_the_notebooks_earlier_names(grader, course, code):
+    outcomes = grade(grader, course, AC, notebook(course, AC, replace={"sine-vectorized": code},
+                                                  before={"sine-vectorized": "import math"}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+def test_a_loop_in_worker_processes_loses_the_vectorised_sine(grader, course):
+    """The CPU of the question's worker processes counts as its own."""
+    helper = "import math\ndef _chunk(c):\n    return np.array([math.sin(v) for v in c])"
+    code = ("from multiprocessing import Pool\nwith Pool(2) as _p:\n"
+            "    sines_vec = np.concatenate(_p.map(_chunk, np.array_split(values, 2)))")
+    outcomes = grade(grader, course, AC, notebook(course, AC, replace={"sine-vectorized": code},
+                                                  before={"sine-loop": helper}))
+    assert lost(outcomes) == {"sine-vectorized"}, {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert "times as long" in outcomes["sine-vectorized"].message
+
+
+def test_the_combined_mask_may_reuse_the_first_mask(grader, course):
+    for code in ("between = gt6 & (a < 17)\noutside = ~between",
+                 "between = np.logical_and(gt6, a < 17)\noutside = ~gt6 | (a >= 17)"):
+        outcomes = grade(grader, course, "boolean-masks", notebook(course, "boolean-masks", replace={"combine": code}))
+        assert lost(outcomes) == set(), (code, {q: o.message for q, o in outcomes.items() if not o.passed})
+
+
+def test_views_and_new_arrays_may_use_the_second_name_of_frame(grader, course):
+    replace = {"views": "row = same[1]\ncol = same[:, 2]",
+               "new-arrays": "doubled = same * 2\npicked = backup[backup > 30]"}
+    outcomes = grade(grader, course, "copy-vs-view", notebook(course, "copy-vs-view", replace=replace))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+@pytest.mark.parametrize("code", [
+    "%%time\npred_spectrum = [5., 0., 0., 0., 34., -1.]\npred_snapshot = [5., 8., 13., 21., 34., 55.]\n"
+    "pred_window = [0., 0., 0.]\npred_bright = [21., 34., 55.]",
+    "%time pred_spectrum = [5., 0., 0., 0., 34., -1.]\npred_snapshot = [5., 8., 13., 21., 34., 55.]\n"
+    "pred_window = [0., 0., 0.]\npred_bright = [21., 34., 55.]",
+    "pred_spectrum, pred_snapshot = [5., 0., 0., 0., 34., -1.], [5., 8., 13., 21., 34., 55.]\n"
+    "pred_window, pred_bright = [0., 0., 0.], [21., 34., 55.]",
+])
+def test_predictions_typed_under_a_magic_or_unpacked_count(grader, course, code):
+    outcomes = grade(grader, course, "copy-vs-view", notebook(course, "copy-vs-view", replace={"predict": code}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+def test_the_data_file_is_the_real_one_again_after_a_second_input_run(grader, course):
+    """The second-input run of the read-data question puts another file at the data
+    file's path; the notebook's own later cells read the real file again, and
+    ``fetch()`` accepts the second file inside that run."""
+    read = ("from course_data import fetch\npath = fetch()\nwith fits.open(path) as hdul:\n"
+            "    img = hdul['SCI'].data.astype(float)\n    err = hdul['ERR'].data.astype(float)\n"
+            "    dq = hdul['DQ'].data.astype(np.int16)")
+    wave = ("from course_data import fetch\nhdr = fits.getheader(fetch(), 'SCI')\n"
+            "assert np.array_equal(fits.getdata(path, 'SCI'), img)\n"
+            "columns = np.arange(img.shape[1])\n"
+            "wavelength = hdr['CRVAL1'] + hdr['CD1_1'] * (columns + 1 - hdr['CRPIX1'])\n"
+            "plt.plot(wavelength, spectrum_final)\nplt.show()")
+    outcomes = grade(grader, course, EXTRACTION,
+                     notebook(course, EXTRACTION, replace={"read-data": read, "wavelength": wave}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}

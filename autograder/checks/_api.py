@@ -272,7 +272,10 @@ class CheckSpec:
     """A registered check: the function, and how the question's code is run again.
 
     ``inputs``: the names the question's code reads that earlier cells define (they are
-    put in place, with the reference or the secret values, before a rerun);
+    put in place, with the reference or the secret values, before a rerun), including
+    earlier answers a student may naturally reuse (their secret values consistent with
+    the secret input; :class:`~autograder.sandbox.capture.Alias` for a second name of
+    another input);
     ``secret``: ``secret(inputs, rng) -> dict`` of the inputs changed for the secret run
     (names, and files under :data:`FILE` keys); ``rules``: rules about *how* the answer
     is computed, checked on the secret run (``"no-loop"``); ``speed_reference``: for

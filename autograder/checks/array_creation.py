@@ -31,9 +31,9 @@ def state(data_path) -> dict:
     from reference_solution import sine_of_uniform
 
     seed, n = 2024, 100_000
-    values, _ = sine_of_uniform(n, seed)
+    values, sines = sine_of_uniform(n, seed)
     return {
-        "SEED": seed, "N": n, "values": values,
+        "SEED": seed, "N": n, "values": values, "sines_loop": sines,
         "exposure_list": [720, 720, 360, 1200],
         "counts": np.array([1200.0, 4500.0, 800.0, 15000.0]), "exptime": 720.0,
         "flux_list": [1.0, 2.5, 4.0], "flux": np.array([1.0, 2.5, 4.0]),
@@ -81,10 +81,15 @@ def sine_loop(ctx: CheckContext) -> None:
 
 
 def _many_values(inputs: dict, rng: np.random.Generator) -> dict:
-    return {"values": rng.uniform(-3.0, 3.0, 1_000_000)}
+    """A million numbers, with ``N`` to match; ``sines_loop`` is the first question's
+    answer for them made wrong on purpose (by a small shift), so that code comparing
+    with it, or sizing from ``N``, runs as it did in the notebook, while a ``sines_vec``
+    copied from ``sines_loop`` (reusing the loop) is wrong."""
+    values = rng.uniform(-3.0, 3.0, 1_000_000)
+    return {"values": values, "N": values.size, "sines_loop": np.sin(values + 0.25)}
 
 
-@check(ASSIGNMENT, "sine-vectorized", inputs=("values",), secret=_many_values, rules=("no-loop",),
+@check(ASSIGNMENT, "sine-vectorized", inputs=("values", "N", "sines_loop"), secret=_many_values, rules=("no-loop",),
        speed_reference="np.sin(values)")
 def sine_vectorized(ctx: CheckContext) -> None:
     """``sines_vec``: ``np.sin(values)`` in one call (no Python loop: the rule is checked

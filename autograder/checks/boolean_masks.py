@@ -56,7 +56,8 @@ def state(data_path) -> dict:
     dq = np.zeros(sci.shape, dtype=np.int16)
     dq[1, 1], dq[2, 4], dq[3, 5], dq[4, 1] = 16, 8192, 1024, 512
     x, y, z = ripple()
-    return {"a": np.arange(20), "sci": sci, "dq": dq, "x": x, "y": y, "r": np.sqrt(x**2 + y**2), "z": z,
+    a = np.arange(20)
+    return {"a": a, "gt6": a > LO, "sci": sci, "dq": dq, "x": x, "y": y, "r": np.sqrt(x**2 + y**2), "z": z,
             "in_disk": disk_mask(x, y, center=CENTER, radius=RADIUS)}
 
 
@@ -66,6 +67,14 @@ def _other_a(inputs: dict, rng: np.random.Generator) -> dict:
     n = int(rng.integers(25, 60))
     a = np.concatenate([[LO, HI], rng.integers(-15, 45, n - 2)])
     return {"a": rng.permutation(a)}
+
+
+def _other_a_and_gt6(inputs: dict, rng: np.random.Generator) -> dict:
+    """As :func:`_other_a`, with the first question's mask for that ``a``: the combined
+    mask may reuse ``gt6`` (it is the mask of a > 6)."""
+    out = _other_a(inputs, rng)
+    out["gt6"] = out["a"] > LO
+    return out
 
 
 def _other_image(inputs: dict, rng: np.random.Generator) -> dict:
@@ -148,7 +157,7 @@ def compare(ctx: CheckContext) -> None:
         ctx.fail("`n_gt6` is not the number of True values in the mask a > 6")
 
 
-@check(ASSIGNMENT, "combine", inputs=("a",), secret=_other_a)
+@check(ASSIGNMENT, "combine", inputs=("a", "gt6"), secret=_other_a_and_gt6)
 def combine(ctx: CheckContext) -> None:
     """``between`` = (a > 6) & (a < 17); ``outside`` = ~between (or the equivalent with |)."""
     a = np.asarray(ctx.input("a"))

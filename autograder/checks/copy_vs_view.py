@@ -31,6 +31,7 @@ import ast
 import numpy as np
 
 from ..values import Value
+from ..sandbox.capture import Alias
 from ._api import CheckContext, check, reference_state
 
 ASSIGNMENT = "copy-vs-view"
@@ -42,11 +43,12 @@ SPECTRUM0 = np.array([5.0, 8.0, 13.0, 21.0, 34.0, 55.0])
 
 @reference_state(ASSIGNMENT)
 def state(data_path) -> dict:
-    """The frame of the notebook's setup cell."""
-    return {"frame": np.array([[12.0, 15.0, 11.0, 14.0, 13.0],
-                               [20.0, 42.0, 95.0, 40.0, 21.0],
-                               [18.0, 37.0, 88.0, 35.0, 19.0],
-                               [11.0, 14.0, 12.0, 13.0, 15.0]])}
+    """The frame of the notebook's setup cell (and the first question's answers for it)."""
+    frame = np.array([[12.0, 15.0, 11.0, 14.0, 13.0],
+                      [20.0, 42.0, 95.0, 40.0, 21.0],
+                      [18.0, 37.0, 88.0, 35.0, 19.0],
+                      [11.0, 14.0, 12.0, 13.0, 15.0]])
+    return {"frame": frame, **_answers_of(frame)}
 
 
 def _other_frame(inputs: dict, rng: np.random.Generator) -> dict:
@@ -55,7 +57,13 @@ def _other_frame(inputs: dict, rng: np.random.Generator) -> dict:
     frame = rng.integers(8, 25, (5, 7)).astype(np.float64)
     frame[1:4, 2:5] = rng.integers(31, 100, (3, 3))
     frame[int(rng.integers(0, 5)), int(rng.choice([0, 1, 5, 6]))] = THRESHOLD
-    return {"frame": frame}
+    return {"frame": frame, **_answers_of(frame)}
+
+
+def _answers_of(frame: np.ndarray) -> dict:
+    """The first question's answers for ``frame``, which later questions may use:
+    ``same`` is frame itself, ``backup`` a copy."""
+    return {"same": Alias("frame"), "backup": frame.copy()}
 
 
 def _after_given_cell() -> dict[str, np.ndarray]:
@@ -125,7 +133,7 @@ def _view_of(ctx: CheckContext, name: str, expected: np.ndarray, slice_text: str
                  "or index with a list")
 
 
-@check(ASSIGNMENT, "views", inputs=("frame",), secret=_other_frame, watch=("frame",))
+@check(ASSIGNMENT, "views", inputs=("frame", "same", "backup"), secret=_other_frame, watch=("frame",))
 def views(ctx: CheckContext) -> None:
     """``row``: a view of frame's row 1; ``col``: a view of frame's column 2."""
     frame = np.asarray(ctx.input("frame"))
@@ -134,7 +142,7 @@ def views(ctx: CheckContext) -> None:
     _view_of(ctx, "col", frame[:, 2], "frame[:, 2]")
 
 
-@check(ASSIGNMENT, "new-arrays", inputs=("frame",), secret=_other_frame, watch=("frame",))
+@check(ASSIGNMENT, "new-arrays", inputs=("frame", "same", "backup"), secret=_other_frame, watch=("frame",))
 def new_arrays(ctx: CheckContext) -> None:
     """``doubled`` = frame * 2 and ``picked`` = frame[frame > 30]: new arrays that own their
     memory; ``frame`` must keep its values."""
@@ -204,6 +212,72 @@ def _python(source: str) -> str:
         return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines())
 
 
+_TIMING_MAGICS = ("time", "timeit", "capture")
+
+
+def _trees(source: str) -> list[ast.Module]:
+    """The cell as Python (none if it is not), and the code its timing magics run
+    (``%time x = ...``, ``%%time``, ``%%timeit``, ``%%capture``): IPython turns those into
+    calls whose code is a string argument."""
+    try:
+        tree = ast.parse(_python(source))
+    except SyntaxError:
+        return []  # such a cell stopped the notebook before the test: the question fails anyway
+    trees = [tree]
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and call.func.attr in ("run_line_magic", "run_cell_magic") and len(call.args) >= 2
+                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args)):
+            continue
+        magic, line = call.args[0].value, call.args[1].value
+        if magic not in _TIMING_MAGICS:
+            continue
+        if call.func.attr == "run_cell_magic" and len(call.args) >= 3:
+            body = call.args[2].value
+            setup = _without_timeit_options(line) if magic == "timeit" else ""  # %%timeit's line: its setup
+            trees += _trees(f"{setup}\n{body}")
+        elif call.func.attr == "run_line_magic" and magic in ("time", "timeit"):
+            trees += _trees(line if magic == "time" else _without_timeit_options(line))
+    return trees
+
+
+def _without_timeit_options(line: str) -> str:
+    """``%timeit``'s statement without its options (``-n 10 -r 3 -o -q``)."""
+    words = line.split()
+    while words and words[0].startswith("-"):
+        takes_value = words[0] in ("-n", "-r", "-t", "-c", "-p")
+        words = words[2:] if takes_value else words[1:]
+    return " ".join(words)
+
+
+def _predictions_assigned(source: str):
+    """``(tree, name node)`` for each binding of a prediction's name in the cell (an
+    assignment, ``del``, a loop target, ...), magics' code included."""
+    for tree in _trees(source):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in PREDICTED and isinstance(node.ctx, ast.Store | ast.Del):
+                yield tree, node
+
+
+def _assigned_value(tree: ast.Module, name: ast.Name) -> ast.expr | None:
+    """The expression assigned to ``name`` in ``tree``, if it is a plain assignment: the
+    whole value (``x = ...``, ``x: T = ...``) or its element in an unpacking of a list or
+    tuple display of the same length (``x, y = [...], [...]``); else None."""
+    for p in ast.walk(tree):
+        if isinstance(p, ast.AnnAssign) and p.target is name:
+            return p.value
+        if not (isinstance(p, ast.Assign) and len(p.targets) == 1):
+            continue
+        target = p.targets[0]
+        if target is name:
+            return p.value
+        if isinstance(target, ast.Tuple | ast.List) and name in target.elts and isinstance(p.value, ast.Tuple | ast.List) \
+                and len(p.value.elts) == len(target.elts) \
+                and not any(isinstance(e, ast.Starred) for e in (*target.elts, *p.value.elts)):
+            return p.value.elts[target.elts.index(name)]
+    return None
+
+
 def _literal_numbers(node: ast.expr | None) -> list[float] | None:
     """The numbers of a prediction typed as numbers, else None: a list or tuple display of
     numbers (``[5., 0, -1.]``), repeated (``[0.] * 3``), or given to ``list``, ``tuple``,
@@ -241,20 +315,11 @@ def _typed_predictions(ctx: CheckContext) -> dict[str, list[float]]:
         if cell.get("given"):
             seen_given = True
             continue
-        try:
-            tree = ast.parse(_python(str(cell.get("code", ""))))
-        except SyntaxError:
-            continue  # such a cell stopped the notebook before the test: the question fails anyway
-        for node in ast.walk(tree):
-            if not (isinstance(node, ast.Name) and node.id in PREDICTED and isinstance(node.ctx, ast.Store | ast.Del)):
-                continue
-            parent = next((p for p in ast.walk(tree) if (isinstance(p, ast.Assign) and node in p.targets)
-                           or (isinstance(p, ast.AnnAssign) and p.target is node)), None)
+        for tree, node in _predictions_assigned(str(cell.get("code", ""))):
             if seen_given:
                 ctx.fail(f"`{node.id}` is assigned after the locked cell that runs the operations: a prediction is "
                          "written before it runs, in this question's cell")
-            single = parent is not None and (isinstance(parent, ast.AnnAssign) or len(parent.targets) == 1)
-            numbers = _literal_numbers(parent.value) if single else None
+            numbers = _literal_numbers(_assigned_value(tree, node))
             if numbers is None:
                 ctx.fail(f"`{node.id}` is not typed as numbers: write your prediction as a list of numbers, e.g. "
                          f"{node.id} = [1., 2., 3.], not computed from arrays")
