@@ -1169,3 +1169,21 @@ def test_a_prediction_is_typed_as_numbers_in_any_usual_spelling(code, numbers):
     from autograder.checks.copy_vs_view import _literal_numbers
 
     assert _literal_numbers(ast.parse(code, mode="eval").body) == numbers
+
+
+@pytest.mark.parametrize(("code", "typed"), [
+    ("stamp = np.arange(20).reshape(4, 5)\nstamp_col = stamp.reshape(-1, 1)", False),
+    ("yy, xx = np.mgrid[0:4, 0:6]\nflat = np.ones((512, 511))\nprint(f'mean {flat.mean():.2f} of {flat.size}')", False),
+    ("x = np.arange(-20, 20.25, 0.25).reshape(1, -1)\ny = x.reshape(-1, 1)\nprint('x:', x.shape, '  y:', y.shape)", False),
+    ("%%time\nfreqs = np.logspace(8, 11, 7)\nwave = np.linspace(2900.0, 5700.0, 511)", False),
+    ("stamp = np.array([[0, 1, 2, 3], [4, 5, 6, 7]])", True),
+    ("xx = np.array([[0, 1, 2, 3, 4, 5]] * 4)", True),
+    ("yy = np.array([[0] * 6, [1] * 6, [2] * 6, [3] * 6])", True),
+    ("%time stamp = np.fromstring('0 1 2 3 4 5 6 7', sep=' ')", True),
+    ("freqs = [1e8, 3.2e8, 1e9, 3.2e9, 1e10, 3.2e10, -1e11]", True),
+])
+def test_answers_typed_out_are_told_from_computed_ones(code, typed):
+    from autograder.checks._code import TYPED_LIMIT, most_typed_numbers
+
+    assert (most_typed_numbers([{"code": code}]) > TYPED_LIMIT) is typed
+    assert most_typed_numbers([{"code": code, "given": True}]) == 0  # the instructor's cells are not the student's

@@ -346,3 +346,23 @@ def test_the_data_file_is_the_real_one_again_after_a_second_input_run(grader, co
     outcomes = grade(grader, course, EXTRACTION,
                      notebook(course, EXTRACTION, replace={"read-data": read, "wavelength": wave}))
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+@pytest.mark.parametrize(("aid", "question", "code"), [
+    (AC, "reshape", "stamp = np.array([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14], [15, 16, 17, 18, 19]])\n"
+                    "stamp_col = stamp.reshape(-1, 1)"),
+    (AC, "reshape", "%time stamp = np.fromstring('0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19', sep=' ')"
+                    ".astype(int).reshape(4, 5)\nstamp_col = stamp.reshape(-1, 1)"),
+    (AC, "grids-and-fills", "yy = np.array([[0] * 6, [1] * 6, [2] * 6, [3] * 6])\nxx = np.array([[0, 1, 2, 3, 4, 5]] * 4)\n"
+                            "flat = np.ones((512, 511))\ndq_good = np.zeros((512, 511), dtype=np.int16)\n"
+                            "sky = np.zeros_like(flat)"),
+    (AC, "ranges", "exptimes = np.array(exposure_list)\npixels = np.arange(511)\nwave = np.linspace(2900.0, 5700.0, 511)\n"
+                   "freqs = np.array([1.00000000e+08, 3.16227766e+08, 1.00000000e+09, 3.16227766e+09, 1.00000000e+10,"
+                   " 3.16227766e+10, 1.00000000e+11])"),
+])
+def test_answers_fixed_by_the_wording_typed_out_earn_nothing(grader, course, aid, question, code):
+    """No input can change these answers, so a typed-out one is told from a computed
+    one by the code as it ran (magics' code included)."""
+    outcomes = grade(grader, course, aid, notebook(course, aid, replace={question: code}))
+    assert lost(outcomes) == {question}, {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert "types out" in outcomes[question].message

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._api import CheckContext, CheckFailed, check, is_close, reference_state
+from ._code import refuse_typed
 
 ASSIGNMENT = "array-creation"
 
@@ -115,6 +116,7 @@ def _other_exposures(inputs: dict, rng: np.random.Generator) -> dict:
 @check(ASSIGNMENT, "ranges", inputs=("exposure_list",), secret=_other_exposures)
 def ranges(ctx: CheckContext) -> None:
     """``exptimes`` from the given list, ``pixels`` (arange), ``wave`` (linspace), ``freqs`` (logspace)."""
+    refuse_typed(ctx, "with np.array, np.arange, np.linspace and np.logspace")
     exptimes = ctx.array("exptimes", pytype="numpy.ndarray", kind="fiu")
     ctx.expect_close("exptimes", exptimes, np.array(ctx.input("exposure_list"), dtype=float))
 
@@ -149,6 +151,7 @@ def ranges(ctx: CheckContext) -> None:
 def grids_and_fills(ctx: CheckContext) -> None:
     """``yy, xx``: row and column index of each pixel of a 4x6 stamp (mgrid or meshgrid);
     ``flat``: ones (512, 511) float; ``dq_good``: zeros (512, 511) int16; ``sky``: zeros_like(flat)."""
+    refuse_typed(ctx, "with np.mgrid (or np.meshgrid) and the fill functions")
     ref_yy, ref_xx = np.mgrid[0 : STAMP_SHAPE[0], 0 : STAMP_SHAPE[1]]
     yy = ctx.array("yy", kind="fiu")
     xx = ctx.array("xx", kind="fiu")
@@ -182,6 +185,7 @@ def reshape(ctx: CheckContext) -> None:
     """``stamp``: the numbers 0..19 as 4 rows of 5 (``np.arange(20).reshape(4, 5)``, or
     setting the shape of the array in place: both pass); ``stamp_col``: the same 20
     numbers as a column, shape (20, 1)."""
+    refuse_typed(ctx, "with np.arange(20).reshape(4, 5)")
     ref = np.arange(20)
     stamp = ctx.array("stamp", pytype="numpy.ndarray", kind="fiu")
     if stamp.shape == (5, 4):

@@ -44,6 +44,7 @@ from functools import lru_cache
 import numpy as np
 
 from ._api import CheckContext, CheckFailed, check, is_close, reference_state
+from ._code import refuse_typed
 
 ASSIGNMENT = "broadcasting-ripple"
 N = 161
@@ -133,6 +134,7 @@ def _coordinate(ctx: CheckContext, name: str, accepted: tuple[tuple[int, ...], .
 def ripple_grid(ctx: CheckContext) -> None:
     """``x``: the 161 points as a row (or a grid changing along axis 1); ``y``: as a column
     (or a grid changing along axis 0)."""
+    refuse_typed(ctx, "with np.linspace (or np.arange) and a reshape, np.newaxis or np.ogrid")
     X, Y = _grid()
     _coordinate(ctx, "x", ((N,), (1, N), FULL), X, Y, "along each row (axis 1)")
     _coordinate(ctx, "y", ((N, 1), FULL), Y, X, "down each column (axis 0)")

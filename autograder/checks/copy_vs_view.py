@@ -33,6 +33,7 @@ import numpy as np
 from ..values import Value
 from ..sandbox.capture import Alias
 from ._api import CheckContext, check, reference_state
+from ._code import cell_trees
 
 ASSIGNMENT = "copy-vs-view"
 THRESHOLD = 30.0
@@ -202,58 +203,10 @@ _HINTS = {
 PREDICTED = tuple(f"pred_{name}" for name in _after_given_cell())
 
 
-def _python(source: str) -> str:
-    """A cell's source as Python (IPython's magics turned into calls)."""
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-
-        return TransformerManager().transform_cell(source)
-    except Exception:  # noqa: BLE001 - without IPython: drop magic and shell lines
-        return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines())
-
-
-_TIMING_MAGICS = ("time", "timeit", "capture")
-
-
-def _trees(source: str) -> list[ast.Module]:
-    """The cell as Python (none if it is not), and the code its timing magics run
-    (``%time x = ...``, ``%%time``, ``%%timeit``, ``%%capture``): IPython turns those into
-    calls whose code is a string argument."""
-    try:
-        tree = ast.parse(_python(source))
-    except SyntaxError:
-        return []  # such a cell stopped the notebook before the test: the question fails anyway
-    trees = [tree]
-    for call in ast.walk(tree):
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                and call.func.attr in ("run_line_magic", "run_cell_magic") and len(call.args) >= 2
-                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args)):
-            continue
-        magic, line = call.args[0].value, call.args[1].value
-        if magic not in _TIMING_MAGICS:
-            continue
-        if call.func.attr == "run_cell_magic" and len(call.args) >= 3:
-            body = call.args[2].value
-            setup = _without_timeit_options(line) if magic == "timeit" else ""  # %%timeit's line: its setup
-            trees += _trees(f"{setup}\n{body}")
-        elif call.func.attr == "run_line_magic" and magic in ("time", "timeit"):
-            trees += _trees(line if magic == "time" else _without_timeit_options(line))
-    return trees
-
-
-def _without_timeit_options(line: str) -> str:
-    """``%timeit``'s statement without its options (``-n 10 -r 3 -o -q``)."""
-    words = line.split()
-    while words and words[0].startswith("-"):
-        takes_value = words[0] in ("-n", "-r", "-t", "-c", "-p")
-        words = words[2:] if takes_value else words[1:]
-    return " ".join(words)
-
-
 def _predictions_assigned(source: str):
     """``(tree, name node)`` for each binding of a prediction's name in the cell (an
     assignment, ``del``, a loop target, ...), magics' code included."""
-    for tree in _trees(source):
+    for tree in cell_trees(source):
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and node.id in PREDICTED and isinstance(node.ctx, ast.Store | ast.Del):
                 yield tree, node
