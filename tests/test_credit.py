@@ -366,3 +366,17 @@ def test_answers_fixed_by_the_wording_typed_out_earn_nothing(grader, course, aid
     outcomes = grade(grader, course, aid, notebook(course, aid, replace={question: code}))
     assert lost(outcomes) == {question}, {q: o.message for q, o in outcomes.items() if not o.passed}
     assert "types out" in outcomes[question].message
+
+
+def test_a_question_that_reads_the_file_again_is_graded_on_the_second_file(grader, course):
+    """Reading ``img`` or ``err`` from the file again inside a later question's cell
+    (instead of using the names) is valid: the secret run puts a file holding the
+    secret images at the data file's path, so the re-read gets the same second input."""
+    replace = {q: reread + _solution(course, EXTRACTION, q) for q, reread in (
+        ("err-dq-images", "err = fits.getdata(path, 'ERR').astype(float)\ndq = fits.getdata(path, 'DQ')\n"),
+        ("cosmic-rays", "img = fits.getdata(path, 'SCI').astype(float)\n"),
+        ("profile-and-spectrum", "img = fits.getdata(path, 'SCI').astype(float)\n"))}
+    outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace=replace))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+    for q in replace:
+        assert [(r.kind, r.passed) for r in outcomes[q].runs] == [("own", True), ("secret", True)]

@@ -91,13 +91,14 @@ def state(data_path) -> dict:
 
 # ------------------------------------------------------------------- secret inputs
 def _scrambled(image: np.ndarray, rng: np.random.Generator, *, spikes: bool = True) -> np.ndarray:
-    """``image`` flipped left to right, with a smooth pattern (and sharp spikes) added."""
+    """``image`` flipped left to right, with a smooth pattern (and sharp spikes) added;
+    float32 values (as the file stores them: see :func:`_with_file`), in float64."""
     pattern = _pattern(SHAPE, rng, float(rng.uniform(20, 60)))
     out = np.asarray(image, dtype=np.float64)[:, ::-1] + pattern
     if spikes:
         where = (rng.integers(0, NROWS, 150), rng.integers(0, NCOLS, 150))
         out[where] += rng.uniform(300, 3000, 150)
-    return out
+    return out.astype(np.float32).astype(np.float64)
 
 
 def _secret_images(names: tuple[str, ...]):
@@ -134,7 +135,24 @@ def _other_err(inputs: dict, rng: np.random.Generator) -> np.ndarray:
     """The error image flipped both ways, with a smooth positive pattern and an offset of 3
     to 10 counts added: its percentiles and its median differ from the file's."""
     amplitude = float(rng.uniform(3, 10))
-    return np.asarray(inputs["err"], dtype=np.float64)[::-1, ::-1] + amplitude + _pattern(SHAPE, rng, amplitude)
+    err = np.asarray(inputs["err"], dtype=np.float64)[::-1, ::-1] + amplitude + _pattern(SHAPE, rng, amplitude)
+    return err.astype(np.float32).astype(np.float64)  # as the file stores it (:func:`_with_file`)
+
+
+def _with_file(secret):
+    """``secret``, with the data file itself changed to match: a copy of the course file
+    holding the secret ``img``, ``err`` and ``dq`` (the file's own where the secret keeps
+    them) is put at the data file's path for the secret run, so a cell that reads the
+    file again, rather than using ``img``, ``err`` or ``dq``, reads the secret images too.
+    The secret images hold float32 values, so what is read equals what is injected."""
+    def with_file(inputs: dict, rng: np.random.Generator) -> dict:
+        out = secret(inputs, rng)
+        ex = inputs["extraction"]
+        sci, err, dq = (np.asarray(out.get(n, getattr(ex, n)), dtype=t)
+                        for n, t in (("img", ">f4"), ("err", ">f4"), ("dq", ">i2")))
+        return {**out, FILE + DATA_FILE: _fits_bytes(sci, err, dq, data_path=inputs["data_path"])}
+    with_file.__doc__ = secret.__doc__
+    return with_file
 
 
 def _secret_cosmic(inputs: dict, rng: np.random.Generator) -> dict:
@@ -334,7 +352,7 @@ def read_data(ctx: CheckContext) -> None:
     ctx.expect_equal("dq", dq, ref_dq)
 
 
-@check(ASSIGNMENT, "profile-and-spectrum", inputs=("img",), secret=_secret_images(("img",)))
+@check(ASSIGNMENT, "profile-and-spectrum", inputs=("img",), secret=_with_file(_secret_images(("img",))))
 def profile_and_spectrum(ctx: CheckContext) -> None:
     """profile: (512,) sum of every row over wavelength; spectrum_raw: (511,) sum of
     every column along the slit (the tolerance admits sums done in float32).  A swapped
@@ -365,7 +383,7 @@ def _images_drawn(ctx: CheckContext) -> list:
     return [im for fig in ctx.figures for ax in fig.axes for im in ax.images]
 
 
-@check(ASSIGNMENT, "err-dq-images", inputs=("err", "dq"), secret=_secret_err_dq)
+@check(ASSIGNMENT, "err-dq-images", inputs=("err", "dq"), secret=_with_file(_secret_err_dq))
 def err_dq_images(ctx: CheckContext) -> None:
     """err_lo, err_hi: the 1st and 99th percentiles of the run's ``err``; and, from the
     figures this question's code drew, an image of the run's ``err`` and one of its
@@ -403,7 +421,7 @@ def err_dq_images(ctx: CheckContext) -> None:
                      "pass origin='lower' so that row 0 is at the bottom, as in the image of `img` above")
 
 
-@check(ASSIGNMENT, "source-rows", inputs=("img", "profile"), secret=_secret_nucleus)
+@check(ASSIGNMENT, "source-rows", inputs=("img", "profile"), secret=_with_file(_secret_nucleus))
 def source_rows(ctx: CheckContext) -> None:
     """peak_row: the row where the run's profile peaks (argmax); spectrum_src: (511,) sum
     of the ten rows ``peak_row - 4 .. peak_row + 5`` of ``img`` (rows 250..259 of the
@@ -442,7 +460,7 @@ def source_rows(ctx: CheckContext) -> None:
         _with_hint(exc, hint)
 
 
-@check(ASSIGNMENT, "cosmic-rays", inputs=("img", "err"), secret=_secret_cosmic, watch=("img",))
+@check(ASSIGNMENT, "cosmic-rays", inputs=("img", "err"), secret=_with_file(_secret_cosmic), watch=("img",))
 def cosmic_rays(ctx: CheckContext) -> None:
     """img_sm, sigma, bad, img_cr: the cosmic-ray cleaning.
 
