@@ -385,8 +385,9 @@ def _loop_verdict(question: Question, rerun, outcome: Outcome) -> Outcome:
     if lines > LOOP_LINES:
         return Outcome.failed(question.id, question.points,
                               f"{names} must come from vectorized numpy operations on whole arrays, with no Python "
-                              f"loop; run again on a larger input, this question's code (its cell, and any cell added between the "
-                              f"previous question's check and it) ran more than {LOOP_LINES} lines of Python (a for or while loop, a comprehension, or a function called per "
+                              f"loop; run again on a larger input, this question's code (its cell, and any cell "
+                              f"added between the previous question's check and it) ran more than {LOOP_LINES} "
+                              "lines of Python (a for or while loop, a comprehension, or a function called per "
                               "element)")
     reference = rerun.calibration
     if reference is not None and rerun.cpu > LOOP_CPU_FACTOR * reference + LOOP_CPU_SLACK:

@@ -15,6 +15,7 @@ import re
 
 from ._api import CheckContext
 
+
 def python_of(source: str) -> str:
     """A cell's source as Python (IPython's magics turned into calls)."""
     try:

@@ -13,6 +13,7 @@ the grader asks (:func:`restore_files`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import sys
@@ -24,7 +25,6 @@ from .wire import recv_frame, send_frame
 
 def reap(pids: set[int], *, wait: float) -> None:
     """Reap the ended processes of ``pids`` (removed from it), waiting up to ``wait`` s."""
-
     deadline = time.monotonic() + wait
     while pids:
         for pid in list(pids):
@@ -90,8 +90,6 @@ def replace_files(files: list, blobs: list[bytes]) -> None:
         os.replace(tmp, name)
         # course_data.fetch() accepts this file for the rest of this copy's life (it
         # refuses any file but the course's own otherwise): see course_data.verify
-        import hashlib
-
         accepted = [a for a in os.environ.get(SECOND_INPUT_ENV, "").split(",") if a]
         accepted.append(f"{len(data)}:{hashlib.sha256(data).hexdigest()}")
         os.environ[SECOND_INPUT_ENV] = ",".join(accepted)
@@ -114,7 +112,6 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
     count the Python lines run and time the cells (for the rules about *how*: see
     :class:`Tracer`).  Outputs are not kept.
     """
-
     import matplotlib.pyplot as plt
 
     ns = shell.user_ns
@@ -206,13 +203,11 @@ def _scratch_entries() -> set[str]:
 
 
 def _remove_new_entries(before: set[str]) -> None:
-    """Remove what appeared since ``before``, except the originals of replaced files
-    (:func:`restore_files` puts those back)."""
+    """Remove what appeared since ``before`` (the originals of replaced files are put
+    back first: see :func:`rerun`)."""
     import shutil
 
     for path in _scratch_entries() - before:
-        if os.path.basename(path).startswith(_ORIGINAL):
-            continue
         try:
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
