@@ -11,7 +11,12 @@ rerun on a secret second input (see :mod:`autograder.grading`).  Asserted here:
 * the rule "no Python loop" is judged on what ran (``%time``, helpers in other cells,
   duplicated cells, ``np.vectorize``, ``map``, reuse of an earlier loop's result all
   lose the question; a vectorised answer under ``%time`` keeps it);
-* grading is deterministic.
+* grading is deterministic;
+* valid code that reuses what the notebook already has keeps its points: earlier answers
+  (``N``, ``sines_loop``, ``gt6``, ``same``), the data file read again (the secret run
+  puts a matching file in its place, and the real one is back afterwards), a plot beside
+  a vectorised answer, predictions typed under a timing magic or unpacked;
+* answers fixed by the wording alone lose their question when typed out.
 """
 
 from __future__ import annotations
