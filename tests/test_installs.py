@@ -14,7 +14,8 @@ small class with ``course autograde`` from that environment, for both installs:
 * as a non-root user the test creates (the sandbox through an unprivileged user
   namespace), with a second Python (Debian's) so that nothing of root's is borrowed.
 
-The class: an honest student; one whose notebook imports ``reference_solution`` (from
+The class: an honest student; one who calls ``fetch()`` again and reads the data file
+again in later questions' cells (valid: full marks); one whose notebook imports ``reference_solution`` (from
 the installed wheel: it is in the environment's site-packages) to take every answer;
 one that searches the whole filesystem for the grader's files, the solutions and the
 gradebook and would use what it finds.  Asserted: the importer and the prober score
@@ -119,8 +120,15 @@ def _class(course_root: Path, targets: list[str]) -> dict[str, nbformat.Notebook
         "redshift": "z_measured = _ex.z",
     }
     probe = PROBE.replace("TARGETS", repr(targets))
+    # valid: fetch() again in the read-data cell, the file read again in later questions'
+    # cells (their secret runs put a matching file in place; the real one is back after)
+    rereads = {**solutions,
+               "read-data": "from course_data import fetch\npath = fetch()\n" + solutions["read-data"],
+               "err-dq-images": "err = fits.getdata(path, 'ERR').astype(float)\n" + solutions["err-dq-images"],
+               "cosmic-rays": "img = fits.getdata(path, 'SCI').astype(float)\n" + solutions["cosmic-rays"]}
     return {
         "honest": _submission(course_root, solutions),
+        "rereader": _submission(course_root, rereads),
         "importer": _submission(course_root, importer, first=importer_first),
         "prober": _submission(course_root, {k: "" for k in solutions}, first=probe),
     }
@@ -256,7 +264,7 @@ def _grade_the_class(setup: Setup) -> tuple[dict, dict]:
 def _assert_sealed(totals: dict, probe: dict) -> None:
     course = load_course(ROOT, check_files=False).assignment(ASSIGNMENT)
     full = course.total - sum(q.points for q in course.questions if q.manual)  # a written answer waits for a grader
-    assert totals == {"honest": full, "importer": 0.0, "prober": 0.0}, totals
+    assert totals == {"honest": full, "rereader": full, "importer": 0.0, "prober": 0.0}, totals
     assert probe["spec"] == {"reference_solution": False, "autograder": False, "autograder.checks": False}, probe
     assert probe["files"] == [], probe["files"]
     assert all(isinstance(v, str) for v in probe["reads"].values()), probe["reads"]  # every read failed
