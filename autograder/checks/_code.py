@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import re
 
+from ..sandbox.shell import timeit_statement
 from ._api import CheckContext
 
 
@@ -48,20 +49,11 @@ def cell_trees(source: str) -> list[ast.Module]:
             continue
         if call.func.attr == "run_cell_magic" and len(call.args) >= 3:
             body = call.args[2].value
-            setup = _without_timeit_options(line) if magic == "timeit" else ""  # %%timeit's line: its setup
+            setup = timeit_statement(line) if magic == "timeit" else ""  # %%timeit's line: its setup
             trees += cell_trees(f"{setup}\n{body}")
         elif call.func.attr == "run_line_magic" and magic in ("time", "timeit"):
-            trees += cell_trees(line if magic == "time" else _without_timeit_options(line))
+            trees += cell_trees(line if magic == "time" else timeit_statement(line))
     return trees
-
-
-def _without_timeit_options(line: str) -> str:
-    """``%timeit``'s statement without its options (``-n 10 -r 3 -o -q``)."""
-    words = line.split()
-    while words and words[0].startswith("-"):
-        takes_value = words[0] in ("-n", "-r", "-t", "-c", "-p")
-        words = words[2:] if takes_value else words[1:]
-    return " ".join(words)
 
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")

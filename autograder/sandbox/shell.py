@@ -202,9 +202,8 @@ def make_shell():
 _TIMEIT_OPTION = re.compile(r"\s*-(?:([nrp])\s*(\S+)|([tcqo]+))(?=\s|$)")
 
 
-def timeit_once_line(line: str) -> str:
-    """``%timeit``'s options with the loop and repeat counts replaced by 1: ``-n 100 -r7
-    x.sum()`` becomes ``-n1 -r1 x.sum()`` (``-p``, ``-t``, ``-c``, ``-q``, ``-o`` kept)."""
+def _timeit_parts(line: str) -> tuple[list[str], str]:
+    """``%timeit``'s options other than the loop and repeat counts, and its statement."""
     kept, rest = [], line
     while (m := _TIMEIT_OPTION.match(rest)) is not None:
         if m.group(1) == "p":
@@ -212,7 +211,19 @@ def timeit_once_line(line: str) -> str:
         elif m.group(3):
             kept.append(f"-{m.group(3)}")
         rest = rest[m.end():]
-    return " ".join(["-n1", "-r1", *kept, rest.lstrip()])
+    return kept, rest.lstrip()
+
+
+def timeit_once_line(line: str) -> str:
+    """``%timeit``'s options with the loop and repeat counts replaced by 1: ``-n 100 -r7
+    x.sum()`` becomes ``-n1 -r1 x.sum()`` (``-p``, ``-t``, ``-c``, ``-q``, ``-o`` kept)."""
+    kept, statement = _timeit_parts(line)
+    return " ".join(["-n1", "-r1", *kept, statement])
+
+
+def timeit_statement(line: str) -> str:
+    """The statement ``%timeit`` times (for ``%%timeit``: its setup), without options."""
+    return _timeit_parts(line)[1]
 
 
 def _time_once(shell) -> None:
