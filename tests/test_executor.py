@@ -74,3 +74,21 @@ def test_a_job_lost_twice_is_reported_not_retried_forever():
     out = dict(ex.run(iter([("a", (1, True))])))
     assert isinstance(out["a"], Lost) and ex.tried[1] == 2
 
+
+
+def test_the_course_command_runs_blas_single_threaded_unless_told_otherwise():
+    """The instructor's process and the workers it starts keep one BLAS thread (an idle
+    OpenBLAS thread spins: 1.5% of a whole autograde run, measured); a number the
+    environment already chose is kept."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import autograder.cli, numpy, os; "
+            "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "1"]
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OPENBLAS_NUM_THREADS": "3"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["3", "1"]
