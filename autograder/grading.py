@@ -46,6 +46,9 @@ partial credit.
 
 from __future__ import annotations
 
+import builtins
+import logging
+
 import os
 import secrets
 import time
@@ -61,6 +64,8 @@ from .nbmeta import grade_id, is_instructor_cell, strip_hidden_tests
 from .results import MANUAL, NOT_RUN, NotebookResult, Outcome, Run
 from .sandbox.limits import Limits
 from .sandbox.runner import Session, Snapshot, Zygote, hidden_paths, make_workdir
+
+log = logging.getLogger(__name__)
 
 __all__ = ["GradedNotebook", "NotebookGrader", "course_secret"]
 
@@ -270,6 +275,10 @@ class NotebookGrader:
                 kept = [o for o in outputs if o["output_type"] == "error" or
                         (o["output_type"] == "stream" and o["name"] == "stdout")]
                 visible = _first_error(kept)
+                earlier = next((e for e in (_first_error(nb.cells[i].get("outputs", []))
+                                            for i in plan.cells[question.id] if i != index) if e), "")
+                if visible and earlier:  # the answer cell failed first: its error is the one to fix
+                    visible = f"{earlier} (raised by this question's code, before its test cell: fix that first)"
                 if result.status == "ok":
                     cells = [{"code": nb.cells[i].source, "given": is_instructor_cell(nb.cells[i])}
                              for i in plan.cells[question.id]]
@@ -351,11 +360,21 @@ class NotebookGrader:
                                   f"this question's code, run again {what}, did not finish: {why}")
         if rerun.error:
             return Outcome.failed(question.id, question.points,
-                                  f"this question's code, run again {what}, raised {rerun.error}")
+                                  f"this question's code, run again {what}, raised {_error_name(rerun.error)} (the "
+                                  "error's own text is not shown: it would describe an input you do not see)")
         outcome = judge.verdict(question, rerun.values, tolerance=self.course.tolerance(question),
                                 figures=rerun.figures, run=run, code=code)
         if outcome.passed or run != "secret":
             return outcome
+        # What went wrong on the secret input is shown only in a check's own words (a
+        # hint it marked public): other messages name the student's shapes, types,
+        # counts and indices, which code can make from the secret input (an array of its
+        # length, a class named after it); the secret input is the same for every
+        # submission, so such a message could carry it to the next one.
+        log.debug("%s: secret run failed: %s", question.id, outcome.message)
+        detail = (f"On that input: {outcome.message}" if outcome.public else
+                  "Check that nothing in it is fixed to this notebook's data: a typed size, row, index or number, or "
+                  "a shape written out")
         inputs = ", ".join(f"`{n}`" for n in judge.spec(question.id).inputs) or "the data file"
         opening = ("your answer is right for this notebook's data, but this question's code gives a wrong answer "
                    "when run again on a second input it has not seen: it must compute the answer from its inputs "
@@ -363,7 +382,17 @@ class NotebookGrader:
                    "(compute it in this question's cell)" if own_passed else
                    "this question's code gives a wrong answer when run again on a second input it has not seen "
                    f"(made from {inputs})")
-        return Outcome.failed(question.id, question.points, f"{opening}. On that input: {outcome.message}")
+        return Outcome.failed(question.id, question.points, f"{opening}. {detail}")
+
+
+_EXCEPTIONS = frozenset(n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException))
+
+
+def _error_name(error: str) -> str:
+    """The class of an exception a rerun raised, if it is one of Python's own (the rest of
+    the reply is the student's process's text, which the secret input could shape)."""
+    name = str(error).split(":", 1)[0].strip()
+    return name if name in _EXCEPTIONS else "an exception"
 
 
 def _reruns(judge: Judge, question: Question) -> bool:
@@ -379,8 +408,8 @@ def _loop_verdict(question: Question, rerun, outcome: Outcome) -> Outcome:
     if helpers:
         return Outcome.failed(question.id, question.points,
                               f"{names} must come from vectorized numpy operations on whole arrays, with no Python "
-                              f"loop; this question's code used {', '.join(helpers)}, which calls a Python function "
-                              "once per element (a loop in disguise)")
+                              f"loop; this question's code used {', '.join(helpers)}, which calls a function once "
+                              "per element or per row from Python (a loop in disguise)")
     lines = trace.get("lines") if isinstance(trace.get("lines"), int) else 0
     if lines > LOOP_LINES:
         return Outcome.failed(question.id, question.points,

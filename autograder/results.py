@@ -101,6 +101,11 @@ class Outcome:
     status: str = PASSED
     message: str = ""
     runs: tuple[Run, ...] = ()
+    #: whether ``message`` says nothing of the input it was judged on beyond our own
+    #: words (a hint the check marked so): only such a message of a run on the secret
+    #: input is shown to the student (see :meth:`autograder.grading.NotebookGrader`);
+    #: not kept in records
+    public: bool = field(default=False, compare=False, repr=False)
 
     @property
     def passed(self) -> bool:

@@ -14,12 +14,14 @@ import hashlib
 import logging
 import threading
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..config import Question, Tolerance
 from ..results import Outcome
+from ..sandbox.capture import Like
 from ..values import FigureData, Value
 from ._api import FILE, CheckContext, CheckFailed, CheckSpec, check, reference_state, registered, registered_state
 
@@ -126,7 +128,7 @@ class Judge:
         """What a rerun puts in place: the question's inputs by name, and files by name."""
         spec = self.spec(question_id)
         inputs = self.secret(question_id) if run == "secret" else self.reference()
-        names = {n: inputs[n] for n in spec.inputs if n in inputs}
+        names = {n: Like(inputs[n]) if n in spec.like else inputs[n] for n in spec.inputs if n in inputs}
         files = {k[len(FILE):]: v for k, v in inputs.items() if k.startswith(FILE)} if run == "secret" else {}
         return names, files
 
@@ -151,7 +153,7 @@ class Judge:
         try:
             spec.func(ctx)
         except CheckFailed as exc:
-            return Outcome.failed(question.id, question.points, str(exc))
+            return replace(Outcome.failed(question.id, question.points, str(exc)), public=exc.public)
         except Exception:
             log.warning("check %s/%s raised:\n%s", self.assignment, question.id, traceback.format_exc())
             return Outcome.failed(question.id, question.points, UNCHECKABLE)

@@ -56,7 +56,17 @@ __all__ = [
 
 
 class CheckFailed(AssertionError):
-    """Raised by a check; its message is shown to the student."""
+    """Raised by a check; its message is shown to the student.
+
+    ``public``: the message is the check's own words only (a hint about a likely
+    mistake), with nothing of the student's values in it (no shape, type, count or
+    index of theirs), so it may be shown for a run on the secret input too; other
+    messages of a secret run are replaced by a general one, since code can shape its
+    values from the secret input to carry it out in a message."""
+
+    def __init__(self, message: str = "", *, public: bool = False) -> None:
+        super().__init__(message)
+        self.public = public
 
 
 # ---------------------------------------------------------------------------------
@@ -241,8 +251,8 @@ class CheckContext:
             first = f", first at index {_fmt_index(np.argwhere(wrong)[0])}" if a.ndim else ""
             raise CheckFailed(f"{label}: {n} of {max(a.size, 1)} element(s) are not as expected{first}")
 
-    def fail(self, message: str) -> None:
-        raise CheckFailed(message)
+    def fail(self, message: str, *, public: bool = False) -> None:
+        raise CheckFailed(message, public=public)
 
 def close(actual, expected, rtol: float, atol: float) -> np.ndarray:
     """Elementwise ``|actual - expected| <= atol + rtol * |expected|``, NaN matching NaN and
@@ -281,7 +291,9 @@ class CheckSpec:
     is computed, checked on the secret run (``"no-loop"``); ``speed_reference``: for
     ``no-loop``, a statement doing the question's work the numpy way on the inputs (its
     CPU time in the student's process is the yardstick); ``watch``: inputs captured
-    again after the question's code, which the check may require to be unchanged.
+    again after the question's code, which the check may require to be unchanged;
+    ``like``: inputs put in place in the form of the notebook's own value of the name
+    (grid coordinates: :class:`~autograder.sandbox.capture.Like`).
     """
 
     assignment: str
@@ -292,6 +304,7 @@ class CheckSpec:
     rules: tuple[str, ...] = ()
     watch: tuple[str, ...] = ()
     speed_reference: str | None = None
+    like: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[tuple[str, str], CheckSpec] = {}
@@ -300,7 +313,8 @@ RULES = ("no-loop",)
 
 
 def check(assignment: str, question: str, *, inputs: tuple[str, ...] = (), secret=None,
-          rules: tuple[str, ...] = (), watch: tuple[str, ...] = (), speed_reference: str | None = None):
+          rules: tuple[str, ...] = (), watch: tuple[str, ...] = (), speed_reference: str | None = None,
+          like: tuple[str, ...] = ()):
     """Register ``func`` as the hidden check of ``question`` in ``assignment`` (see :class:`CheckSpec`)."""
     unknown = set(rules) - set(RULES)
     if unknown:
@@ -311,7 +325,7 @@ def check(assignment: str, question: str, *, inputs: tuple[str, ...] = (), secre
         if key in _REGISTRY:
             raise ValueError(f"two checks registered for {assignment}/{question}")
         _REGISTRY[key] = CheckSpec(assignment, question, func, tuple(inputs), secret, tuple(rules), tuple(watch),
-                                   speed_reference)
+                                   speed_reference, tuple(like))
         return func
 
     return register

@@ -243,4 +243,4 @@ def zero_disk_question(ctx: CheckContext) -> None:
         ctx.fail("`z_disk` is z unchanged; set the points inside the disk to 0")
     ctx.expect_close("z_disk", z_disk, expected)
     if ctx.run != "own" and _changed(ctx, "z"):
-        ctx.fail(f"`z_disk` is right, but `z` was changed by this question's code: {alias}")
+        ctx.fail(f"`z_disk` is right, but `z` was changed by this question's code: {alias}", public=True)

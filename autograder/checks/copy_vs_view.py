@@ -168,7 +168,7 @@ def new_arrays(ctx: CheckContext) -> None:
         ctx.fail("`picked` shares memory with `frame`; indexing with a mask makes a new array: frame[frame > 30]")
     if not _equal(picked, expected):
         if _equal(picked, frame[frame >= THRESHOLD]):
-            ctx.fail("`picked` includes values equal to 30; the question wants those strictly above")
+            ctx.fail("`picked` includes values equal to 30; the question wants those strictly above", public=True)
         ctx.fail(f"`picked` (shape {picked.shape}) does not hold the values of frame above 30, in frame's order")
 
 

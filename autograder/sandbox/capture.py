@@ -266,6 +266,36 @@ class Alias:
         return f"Alias({self.target!r})"
 
 
+class Like:
+    """An input array put in place in the form the notebook's own value of the name has.
+
+    For grid coordinates, which a notebook may hold as a row of shape (n,) or (1, n), a
+    column (n, 1) or a full 2-D grid: the grader sends a row or a column, and a rerun
+    ravels it where the notebook's own value is 1-D, and broadcasts it against the other
+    ``Like`` inputs where the notebook's own is a full grid (:func:`in_form_of`), so that
+    code written for the notebook's form (``x[np.newaxis, :]`` on a 1-D ``x``) runs on
+    the second input as it did on the first."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = np.asarray(value)
+
+    def __repr__(self) -> str:
+        return f"Like(shape={self.value.shape})"
+
+
+def in_form_of(own: Any, new: Any, full: tuple[int, ...] | None) -> Any:
+    """``new`` (a row or a column) in the form of ``own`` (see :class:`Like`)."""
+    if not (isinstance(own, np.ndarray) and isinstance(new, np.ndarray) and new.ndim == 2 and 1 in new.shape):
+        return new
+    if own.ndim == 1:
+        return new.ravel().copy()
+    if own.ndim == 2 and 1 not in own.shape and full is not None and len(full) == 2:
+        return np.broadcast_to(new, full).copy()
+    return new
+
+
 def encode_input(name: str, value: Any) -> tuple[dict, bytes]:
     """Describe an input the grader sends (trusted side): a number, a list of numbers or
     an ndarray, as ``(header, npy_bytes)``; ``as`` says which Python type to rebuild."""

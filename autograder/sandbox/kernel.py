@@ -89,6 +89,7 @@ def _become_student(sess: socket.socket, req: dict) -> None:
     os.close(devnull)
     os.closerange(3, sess.fileno())
     os.closerange(sess.fileno() + 1, 65536)
+    rerun.PRIVATE_TMP = mode != "limits"  # /tmp is this notebook's own (copies keep and tidy it too)
     if mode != "limits":  # only what the student can see is on its path
         sys.path[:] = [""] + [p for p in sys.path if p and any(_inside(os.path.realpath(p), a) for a in view.allowed)]
     else:

@@ -6,9 +6,11 @@ copy of itself just before a question's code (:func:`autograder.sandbox.kernel.s
 has run in the notebook itself, runs the question's code again with the inputs the
 grader sends (:func:`rerun`): the correct ones, or a secret second input, possibly a
 file put at the data file's own path.  With a "no loop" rule the run is traced
-(:class:`Tracer`).  A copy ends after its run; what it wrote to the working folder or
-/tmp is removed, and a replaced file is put back by the notebook's own process when
-the grader asks (:func:`restore_files`).
+(:class:`Tracer`).  A copy ends after its run, and before it replies it leaves the
+working folder and /tmp as it found them: files it added are removed, files it changed
+or removed are written back (:func:`_keep_files`), a replaced file is put back (or by
+the notebook's own process, if the copy died: :func:`restore_files`).  The notebook's
+own process is idle while a copy runs, so it never sees what the copy wrote.
 """
 
 from __future__ import annotations
@@ -117,10 +119,24 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
     ns = shell.user_ns
 
     def inject() -> None:
+        import numpy as np
+
         items = req.get("inject") or []
+        likes = {}
         for item in items:
             if "alias" not in item:
-                ns[str(item["name"])] = capture.decode_input(item, blobs[item["blob"]])
+                value = capture.decode_input(item, blobs[item["blob"]])
+                if item.get("like"):  # in the form of the notebook's own value (a grid coordinate)
+                    likes[str(item["name"])] = value
+                else:
+                    ns[str(item["name"])] = value
+        if likes:
+            try:
+                full = np.broadcast_shapes(*(np.shape(v) for v in likes.values()))
+            except ValueError:
+                full = None
+            for name, value in likes.items():
+                ns[name] = capture.in_form_of(ns.get(name), value, full)
         for item in items:  # a second name for an input just put in place: the same object
             if "alias" in item and str(item["alias"]) in ns:
                 ns[str(item["name"])] = ns[str(item["alias"])]
@@ -149,6 +165,7 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
             calibration = None
     tracer = Tracer(int(req.get("trace_limit") or 0)) if req.get("trace") else None
     error = None
+    kept = _keep_files()
     scratch_before = _scratch_entries()
     children = _children_cpu()
     cpu = time.process_time()
@@ -179,6 +196,7 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
     if files_in_place:  # the notebook's own files back at their paths (the notebook reads them again)
         restore_files([item.get("name", "") for item in req.get("files") or []])
     _remove_new_entries(scratch_before)  # what the rerun wrote is not left for the notebook
+    _put_back(kept)  # nor what it changed (a file the notebook wrote earlier, written again here)
     if tracer:
         reply["trace"] = tracer.report()
     return reply, out_blobs
@@ -191,15 +209,96 @@ def _children_cpu() -> float:
     return t.children_user + t.children_system
 
 
-def _scratch_entries() -> set[str]:
-    """The files and folders of the working folder and /tmp (what a rerun may add to)."""
-    found = set()
-    for folder in (".", "/tmp"):
+#: A copy keeps at most this many files (and bytes) of the working folder and /tmp to
+#: write back after its run (the data file, ``course_data.py`` and what the notebook
+#: wrote: a decompressed copy of the data, saved arrays, pictures).
+KEEP_FILES, KEEP_BYTES = 2000, 256 << 20
+#: Whether /tmp is the notebook's own (a private tmpfs: the isolated modes), so that a
+#: copy keeps and tidies it as well; with resource limits only, it is the machine's.
+PRIVATE_TMP = False
+
+
+def _folders() -> tuple[str, ...]:
+    return (".", "/tmp") if PRIVATE_TMP else (".",)
+
+
+def _walk(folder: str):
+    """Paths under ``folder`` (not following links), folders before their contents."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        yield entry.path
         try:
-            found |= {os.path.join(folder, n) for n in os.listdir(folder)}
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(entry.path)
         except OSError:
             pass
+
+
+def _scratch_entries() -> set[str]:
+    """The files and folders under the working folder and a private /tmp (what a rerun
+    may add to)."""
+    found: set[str] = set()
+    for folder in _folders():
+        for path in _walk(folder):
+            found.add(path)
+            if len(found) > 4 * KEEP_FILES:
+                return found
     return found
+
+
+def _keep_files() -> dict[str, tuple]:
+    """The regular files under the working folder and a private /tmp, with their contents, as the
+    notebook left them (:func:`_put_back` restores them after the rerun)."""
+    import stat
+
+    kept: dict[str, tuple] = {}
+    total = 0
+    for folder in _folders():
+        for path in _walk(folder):
+            if len(kept) >= KEEP_FILES:
+                return kept
+            try:
+                st = os.lstat(path)
+                if not stat.S_ISREG(st.st_mode) or st.st_size + total > KEEP_BYTES \
+                        or os.path.basename(path).startswith(_ORIGINAL):
+                    continue
+                with open(path, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            kept[path] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, data)
+            total += len(data)
+    return kept
+
+
+def _put_back(kept: dict[str, tuple]) -> None:
+    """Write back every kept file the rerun changed, replaced or removed."""
+    import shutil
+    import stat
+
+    for path, (ino, size, mtime, mode, data) in kept.items():
+        try:
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode) and (st.st_ino, st.st_size, st.st_mtime_ns) == (ino, size, mtime):
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(path, ignore_errors=True)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            continue
+        try:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            tmp = os.path.join(os.path.dirname(path) or ".", ".course-back-" + os.path.basename(path))
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, stat.S_IMODE(mode))
+            os.replace(tmp, path)
+        except OSError:
+            pass
 
 
 def _remove_new_entries(before: set[str]) -> None:
@@ -207,7 +306,7 @@ def _remove_new_entries(before: set[str]) -> None:
     back first: see :func:`rerun`)."""
     import shutil
 
-    for path in _scratch_entries() - before:
+    for path in sorted(_scratch_entries() - before):  # a folder before what is in it
         try:
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
@@ -241,12 +340,15 @@ class Tracer:
         self._plot_start = 0.0
         self.helpers: set[str] = set()
         self._helper_codes = {}
-        for name in ("vectorize", "apply_along_axis", "piecewise"):
+        for name in ("vectorize", "apply_along_axis", "apply_over_axes", "piecewise"):
             obj = getattr(np, name, None)
             fn = obj.__call__ if name == "vectorize" else obj
-            code = getattr(fn, "__code__", None)
-            if code is not None:
-                self._helper_codes[code] = f"np.{name}"
+            # numpy 2 wraps its functions in a dispatcher written in C: the Python
+            # function it calls is its ``_implementation`` (``__wrapped__`` too)
+            for candidate in (fn, getattr(fn, "_implementation", None), getattr(fn, "__wrapped__", None)):
+                code = getattr(candidate, "__code__", None)
+                if code is not None:
+                    self._helper_codes[code] = f"np.{name}"
         self._c_helpers = {getattr(np, n): f"np.{n}" for n in ("frompyfunc", "fromiter") if hasattr(np, n)}
         cwd = os.path.realpath(os.getcwd())
         places = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.abspath(__file__)),
@@ -270,7 +372,7 @@ class Tracer:
 
     def _global(self, frame, event, arg):
         name = self._helper_codes.get(frame.f_code)
-        if name:
+        if name and self._students(frame.f_back):  # called by the student's code, not by a library's
             self.helpers.add(name)
         if not self._students(frame):
             return None  # a library's lines (IPython running the cell, numpy, the standard library)
@@ -287,7 +389,7 @@ class Tracer:
     def _profile(self, frame, event, arg):
         if event == "c_call":
             name = self._c_helpers.get(arg)
-            if name:
+            if name and self._students(frame):
                 self.helpers.add(name)
         elif event == "call":
             if self._plot_frame is None and str(frame.f_globals.get("__name__", "")).startswith("matplotlib"):

@@ -232,8 +232,9 @@ class Snapshot:
             if isinstance(value, capture.Alias):
                 items.append({"name": name, "alias": value.target})
                 continue
-            head, data = capture.encode_input(name, value)
-            items.append({**head, "blob": len(blobs)})
+            like = isinstance(value, capture.Like)
+            head, data = capture.encode_input(name, value.value if like else value)
+            items.append({**head, "blob": len(blobs), **({"like": True} if like else {})})
             blobs.append(data)
         for name, data in (files or {}).items():
             file_items.append({"name": name, "blob": len(blobs)})
