@@ -56,10 +56,15 @@ def cell_trees(source: str) -> list[ast.Module]:
     return trees
 
 
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+#: A number written in text: not the digits of a word such as ``int16`` or ``float64``.
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.])")
 #: More numbers than this in one literal (a list, tuple or set display, however nested
 #: or repeated, or a string) is an answer typed out rather than computed.
 TYPED_LIMIT = 6
+#: Calls whose arguments are text for people, never an answer: ``print`` and
+#: matplotlib's titles, labels and annotations (``plt.title``, ``ax.set_xlabel``, ...).
+_DISPLAY_CALLS = frozenset({"print", "title", "suptitle", "xlabel", "ylabel", "set_title", "set_xlabel",
+                            "set_ylabel", "text", "annotate", "legend", "figtext", "display"})
 
 
 def _numbers_in(node: ast.AST) -> int:
@@ -78,16 +83,43 @@ def _numbers_in(node: ast.AST) -> int:
     return 0
 
 
+def _for_display(tree: ast.AST) -> set[int]:
+    """The nodes (by id) that are text or values only shown: everything inside a
+    :data:`_DISPLAY_CALLS` call or an f-string, a string standing alone as a statement
+    (a note), and a ``label=``/``title=`` keyword's value."""
+    shown: set[int] = set()
+
+    def mark(node: ast.AST) -> None:
+        shown.update(id(n) for n in ast.walk(node))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name in _DISPLAY_CALLS:
+                mark(node)
+            for kw in node.keywords:
+                if kw.arg in ("label", "title", "xlabel", "ylabel"):
+                    mark(kw.value)
+        elif isinstance(node, ast.JoinedStr):
+            mark(node)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            mark(node)
+    return shown
+
+
 def most_typed_numbers(code) -> int:
     """The most numbers typed in one literal in the student's cells of ``code`` (the
-    question's cells as they ran: :attr:`CheckContext.code`; given cells are skipped)."""
+    question's cells as they ran: :attr:`CheckContext.code`; given cells are skipped, and
+    so is text only shown: see :func:`_for_display`)."""
     most = 0
     for cell in code:
         if cell.get("given"):
             continue
         for tree in cell_trees(str(cell.get("code", ""))):
+            shown = _for_display(tree)
             for node in ast.walk(tree):
-                if isinstance(node, ast.List | ast.Tuple | ast.Set | ast.BinOp | ast.Constant):
+                if id(node) not in shown and isinstance(node, ast.List | ast.Tuple | ast.Set | ast.BinOp | ast.Constant):
                     most = max(most, _numbers_in(node))
     return most
 

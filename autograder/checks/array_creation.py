@@ -83,11 +83,14 @@ def sine_loop(ctx: CheckContext) -> None:
 
 def _many_values(inputs: dict, rng: np.random.Generator) -> dict:
     """A million numbers, with ``N`` to match; ``sines_loop`` is the first question's
-    answer for them made wrong on purpose (by a small shift), so that code comparing
-    with it, or sizing from ``N``, runs as it did in the notebook, while a ``sines_vec``
-    copied from ``sines_loop`` (reusing the loop) is wrong."""
+    answer for them, made wrong on purpose by 3 parts in a million: code comparing with
+    it by ``np.allclose`` (the visible test's own line, within 1e-5 relative) or sizing
+    from ``N`` runs as it did in the notebook, while a ``sines_vec`` copied from
+    ``sines_loop`` (reusing the loop) is off by more than the question's tolerance (1e-6
+    relative, which a float32 computation meets).  A comparison tighter than
+    ``np.allclose``'s fails there."""
     values = rng.uniform(-3.0, 3.0, 1_000_000)
-    return {"values": values, "N": values.size, "sines_loop": np.sin(values + 0.25)}
+    return {"values": values, "N": values.size, "sines_loop": np.sin(values) * (1 + 3e-6)}
 
 
 @check(ASSIGNMENT, "sine-vectorized", inputs=("values", "N", "sines_loop"), secret=_many_values, rules=("no-loop",),

@@ -11,12 +11,12 @@ broadcasting a row of coordinates against a column, then a table of radio spectr
   or a full grid in which y changes down each column (axis 0).  So broadcasting,
   ``y, x = np.mgrid[...]`` and ``x, y = np.meshgrid(...)`` all earn full marks.
 * ``ripple-surface`` reads ``x`` and ``y``; its secret run puts in a square grid of
-  another extent and step (a row and a column, the form the notebook's own solution
-  has and that every broadcasting answer accepts; the extent is not centred on 0, so
-  r is not symmetric).  ``r`` and ``z`` must be the surface of the run's grid, full
+  another extent and step, in the form of the notebook's own ``x`` and ``y`` (a 1-D
+  row, a (1, n) row, a column or a full grid: :class:`~autograder.sandbox.capture.Like`;
+  the extent is not centred on 0, so r is not symmetric).  ``r`` and ``z`` must be the surface of the run's grid, full
   size (broadcasting, or full grids from mgrid/meshgrid, give the same arrays).
 * ``ripple-image`` reads ``z``; its secret run puts in another surface (not square,
-  not symmetric), and an image of the run's ``z`` with origin "lower" must be among
+  not symmetric) with its grid ``x`` and ``y`` (in the notebook's form), and an image of the run's ``z`` with origin "lower" must be among
   the figures that run drew (figures come from the run itself).
 * ``spectral-index-table`` reads the given ``nu`` and ``alpha`` (a locked cell before
   the answer cell).  Its secret run has about 2000 frequencies and 700 to 1000
@@ -78,11 +78,13 @@ def _other_grid(inputs: dict, rng: np.random.Generator) -> dict:
 
 
 def _other_surface(inputs: dict, rng: np.random.Generator) -> dict:
-    """A ripple centred elsewhere on a grid that is not square."""
+    """A ripple centred elsewhere on a grid that is not square, with that grid's ``x``
+    (a row) and ``y`` (a column): an image decorated with the grid (``extent``, a
+    contour over ``x`` and ``y``) draws as it did in the notebook."""
     ny, nx = int(rng.integers(90, 130)), int(rng.integers(140, 200))
     yy, xx = np.mgrid[0:ny, 0:nx] * 0.25
     r = np.hypot(xx - rng.uniform(5, 30), yy - rng.uniform(5, 20))
-    return {"z": np.cos(r) / (r + rng.uniform(3, 8))}
+    return {"z": np.cos(r) / (r + rng.uniform(3, 8)), "x": xx[:1, :].copy(), "y": yy[:, :1].copy()}
 
 
 def _large_table(inputs: dict, rng: np.random.Generator) -> dict:
@@ -140,7 +142,7 @@ def ripple_grid(ctx: CheckContext) -> None:
     _coordinate(ctx, "y", ((N, 1), FULL), Y, X, "down each column (axis 0)")
 
 
-@check(ASSIGNMENT, "ripple-surface", inputs=("x", "y"), secret=_other_grid, rules=("no-loop",),
+@check(ASSIGNMENT, "ripple-surface", inputs=("x", "y"), secret=_other_grid, rules=("no-loop",), like=("x", "y"),
        speed_reference="_r = np.sqrt(x**2 + y**2); _z = np.cos(_r) / (_r + 5)")
 def ripple_surface(ctx: CheckContext) -> None:
     """``r`` and ``z`` on the full grid of the run's ``x`` and ``y``.  Hints: not full
@@ -167,7 +169,7 @@ def ripple_surface(ctx: CheckContext) -> None:
     ctx.expect_close("z", z, ref_z)
 
 
-@check(ASSIGNMENT, "ripple-image", inputs=("z",), secret=_other_surface)
+@check(ASSIGNMENT, "ripple-image", inputs=("z", "x", "y"), secret=_other_surface, like=("x", "y"))
 def ripple_image(ctx: CheckContext) -> None:
     """An image drawn by this question's code whose array equals the run's ``z`` and
     whose origin is 'lower' (other images and lines are ignored)."""

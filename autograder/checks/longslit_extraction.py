@@ -50,6 +50,7 @@ import numpy as np
 
 from ..values import Value
 from ._api import FILE, CheckContext, CheckFailed, check, is_close, reference_state
+from ._code import refuse_typed
 
 ASSIGNMENT = "longslit-extraction"
 DATA_FILE = "3c120_stis.fits.gz"
@@ -190,7 +191,11 @@ def _secret_column(inputs: dict, rng: np.random.Generator) -> dict:
 
 def _fits_bytes(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, header_changes: dict | None = None,
                 data_path: str = "") -> bytes:
-    """An (uncompressed) FITS file laid out as the course file, with these images."""
+    """A FITS file laid out as the course file, with these images, gzipped as the course
+    file is (a student may read it with ``gzip`` first).  Its gzip stream stores the
+    data without compressing it (level 0): any gzip reader reads it, and astropy, whose
+    seeks in a gzip file decompress it again from the start, reads it as fast as a plain
+    file."""
     from astropy.io import fits
 
     with fits.open(data_path) as original:
@@ -202,7 +207,11 @@ def _fits_bytes(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, header_changes
             hdus.append(fits.ImageHDU(data=data, header=header, name=name))
     buf = io.BytesIO()
     hdus.writeto(buf)
-    return buf.getvalue()
+    if not DATA_FILE.endswith(".gz"):
+        return buf.getvalue()
+    import gzip
+
+    return gzip.compress(buf.getvalue(), compresslevel=0, mtime=0)
 
 
 def _secret_file(inputs: dict, rng: np.random.Generator) -> dict:
@@ -349,6 +358,9 @@ def read_data(ctx: CheckContext) -> None:
         ctx.fail(f"`dq` has dtype {dq_value.array.dtype}; the data-quality flags are bit flags: keep the integer "
                  "dtype they have in the file")
     dq = _image(ctx, "dq", kind="iu")
+    if dq.dtype.itemsize < 2 and not np.array_equal(dq, ref_dq):
+        ctx.fail(f"`dq` has dtype {dq.dtype}, which cannot hold every flag of this file (they go up to "
+                 "thousands: one bit each); keep the file's 16-bit integers, e.g. .astype(np.int16)")
     ctx.expect_equal("dq", dq, ref_dq)
 
 
@@ -558,7 +570,7 @@ def cosmic_rays(ctx: CheckContext) -> None:
     if (ctx.run != "own" and after is not None and after.array is not None and after.array.shape == shape
             and not _close(ctx, after.array, img)):
         ctx.fail("`img` was changed by this question's code: the cleaning must leave `img` as it is "
-                 "(work on a copy, e.g. img_cr = img.copy())")
+                 "(work on a copy, e.g. img_cr = img.copy())", public=True)
 
 
 def _row_set(ctx: CheckContext) -> np.ndarray:
@@ -596,6 +608,8 @@ def one_column_fit(ctx: CheckContext) -> None:
     """
     from reference_solution import background_rows, fit_column
 
+    # the rows are fixed by the wording, so no input can catch them typed out
+    refuse_typed(ctx, "with np.arange for each range, joined with np.append (or np.concatenate, np.r_)")
     img_cr = np.asarray(ctx.input("img_cr"), dtype=np.float64)
     col = int(ctx.input("col"))
     rows = _row_set(ctx)
@@ -631,7 +645,8 @@ def one_column_fit(ctx: CheckContext) -> None:
         _with_hint(exc, hint)
 
 
-@check(ASSIGNMENT, "background", inputs=("img_cr", "bkg_rows"), secret=_secret_images(("img_cr",)))
+@check(ASSIGNMENT, "background", inputs=("img_cr", "bkg_rows"), secret=_secret_images(("img_cr",)),
+       watch=("img_cr",))
 def background(ctx: CheckContext) -> None:
     """bkg, img_bkg: the per-column quadratic background of the whole image.
 
@@ -641,7 +656,8 @@ def background(ctx: CheckContext) -> None:
       Hints: coefficients instead of the evaluated model, the model only at the
       background rows, a straight line, a fit over all rows.
     * img_bkg: float (512, 511) equal to ``img_cr - bkg`` (the student's own ``bkg``).
-      Hint for the reversed subtraction.
+      Hint for the reversed subtraction.  ``img_cr`` must be left as it was (checked on
+      the reruns, where its value before the code is known).
     """
     from reference_solution import background_image, background_rows
 
@@ -673,6 +689,11 @@ def background(ctx: CheckContext) -> None:
     except CheckFailed as exc:
         _with_hint(exc, " Hint: the sign is reversed: subtract the background from the image (img_cr - bkg)."
                    if _close(ctx, -img_bkg, own) else "")
+    after = ctx.values.get("img_cr")  # in a rerun, `img_cr` was put in place just before the code ran
+    if (ctx.run != "own" and after is not None and after.array is not None and after.array.shape == img_cr.shape
+            and not _close(ctx, after.array, img_cr)):
+        ctx.fail("`img_cr` was changed by this question's code: the subtraction must leave `img_cr` as it is "
+                 "(`img_bkg = img_cr - bkg` makes a new array; `img_bkg = img_cr` then `-=` changes both)", public=True)
 
 
 @check(ASSIGNMENT, "final-spectrum", inputs=("img_bkg", "peak_row"), secret=_secret_band)
