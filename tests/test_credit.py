@@ -385,3 +385,96 @@ def test_a_question_that_reads_the_file_again_is_graded_on_the_second_file(grade
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
     for q in replace:
         assert [(r.kind, r.passed) for r in outcomes[q].runs] == [("own", True), ("secret", True)]
+
+
+# ----------------------------------------------------------------------------------
+# Found by a third round of hand-written variants.
+
+@pytest.mark.parametrize("code", [
+    "sines_vec = np.sin(values)\nassert np.allclose(sines_vec[:5], sines_loop[:5])",  # the visible test's line
+    "sines_vec = np.sin(values)\nassert np.allclose(sines_vec, sines_loop), 'vector and loop differ'",
+])
+def test_the_vectorised_sine_may_assert_it_matches_the_loop(grader, course, code):
+    outcomes = grade(grader, course, AC, notebook(course, AC, replace={"sine-vectorized": code}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+@pytest.mark.parametrize(("aid", "question", "note"), [
+    (AC, "ranges", "print('pixels 0..510 (511), wave 2900-5700 A (511 points), freqs 1e8-1e11 Hz (7)')"),
+    (AC, "grids-and-fills", "print('int16 uses 2 bytes, float64 uses 8, so 512 x 511 x 2 vs 512 x 511 x 8')"),
+    (AC, "reshape", "'''rows 0-4, 5-9, 10-14, 15-19'''\nprint(f'expected: rows 0-4, 5-9, 10-14, 15-19 {stamp.shape}')"),
+    (RIPPLE, "ripple-grid", "plt.title('x: -20 to 20 in steps of 0.25, 161 points; shapes (1, 161), (161, 1)')"),
+])
+def test_numbers_in_text_that_is_only_shown_are_not_a_typed_answer(grader, course, aid, question, note):
+    outcomes = grade(grader, course, aid, notebook(course, aid, replace={
+        question: _solution(course, aid, question) + "\nimport matplotlib.pyplot as plt\n" + note}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+def test_a_surface_written_for_a_one_dimensional_x_keeps_its_points(grader, course):
+    """The prose accepts x of shape (161,): the secret grid is put in place in that form."""
+    outcomes = grade(grader, course, RIPPLE, notebook(course, RIPPLE, replace={
+        "ripple-grid": "x = np.linspace(-20, 20, 161)\ny = x[:, np.newaxis]",
+        "ripple-surface": "r = np.sqrt(x[np.newaxis, :]**2 + y**2)\nz = np.cos(r) / (r + 5)",
+        "ripple-image": _solution(course, RIPPLE, "ripple-image") + "\nplt.contour(x.ravel(), y.ravel(), z, levels=[0])"}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert [(r.kind, r.passed) for r in outcomes["ripple-surface"].runs] == [("own", True), ("secret", True)]
+
+
+def test_a_row_loop_inside_numpy_loses_the_surface(grader, course):
+    """np.apply_along_axis calls its function once per row from Python (numpy 2 hides
+    the Python function behind a dispatcher written in C)."""
+    code = "r = np.apply_along_axis(np.sqrt, 1, x**2 + y**2)\nz = np.apply_along_axis(np.cos, 1, r) / (r + 5)"
+    outcomes = grade(grader, course, RIPPLE, notebook(course, RIPPLE, replace={"ripple-surface": code}))
+    assert lost(outcomes) == {"ripple-surface"}, {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert "np.apply_along_axis" in outcomes["ripple-surface"].message
+
+
+def test_nothing_a_rerun_raises_or_reports_shows_the_secret_input(grader, course):
+    """The secret input is the same for every submission: an error's text or a check's
+    message on it (a size, a shape, a type named after it) would carry it to the next."""
+    probes = {
+        "raise": "gt6 = a > 6\nn_gt6 = gt6.sum()\nif a.size != 20:\n"
+                 "    raise RuntimeError(f'size={a.size} count={np.count_nonzero(a > 6)}')",
+        "shape": "gt6 = a > 6\nn_gt6 = gt6.sum() if a.size == 20 else np.zeros(int(np.count_nonzero(a > 6)) + 1000)",
+        "type": "gt6 = a > 6\nn_gt6 = gt6.sum() if a.size == 20 else type(f'T{np.count_nonzero(a > 6)}x', (), {})()",
+    }
+    for name, code in probes.items():
+        outcomes = grade(grader, course, "boolean-masks", notebook(course, "boolean-masks", replace={"compare": code}))
+        assert lost(outcomes) == {"compare"}, name
+        message = outcomes["compare"].message
+        assert not any(ch.isdigit() for ch in message), (name, message)
+
+
+def test_typed_out_background_rows_lose_the_one_column_fit(grader, course):
+    rows = ", ".join(str(r) for r in [*range(10, 200), *range(300, 480)])
+    code = _solution(course, EXTRACTION, "one-column-fit").replace("bkg_rows = ", f"bkg_rows = np.array([{rows}])  # ", 1)
+    outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace={"one-column-fit": code}))
+    assert lost(outcomes) == {"one-column-fit"}, {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert "types out" in outcomes["one-column-fit"].message
+
+
+def test_subtracting_the_background_in_place_from_img_cr_loses_the_question(grader, course):
+    """``img_bkg = img_cr`` then ``-=`` changes img_cr too (the copy-or-view trap the
+    notebook warns of); the visible test fails in the student's own notebook."""
+    code = _solution(course, EXTRACTION, "background").replace("img_bkg = img_cr - bkg", "img_bkg = img_cr\nimg_bkg -= bkg")
+    assert "img_bkg -= bkg" in code
+    outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace={"background": code}))
+    assert "background" in lost(outcomes), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+def test_files_the_notebook_writes_are_its_own_again_after_each_rerun(grader, course):
+    """A student decompresses the data file with gzip into a file of their own in a cell
+    that the read-data question's reruns run again (on the second input, a gzip file
+    too); a later cell of the notebook's own run finds that file as the notebook wrote
+    it, not as the rerun left it."""
+    unzip = ("import gzip, shutil\nwith gzip.open(path, 'rb') as src, open('plain.fits', 'wb') as dst:\n"
+             "    shutil.copyfileobj(src, dst)")
+    read = ("with fits.open('plain.fits') as hdul:\n    img = hdul['SCI'].data.astype(float)\n"
+            "    err = hdul['ERR'].data.astype(float)\n    dq = hdul['DQ'].data.astype(np.int16)")
+    check = "assert np.array_equal(fits.getdata('plain.fits', 'SCI').astype(float), img), 'plain.fits was changed'"
+    nb = notebook(course, EXTRACTION, replace={"read-data": read},
+                  before={"read-data": unzip, "err-dq-images": check})
+    outcomes = grade(grader, course, EXTRACTION, nb)
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert [(r.kind, r.passed) for r in outcomes["read-data"].runs] == [("own", True), ("secret", True)]
