@@ -122,3 +122,21 @@ def test_every_module_is_seen():
     assert {"autograder.cli", "autograder.grading", "autograder.sandbox.kernel", "autograder.checks._api",
             "reference_solution.extraction", "course_data"} <= set(MODULES)
     assert ("autograder.checks._api", "CheckContext") in {(m, n) for m, n, _ in _imports("autograder.checks")}
+
+
+def test_the_complete_and_partial_example_notebooks_match_the_release():
+    """ada's and grace's example notebooks start from the current release: the grader
+    would report any instructor cell they differ in as edited (only linus's are tampered
+    with on purpose).  Regenerate them with examples/make_examples.py after a release."""
+    from pathlib import Path
+
+    import nbformat
+
+    from autograder import integrity
+
+    root = Path(__file__).resolve().parents[1]
+    for student in ("ada", "grace"):
+        for path in sorted((root / "examples" / "submissions" / student).glob("*/*.ipynb")):
+            released = root / "release" / path.parent.name / path.name
+            problems = integrity.inspect(nbformat.read(path, as_version=4), nbformat.read(released, as_version=4))
+            assert problems == [], (student, path.name, problems)
