@@ -265,7 +265,10 @@ def test_a_ripple_computed_with_a_loop_loses_the_surface(grader, course, case):
 
 @pytest.mark.parametrize("code", ["r = np.hypot(x, y)\nz = np.cos(r) / (r + 5)",
                                   "%time r = np.sqrt(x**2 + y**2)\nz = np.cos(r) / (r + 5)",
-                                  "r = np.sqrt(np.square(x) + np.square(y))\nz = np.cos(r) / np.add(r, 5)"])
+                                  "r = np.sqrt(np.square(x) + np.square(y))\nz = np.cos(r) / np.add(r, 5)",
+                                  # one call of the function with the whole array: not a loop
+                                  "r = np.sqrt(x**2 + y**2)\n"
+                                  "z = np.piecewise(r, [r >= 0], [lambda t: np.cos(t) / (t + 5)])"])
 def test_a_broadcast_ripple_keeps_the_surface(grader, course, code):
     outcomes = grade(grader, course, RIPPLE, notebook(course, RIPPLE, replace={"ripple-surface": code}))
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}

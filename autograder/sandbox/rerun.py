@@ -324,7 +324,7 @@ class Tracer:
     the student's own files; not IPython's, numpy's or the standard library's lines
     (files under the Python installation and the folders of ``sys.path``).  Also calls
     into the numpy helpers that loop in Python (``np.vectorize``, ``np.frompyfunc``,
-    ``np.fromiter``, ``np.apply_along_axis``, ``np.piecewise``).  Past ``limit`` lines it
+    ``np.fromiter``, ``np.apply_along_axis``) by the student's code.  Past ``limit`` lines it
     stops counting (the code loops; no need to slow it further).  ``plotting``: the CPU
     seconds spent inside matplotlib (subtracted from the run's CPU time: a figure beside
     the answer is not a slow answer).
@@ -340,7 +340,9 @@ class Tracer:
         self._plot_start = 0.0
         self.helpers: set[str] = set()
         self._helper_codes = {}
-        for name in ("vectorize", "apply_along_axis", "apply_over_axes", "piecewise"):
+        # (np.piecewise and np.apply_over_axes call their functions once per condition or
+        # axis, with whole arrays: not loops)
+        for name in ("vectorize", "apply_along_axis"):
             obj = getattr(np, name, None)
             fn = obj.__call__ if name == "vectorize" else obj
             # numpy 2 wraps its functions in a dispatcher written in C: the Python
