@@ -139,9 +139,11 @@ def release(ctx: click.Context, assignments: tuple[str, ...], to_exchange: bool)
 
     Each assignment's due date (course.yml) goes into nbgrader's gradebook too.
     """
+    from .gradebook import check_gradebook_file
     from .release import release as do_release
 
     course = _course(ctx)
+    _run(check_gradebook_file, course)  # (nbgrader's own errors about a damaged one are tracebacks)
     if to_exchange:
         from .exchange import prepare_exchange
 

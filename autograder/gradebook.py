@@ -23,7 +23,9 @@ Statuses of one student's assignment:
 A gradebook that another program keeps locked (the formgrader, a ``sqlite3`` shell in
 a transaction) is waited for (:data:`GRADEBOOK_WAIT`
 seconds), then reported as :class:`GradebookUnavailable`, one line naming the file, as
-is a gradebook on a full disk or a read-only one (:func:`unavailable`).
+is a gradebook on a full disk or a read-only one, a damaged one (a copy taken while it
+was being written, a file that is not a database) and an empty file (:func:`unavailable`,
+:func:`refuse_empty`).
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ def db_url(course: Course, *, wait: bool = True) -> str:
 
 
 __all__ = ["GRADEBOOK_WAIT", "db_url", "GRADED", "MISSING", "NOT_GRADED", "NEEDS_MANUAL", "QuestionGrade", "SubmissionScores", "GradebookScores",
-           "NoGradebook", "GradebookUnavailable", "unavailable", "reporting_unavailable", "read_gradebook",
-           "known_students"]
+           "NoGradebook", "GradebookUnavailable", "unavailable", "refuse_empty", "check_gradebook_file",
+           "reporting_unavailable", "read_gradebook", "known_students"]
 
 GRADED = "graded"
 MISSING = "missing"
@@ -66,15 +68,18 @@ class GradebookUnavailable(UserError, RuntimeError):
 
 def unavailable(exc: BaseException, course: Course) -> GradebookUnavailable | None:
     """``exc`` as a one-line :class:`GradebookUnavailable` naming the gradebook, if it
-    says the database is locked, full or read-only (SQLAlchemy's OperationalError);
-    None for any other error."""
-    from sqlalchemy.exc import OperationalError
+    says the database is locked, full or read-only (SQLAlchemy's OperationalError), or
+    damaged or not a database at all (its DatabaseError); None for any other error."""
+    from sqlalchemy.exc import DatabaseError, OperationalError
 
-
-    if not isinstance(exc, OperationalError):
+    if not isinstance(exc, DatabaseError):
         return None
     reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
     path = course.gradebook_file
+    if _damaged(reason):
+        return _damaged_error(path, reason)
+    if not isinstance(exc, OperationalError):
+        return None
     if "locked" in reason or "busy" in reason:
         return GradebookUnavailable(f"the gradebook {path} is locked by another program (waited "
                                     f"{GRADEBOOK_WAIT:g} s); close it (the formgrader, a sqlite3 shell...) and try again")
@@ -83,10 +88,62 @@ def unavailable(exc: BaseException, course: Course) -> GradebookUnavailable | No
     return None
 
 
+def refuse_empty(course: Course) -> None:
+    """Raise :class:`GradebookUnavailable` if the gradebook is a file of 0 bytes.
+
+    SQLite (and so nbgrader) takes an empty file for a new database and would make an
+    empty gradebook of it.  nbgrader writes its tables as it creates the file, so an
+    empty one is at best a first creation that failed (a full disk), and at worst a
+    copy or restore of the course's gradebook that went wrong; an empty gradebook made
+    in its place would then lose every score without a word (``course export`` writing
+    0 students, ``course autograde`` skipping submissions whose grades are gone).  So it
+    is refused, and left as it is.
+    """
+    path = course.gradebook_file
+    with contextlib.suppress(OSError):
+        if path.is_file() and path.stat().st_size == 0:
+            raise GradebookUnavailable(f"the gradebook {path} is an empty file (0 bytes), not a gradebook: "
+                                       "nothing was changed; restore it from a backup, or delete it to start "
+                                       "a new, empty gradebook")
+
+
+def check_gradebook_file(course: Course) -> None:
+    """Refuse a gradebook file that is empty (:func:`refuse_empty`), damaged or not a
+    SQLite database, before a command hands it to nbgrader, whose own errors about it
+    are tracebacks.  The file is only read (a locked one is left to the command)."""
+    import sqlite3
+
+    refuse_empty(course)
+    path = course.gradebook_file
+    if not path.is_file():
+        return
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if _damaged(reason):
+            raise _damaged_error(path, reason) from None
+
+
+def _damaged(reason: str) -> bool:
+    return "malformed" in reason or "not a database" in reason or "encrypted" in reason
+
+
+def _damaged_error(path, reason: str) -> GradebookUnavailable:
+    return GradebookUnavailable(f"the gradebook {path} is damaged or not a SQLite database ({reason}): "
+                                "nothing was changed; restore it from a backup")
+
+
 @contextlib.contextmanager
 def reporting_unavailable(course: Course):
     """Within this block, an error that :func:`unavailable` recognises is raised as its
-    :class:`GradebookUnavailable` (one line for the user, not a traceback)."""
+    :class:`GradebookUnavailable` (one line for the user, not a traceback); an empty
+    gradebook file is refused on entry (:func:`refuse_empty`)."""
+    refuse_empty(course)
     try:
         yield
     except Exception as exc:

@@ -650,3 +650,84 @@ def test_a_gradebook_locked_during_the_batch_fails_the_rest_one_line_each(graded
         assert {s: gb.find_submission(ASSIGNMENT, s).score for s in students} == before
     again = {r.student: r.status for r in autograde(course, students=students, jobs=1)}
     assert again == {s: "skipped" for s in students}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-a-database", "empty"])
+def test_a_damaged_or_empty_gradebook_is_one_line_for_every_command_and_left_alone(
+        tmp_path, gradebooks, damage):  # noqa: F811
+    course = tiny_course(tmp_path / "course", gradebooks[1])
+    put(course.root / "submitted/alice/intro/arrays.ipynb", nb_bytes("alice"))
+    good = course.gradebook_file.read_bytes()
+    bad = {"truncated": good[: len(good) // 3],  # a copy taken while it was being written
+           "not-a-database": b"SQLite format 2\0" + bytes(range(256)) * 64,
+           "empty": b""}[damage]
+    course.gradebook_file.write_bytes(bad)
+    with pytest.raises(GradebookUnavailable, match="gradebook.db"):
+        read_gradebook(course)
+    expected = "is an empty file (0 bytes)" if damage == "empty" else "is damaged or not a SQLite database"
+    for args in (("export",), ("export", "--format", "json"), ("report",), ("feedback",), ("late",),
+                 ("roster", "list"), ("extension", "intro", "alice", "--days", "1"), ("autograde",),
+                 ("release", "intro")):
+        result = cli(course.root, *args)
+        assert result.exit_code == 2, (args, result.output, result.exception)
+        line = result.output.strip()
+        assert "\n" not in line and expected in line and str(course.gradebook_file) in line, (args, line)
+        assert "restore it from a backup" in line
+    assert course.gradebook_file.read_bytes() == bad  # nothing was changed: not even made an empty gradebook
+    assert not (course.root / "autograded").exists() and not (course.root / "exports").exists()
+
+
+def test_collect_leaves_no_folder_without_a_notebook_for_autograde_to_score_0(tmp_path, monkeypatch):
+    import errno
+
+    from autograder.collect import collect_submission_folders
+
+    course = tiny_course(tmp_path / "course")
+    submitted = course.root / "submitted"
+    src = tmp_path / "incoming"
+    for student in ("ada", "bob", "carol"):
+        put(src / student / "intro/timestamp.txt", "2026-03-06 10:00:00.000000 UTC\n")
+    put(src / "ada/intro/arrays.ipynb", nb_bytes("ada"))
+    put(src / "bob/intro/arrays.ipynb", nb_bytes("bob"))  # the disk is full when it is written
+    put(src / "carol/intro/arrays-Copy1.ipynb", nb_bytes("carol"))  # renamed: refused
+    real_write = collect_mod.atomic_write_bytes
+
+    def disk_full_for_bob(path, data, **kwargs):
+        if Path(path).parts[-3] == "bob":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)  # as the real one does before writing
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write(path, data, **kwargs)
+
+    monkeypatch.setattr(collect_mod, "atomic_write_bytes", disk_full_for_bob)
+    report = collect(course, src)
+    assert files_under(submitted) == {"ada/intro/arrays.ipynb", "ada/intro/timestamp.txt"}
+    assert sorted(p.name for p in submitted.iterdir()) == ["ada"]  # no empty folder for bob or carol
+    why = {str(Path(r.source).relative_to(src)): r.reason for r in report.refused}
+    assert "No space left on device" in why["bob/intro/arrays.ipynb"]
+    assert "unknown notebook 'arrays-Copy1.ipynb'" in why["carol/intro/arrays-Copy1.ipynb"]
+    for student in ("bob", "carol"):
+        assert "no notebook of assignment 'intro' was taken" in why[f"{student}/intro/timestamp.txt"]
+    assert [(s.student, s.assignment) for s in batch.find_submissions(course)] == [("ada", "intro")]
+
+    # space freed: bob's notebook and time come; a time alone joins a notebook collected before
+    monkeypatch.setattr(collect_mod, "atomic_write_bytes", real_write)
+    (src / "bob/intro/arrays.ipynb").unlink()
+    collect(course, src)
+    assert "bob/intro/timestamp.txt" not in files_under(submitted)
+    put(src / "bob/intro/arrays.ipynb", nb_bytes("bob"))
+    collect(course, src)
+    (src / "bob/intro/arrays.ipynb").unlink()
+    put(src / "bob/intro/timestamp.txt", "2026-03-06 11:00:00.000000 UTC\n")
+    report = collect(course, src)
+    assert (submitted / "bob/intro/timestamp.txt").read_text().startswith("2026-03-06 11:00")
+    assert (submitted / "bob/intro/arrays.ipynb").read_bytes() == nb_bytes("bob")
+
+    # nbgrader's exchange: a submission holding only a renamed notebook leaves nothing behind
+    # either, and is reported as a failure (its notebook is only "left in the exchange")
+    inbound = tmp_path / "inbound"
+    folder = "dave+intro+2026-03-06 10:00:00.000000 UTC"
+    put(inbound / folder / "arrays-Copy1.ipynb", nb_bytes("dave"))
+    put(inbound / folder / "timestamp.txt", "2026-03-06 10:00:00.000000 UTC\n")
+    report = collect_submission_folders(course, inbound, [("dave", "intro", folder)])
+    assert not (submitted / "dave").exists() and report.failed
+    assert "no notebook of assignment 'intro'" in report.summary()

@@ -310,3 +310,72 @@ def test_lms_exports_need_a_roster_and_ids(tmp_path):
         export_grades(course, fmt="canvas")
     with pytest.raises(BadInput, match="the roster is empty"):
         export_grades(course, fmt="moodle")
+
+
+def test_lms_exports_write_ids_and_headers_exactly_as_the_lms_gave_them(tmp_path):
+    from autograder.export import export_grades
+
+    # ids that look like numbers (leading zeros, an exponent) and numeric grade-item names:
+    # the importers compare them as text, so they must come back byte for byte
+    canvas = ("Student,ID,SIS User ID,SIS Login ID,Section\n"
+              "    Points Possible,,,,\n"
+              '"Lovelace, Ada",1001,0012345,ada,A\n'
+              '"Noether, Emmy",1002,1e5,0042,=cmd\n'
+              '"=HYPERLINK(""http://x""), Evil",1005,S5,evil,-3\n')
+    course = graded_class(tmp_path / "canvas", canvas, lms_ids=("48213", "48214"))
+    rows = read_csv(export_grades(course, fmt="canvas").path)
+    assert rows[0][5:] == ["Intro (48213)", "Essay and code (48214)"]
+    by = {r[1]: r for r in rows[2:]}
+    assert by["1001"][:5] == ["Lovelace, Ada", "1001", "0012345", "ada", "A"]
+    assert by["1002"][2:5] == ["1e5", "0042", "'=cmd"]  # the section is not an id: formula guard only
+    assert by["1005"][0].startswith("'=") and by["1005"][4] == "-3"  # a plain number is no formula
+
+    moodle = ("First name,Last name,ID number,Institution,Department,Email address\n"
+              "Ada,Lovelace,0012001,,,ada@example.org\n"
+              "Emmy,Noether,00120e2,,,emmy@example.org\n"
+              "@Evil,-2,S9,,,evil@example.org\n")
+    course = graded_class(tmp_path / "moodle", moodle, "ada@example.org", "emmy@example.org",
+                          lms_ids=("48213", "0048214"))
+    text = export_grades(course, fmt="moodle").path.read_text(encoding="utf-8")
+    rows = read_csv(course.root / "exports/grades-moodle.csv")
+    assert rows[0] == ["First name", "Last name", "ID number", "Email address", "48213", "0048214"]
+    by = {r[3]: r for r in rows[1:]}
+    assert by["ada@example.org"] == ["Ada", "Lovelace", "0012001", "ada@example.org", "5", "2"]
+    assert by["emmy@example.org"][2] == "00120e2"
+    assert by["evil@example.org"][:3] == ["'@Evil", "-2", "S9"]
+    assert "'0" not in text and "'4" not in text
+
+
+def test_moodle_worksheet_times_in_other_english_forms_and_a_time_that_cannot_be_read(tmp_path):
+    course = lms_course(tmp_path, MOODLE_ROSTER)
+    archive = tmp_path / "ASTRO101-Intro-1234.zip"
+    moodle_zip(archive)
+    # a Moodle in US English (lang/en_us strftimedaydatetime '%A, %B %d, %Y, %I:%M %p'), with
+    # seconds, in ISO form; one in a language whose dates are not read; one with none ('-')
+    header, *rows = WORKSHEET.splitlines(keepends=True)
+    text = header + "".join(rows).replace(
+        '"Friday, 6 March 2026, 11:30 PM"', '"Friday, March 6, 2026, 11:30 PM"').replace(
+        '"Sunday, 8 March 2026, 9:05 AM"', '"Sunday, March 8, 2026, 9:05:30 AM"').replace(
+        '"Friday, 6 March 2026, 10:00 PM"', '"2026-03-06 22:00"').replace(
+        '"Friday, 6 March 2026, 11:59 PM"', '"Freitag, 6. März 2026, 23:59"').replace(
+        "Participant 426,Émilie du Châtelet,emilie@example.org,No submission,,5.00,Yes,-,",
+        "Participant 426,Émilie du Châtelet,emilie@example.org,Submitted for grading,,5.00,Yes,-,")
+    (tmp_path / "worksheet.csv").write_text(text)
+    report = collect(course, archive, lms="moodle", worksheet=tmp_path / "worksheet.csv")
+    assert timestamp(course, "ada@example.org") == dt.datetime(2026, 3, 6, 22, 30, tzinfo=UTC)  # Berlin time
+    assert timestamp(course, "emmy@example.org") == dt.datetime(2026, 3, 8, 8, 5, 30, tzinfo=UTC)
+    assert timestamp(course, "wei.b@example.org") == dt.datetime(2026, 3, 6, 21, 0, tzinfo=UTC)
+    # grace's notebook is taken, but her time is refused, quoting the column and the text
+    assert (course.folder("submitted", "grace@example.org", "intro") / "arrays.ipynb").is_file()
+    assert not (course.folder("submitted", "grace@example.org", "intro") / "timestamp.txt").exists()
+    why = {r.source.split(":", 1)[1]: r.reason for r in report.refused}
+    reason = why["Grace Hopper_425_assignsubmission_file_arrays.ipynb (time)"]
+    assert "'Last modified (submission)'" in reason and "'Freitag, 6. März 2026, 23:59'" in reason
+    assert "Tuesday, March 10, 2026, 1:05 AM" in reason and "not a date" in reason
+    assert report.failed  # exit status 1
+    # a worksheet that gives no time: said so, not "pass its grading worksheet"
+    assert not any("--worksheet" in n for n in report.notes)
+    assert any("1 submissions: the grading worksheet gives none" in n for n in report.notes), report.notes
+    r = CliRunner().invoke(main, ["--course-dir", str(course.root), "collect", str(archive), "--lms", "moodle",
+                                  "--worksheet", str(tmp_path / "worksheet.csv")])
+    assert r.exit_code == 1 and "Freitag, 6. März 2026, 23:59" in r.output

@@ -4,6 +4,10 @@ CSV cells are safe to open in a spreadsheet: a text cell that a spreadsheet woul
 run as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
 return) or read as a number or date (a student id such as ``0012`` or ``1e5``) is
 written with a leading apostrophe, as OWASP recommends; scores stay numbers.
+
+The files written for an LMS's grade import (:mod:`autograder.export.lms`) take only
+the formula guard (:func:`formula_text`), and not on the identifiers and headers the
+LMS matches: those are written exactly as the LMS gave them.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from ..config import Course
 from ..fileio import atomic_write_text
 from .base import ExportFormat, GradeTable, number, register_format
 
-__all__ = ["CsvFormat", "JsonFormat", "spreadsheet_text", "csv_text"]
+__all__ = ["CsvFormat", "JsonFormat", "spreadsheet_text", "formula_text", "csv_text"]
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER_LIKE = re.compile(r"^\s*[+-]?(\d[\d,]*\.?\d*|\.\d+)([eE][+-]?\d+)?%?\s*$|^\s*\d{1,4}[-/.]\d{1,2}([-/.]\d{1,4})?\s*$")
@@ -31,19 +35,36 @@ def spreadsheet_text(value: str) -> str:
     return value
 
 
-def csv_text(columns: list[str], rows: list[dict]) -> str:
-    """CSV of ``rows``: numbers as numbers, None as empty, text spreadsheet-safe."""
+def formula_text(value: str) -> str:
+    """``value`` with a leading apostrophe only if a spreadsheet would run it as a formula:
+    it starts with one of ``= + - @``, a tab or a carriage return and is not a plain
+    number (``-3``, ``+1.5``, ``0012001`` are left alone)."""
+    if value.startswith(_FORMULA) and not _NUMBER_LIKE.match(value):
+        return "'" + value
+    return value
+
+
+def csv_text(columns: list[str], rows: list[dict], *, exact: set[str] | None = None) -> str:
+    """CSV of ``rows``: numbers as numbers, None as empty, text spreadsheet-safe.
+
+    ``exact`` is for a file an LMS imports (see :mod:`autograder.export.lms`): the header
+    and the columns it names are written exactly as given, other text only through the
+    formula guard (:func:`formula_text`).
+    """
+    guard = spreadsheet_text if exact is None else formula_text
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([spreadsheet_text(c) for c in columns])
+    writer.writerow([spreadsheet_text(c) for c in columns] if exact is None else columns)
     for r in rows:
         cells = []
         for c in columns:
             v = r.get(c)
             if v is None:
                 cells.append("")
+            elif exact is not None and c in exact:
+                cells.append(str(v))
             elif isinstance(v, bool) or not isinstance(v, int | float):
-                cells.append(spreadsheet_text(str(v)))
+                cells.append(guard(str(v)))
             else:
                 cells.append(v)
         writer.writerow(cells)

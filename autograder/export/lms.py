@@ -18,8 +18,18 @@ not yet graded submission is an empty cell, which both LMSs import as "no change
     column per assignment named by its ``lms_id`` (the grade item's name in Moodle) or
     its title, to be mapped to that grade item.
 
-Cells are spreadsheet-safe (:func:`~autograder.export.formats.spreadsheet_text`), except
-that an id made of digits stays a number, as the LMS wrote it.
+Identifiers are written exactly as the LMS gave them.  Both importers compare them as
+text: Canvas finds the student by ``ID``, ``SIS User ID`` or ``SIS Login ID``, and the
+assignment by the id in the column's name; Moodle's import maps the column chosen
+("Email address" or "ID number") to its users and each other column, by its name, to a
+grade item.  So the header row and those id columns (Canvas's ``ID``, ``SIS User ID``,
+``SIS Login ID``; Moodle's ``ID number``, ``Email address``) get no spreadsheet guard at
+all: an apostrophe before ``0012001`` or ``48213`` would make them match nothing.  The
+other text cells (names, section), which the importers do not match, get only the
+formula guard (:func:`~autograder.export.formats.formula_text`: a leading apostrophe
+before a cell a spreadsheet would run as a formula, never before a plain number).
+These files are for the LMS; ``exports/grades.csv`` is the one to open in a
+spreadsheet.
 """
 
 from __future__ import annotations
@@ -37,11 +47,9 @@ __all__ = ["CanvasFormat", "MoodleFormat", "CANVAS_ID_COLUMNS", "MOODLE_ID_COLUM
 
 CANVAS_ID_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MOODLE_ID_COLUMNS = ["First name", "Last name", "ID number", "Email address"]
-
-
-def _id(value: str):
-    """An id as the LMS wrote it: digits stay a number (a spreadsheet must not quote them)."""
-    return int(value) if value.isdigit() and str(int(value)) == value else (value or None)
+#: The columns each importer matches as text: written exactly as the LMS gave them.
+CANVAS_EXACT = {"ID", "SIS User ID", "SIS Login ID"}
+MOODLE_EXACT = {"ID number", "Email address"}
 
 
 def _score(row: dict, assignment: str):
@@ -91,11 +99,12 @@ class CanvasFormat(ExportFormat):
             if not (s.lms_user_id or s.sis_user_id or s.lms_login):
                 continue  # (named in the notes)
             graded = rows_by_student.get(s.id, {})
-            row = {"Student": s.sortable_name or s.id, "ID": _id(s.lms_user_id), "SIS User ID": _id(s.sis_user_id),
-                   "SIS Login ID": s.lms_login or None, "Section": s.section or None}
+            row = {"Student": s.sortable_name or s.id, "ID": s.lms_user_id or None,
+                   "SIS User ID": s.sis_user_id or None, "SIS Login ID": s.lms_login or None,
+                   "Section": s.section or None}
             row |= {f"{a.title} ({a.lms_id})": _score(graded, a.id) for a in chosen}
             rows.append(row)
-        atomic_write_text(out, csv_text(columns, rows))
+        atomic_write_text(out, csv_text(columns, rows, exact=CANVAS_EXACT))
         return []
 
 
@@ -114,8 +123,8 @@ class MoodleFormat(ExportFormat):
         for s in roster.students:
             graded = rows_by_student.get(s.id, {})
             row = {"First name": s.first_name or None, "Last name": s.last_name or None,
-                   "ID number": _id(s.sis_user_id), "Email address": s.email or None}
+                   "ID number": s.sis_user_id or None, "Email address": s.email or None}
             row |= {name: _score(graded, a.id) for a, name in items}
             rows.append(row)
-        atomic_write_text(out, csv_text(columns, rows))
+        atomic_write_text(out, csv_text(columns, rows, exact=MOODLE_EXACT))
         return []
