@@ -21,9 +21,11 @@
 Decisions (the tests in ``tests/test_instructor_tools.py`` hold them):
 
 * Taken: a ``<notebook>.ipynb`` whose assignment and notebook course.yml declares, and a
-  plain ``timestamp.txt`` in an assignment folder.  A ``.ipynb`` that is not valid JSON
-  (or not an nbformat-4 notebook) is still taken, because the grader scores it 0 with a
-  reason the student sees; it is listed in :attr:`CollectReport.warnings`.
+  plain ``timestamp.txt`` in an assignment folder, if a notebook of that assignment is
+  taken with it or was collected before (a ``timestamp.txt`` alone is refused: a folder
+  without a notebook is no submission, and would be graded 0).  A ``.ipynb`` that is not
+  valid JSON (or not an nbformat-4 notebook) is still taken, because the grader scores
+  it 0 with a reason the student sees; it is listed in :attr:`CollectReport.warnings`.
 * Refused (each with its reason, nothing written for it): unknown assignment, unknown
   notebook, any other file (wrong extension; other files in an assignment folder, sub
   folders, files directly in a student folder), a symbolic link (never followed),
@@ -41,9 +43,10 @@ Decisions (the tests in ``tests/test_instructor_tools.py`` hold them):
 * Every entry is its own failure: anything that goes wrong with one file or zip member
   (unreadable, a folder swapped for a link while collecting, a zip member that does not
   decompress, a disk that fills up while writing it) refuses that entry with its
-  reason, and the others are still collected.  A notebook that is JSON but cannot be
-  parsed into objects (nested too deeply, a number too long to convert) is taken with a
-  warning, as invalid JSON is.
+  reason, and the others are still collected; no folder is left in ``dest`` for a file
+  that was not taken.  A notebook that is JSON but cannot be parsed into objects
+  (nested too deeply, a number too long to convert) is taken with a warning, as invalid
+  JSON is.
 * A folder is read without ever following a symbolic link between the check and the
   read: every folder on the way is opened with ``O_NOFOLLOW`` relative to its parent's
   descriptor, and the file with :func:`~autograder.fileio.read_untrusted`, so swapping
@@ -61,6 +64,7 @@ Decisions (the tests in ``tests/test_instructor_tools.py`` hold them):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import json
@@ -77,7 +81,7 @@ from .config import Course
 from .display import visible
 from .errors import BadInput
 from .fileio import NotRegular, TooLarge, atomic_write_bytes, os_error_text, read_untrusted
-from .lms import LmsRules, notebook_of, parse_name, resolve, zip_member_time
+from .lms import MOODLE_TIME_EXAMPLES, SUBMITTED_COLUMN, LmsRules, notebook_of, parse_name, resolve, zip_member_time
 from .notebooks import MAX_NOTEBOOK_BYTES
 
 __all__ = [
@@ -792,7 +796,8 @@ def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_En
     for c in candidates:
         by_target.setdefault((c.student, c.assignment, c.filename), []).append(c)
     chosen: dict[tuple[str, str], list[_Candidate]] = {}
-    for (student, assignment, filename), group in by_target.items():
+    # notebooks first: a timestamp.txt is taken only into a folder that holds a notebook
+    for (student, assignment, filename), group in sorted(by_target.items(), key=lambda kv: kv[1][0].notebook is None):
         # the highest rank (an LMS's latest resubmission), then the newest, then the later one
         group.sort(key=lambda c: (c.rank, c.entry.mtime, order[id(c)]), reverse=True)
         for other in group[1:]:
@@ -801,10 +806,21 @@ def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_En
                                                       f"is {what} and goes to the same place"))
         c = group[0]
         source_label = label(c.entry.origin)
+        folder = dest / student / assignment
+        if c.notebook is None and not _holds_notebook(course, folder, assignment):
+            refused.append(Refused(source_label, f"no notebook of assignment {assignment!r} was taken from this "
+                                                 f"submission (nor collected before): {filename} alone is not "
+                                                 "a submission; not taken"))
+            continue
+        made = [p for p in (folder.parent, folder) if not p.exists()]
         try:
-            outcome = _take_one(c, dest / student / assignment / filename, dest, source_label)
+            outcome = _take_one(c, folder / filename, dest, source_label)
         except Exception as exc:  # noqa: BLE001 - one entry's problem; the others go on
             outcome = Refused(source_label, f"could not be taken ({type(exc).__name__}: {exc})")
+        if isinstance(outcome, Refused):
+            for p in reversed(made):  # no empty folder left for a file not taken: it is no submission
+                with contextlib.suppress(OSError):
+                    p.rmdir()
         (report.taken if isinstance(outcome, Taken) else refused).append(outcome)
         if isinstance(outcome, Taken):
             chosen.setdefault((student, assignment), []).append(c)
@@ -812,6 +828,11 @@ def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_En
         report.taken += _timestamps(course, dest, lms, chosen, label, report)
     report.taken.sort(key=lambda t: (t.student, t.assignment, t.dest.name))
     return report
+
+
+def _holds_notebook(course: Course, folder: Path, assignment: str) -> bool:
+    """Whether ``folder`` (``submitted/<student>/<assignment>``) holds a notebook of the assignment."""
+    return any((folder / nb.filename).is_file() for nb in course.assignment(assignment).notebooks)
 
 
 def _submission_time(course: Course, lms: LmsRules, assignment: str, group: list[_Candidate]) -> dt.datetime | None:
@@ -836,28 +857,66 @@ def _submission_time(course: Course, lms: LmsRules, assignment: str, group: list
     return when
 
 
+def _unread_time(lms: LmsRules, group: list[_Candidate]) -> str:
+    """Why a Moodle submission has no time although its worksheet row has one: the text
+    is not a date :func:`autograder.lms.read_worksheet` can read; "" otherwise."""
+    if lms.kind != "moodle" or lms.worksheet is None:
+        return ""
+    for c in group:
+        row = lms.worksheet.rows.get(_participant(c, lms))
+        if row is not None and row.submitted is None and row.submitted_text:
+            return (f"the grading worksheet's {SUBMITTED_COLUMN!r} is {row.submitted_text!r}, not a date this "
+                    f"course can read (such as {MOODLE_TIME_EXAMPLES}); no submission time recorded: download the "
+                    "worksheet again with Moodle's language set to English")
+    return ""
+
+
 def _participant(c: _Candidate, lms: LmsRules) -> str:
     f = parse_name(lms, c.entry.parts)
     return f.key if not isinstance(f, str) else ""
 
 
 def _timestamps(course: Course, dest: Path, lms: LmsRules, chosen: dict, label, report: CollectReport) -> list[Taken]:
-    """nbgrader's ``timestamp.txt`` for every submission taken from an LMS download."""
+    """nbgrader's ``timestamp.txt`` for every submission taken from an LMS download.
+
+    The rule (what decides lateness, so it must not depend on when or how often the
+    instructor downloads):
+
+    * A submission whose notebooks taken now are all ``unchanged`` (the same bytes as in
+      ``submitted/``) keeps the time already recorded in its ``timestamp.txt``, whatever
+      this download says: Canvas and Moodle date their zip members when they make the zip
+      (Canvas's ``lib/content_zipper.rb`` writes entries without a date of their own;
+      Moodle's ``downloader.php`` likewise), so a later download of the same file would
+      otherwise move it later (a larger penalty, or on-time work made late), and an older
+      one back.  The collect report says when a download dates such submissions otherwise.
+    * A new or changed submission (any notebook ``new`` or ``updated``), or one with no
+      readable recorded time, gets the time the LMS gives for it
+      (:func:`_submission_time`): Canvas, the member's date bounded by its ``LATE`` mark
+      (at most the due date when not marked late, after it when marked); Moodle, the
+      grading worksheet's *Last modified (submission)*; a pattern's ``timestamp`` group.
+    """
     taken = []
-    unknown = 0
+    unknown = kept = 0
     for (student, assignment), group in chosen.items():
         when = _submission_time(course, lms, assignment, group)
         if when is None:
-            unknown += 1
+            unread = _unread_time(lms, group)
+            if unread:
+                report.refused.append(Refused(f"{label(group[0].entry.origin)} (time)", unread))
+            else:
+                unknown += 1
             continue
         text = when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
         target = dest / student / assignment / TIMESTAMP
         source_label = f"{label(group[0].entry.origin)} (time)"
         status = "new"
+        same_files = all(t.status == "unchanged" for t in report.taken
+                         if t.student == student and t.assignment == assignment and t.notebook is not None)
         try:
             if target.is_file() and not target.is_symlink():
                 old = target.read_text(encoding="utf-8", errors="replace").strip()
-                if old == text:
+                if old == text or (same_files and _readable_time(old)):
+                    kept += old != text
                     taken.append(Taken(student, assignment, None, source_label, target, "unchanged"))
                     continue
                 status = "updated"
@@ -869,13 +928,31 @@ def _timestamps(course: Course, dest: Path, lms: LmsRules, chosen: dict, label, 
             report.refused.append(Refused(source_label, f"could not be written ({os_error_text(exc, target)})"))
             continue
         taken.append(Taken(student, assignment, None, source_label, target, status))
-    if unknown and lms.kind == "moodle":
+    if kept:
+        report.notes.append(f"{kept} unchanged submission{'s keep' if kept != 1 else ' keeps'} the submission time "
+                            "recorded when first collected; this download dates them otherwise (an LMS dates the "
+                            "files of its zip when it makes the zip)")
+    if unknown and lms.kind == "moodle" and lms.worksheet is not None:
+        report.notes.append(f"no submission time for {unknown} submissions: the grading worksheet gives none for "
+                            f"them (its {SUBMITTED_COLUMN!r} is empty or '-')")
+    elif unknown and lms.kind == "moodle":
         report.notes.append(f"no submission time for {unknown} submissions: Moodle dates the files of its zip when "
                             "it makes the zip, not when they were submitted; pass its grading worksheet "
                             "(--worksheet) to take the submission times")
     elif unknown:
         report.notes.append(f"no submission time for {unknown} submissions (the download gives none)")
     return taken
+
+
+def _readable_time(text: str) -> bool:
+    """Whether a recorded ``timestamp.txt`` holds a time (as nbgrader would read it)."""
+    from dateutil.parser import ParserError, parse
+
+    try:
+        parse(text)
+    except (ParserError, ValueError, OverflowError):
+        return False
+    return bool(text)
 
 
 def _take_one(c: _Candidate, target: Path, dest: Path, source_label: str) -> Taken | Refused:

@@ -49,9 +49,16 @@ so:
   gets at most the due date; work it marked late at least one second after it, the
   member's date otherwise (an upper bound of the real time: download soon after the due
   date).
-* Moodle: the grading worksheet's ``Last modified (submission)`` column (English dates,
-  in ``schedule.timezone``) gives the real time; without a worksheet no time is recorded
-  (no lateness) and the collect report says so.
+* Moodle: the grading worksheet's ``Last modified (submission)`` column (in
+  ``schedule.timezone``) gives the real time.  Moodle writes it in the language of the
+  one who downloads the worksheet; English ones are read (UK and US order, 12- or
+  24-hour, with or without weekday and seconds) and ISO 8601.  A time in another form
+  is refused for its file, quoting it (the notebook is taken, without a time); without
+  a worksheet no time is recorded (no lateness) and the collect report says so.
+
+A submission already collected whose notebook is the same file in a later download keeps
+the time recorded when it was first collected (``collect._timestamps``): downloading again
+moves nobody's time; only a new or changed notebook takes the new download's time.
 """
 
 from __future__ import annotations
@@ -258,11 +265,16 @@ def _moodle_student(rules: LmsRules, f: LmsFile, who: str) -> str | tuple[str]:
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class WorksheetRow:
+    """One participant of the worksheet; ``submitted_text`` is its ``Last modified
+    (submission)`` as written ("" or "-": none), ``submitted`` that time when it could
+    be read (see :func:`_moodle_time`), else None."""
+
     participant: str
     full_name: str
     email: str
     id_number: str
     submitted: dt.datetime | None
+    submitted_text: str = ""
 
 
 @dataclass
@@ -272,11 +284,33 @@ class Worksheet:
     rows: dict[str, WorksheetRow]
 
 
-_MOODLE_TIME_FORMATS = ("%A, %d %B %Y, %I:%M %p", "%A, %d %B %Y, %H:%M", "%d %B %Y, %I:%M %p", "%d/%m/%Y, %H:%M")
+#: The column of Moodle's grading worksheet that says when each submission was made.
+SUBMITTED_COLUMN = "Last modified (submission)"
+# Moodle writes it with userdate() in the language of whoever downloads the worksheet:
+# its langconfig's strftimedaydatetime, with the day and the 12-hour hour unpadded.
+# English (lang/en): '%A, %d %B %Y, %I:%M %p', "Tuesday, 10 March 2026, 1:05 AM"; US
+# English (lang/en_us): '%A, %B %d, %Y, %I:%M %p', "Tuesday, March 10, 2026, 1:05 AM";
+# also read: 24-hour times, abbreviated names, no weekday, seconds, and (as before) a
+# day-first 06/03/2026.  Commas and an "at" are dropped before these are tried.
+_DAYS = ("%A ", "%a ", "")
+_DATES = ("%d %B %Y", "%B %d %Y", "%d %b %Y", "%b %d %Y", "%d/%m/%Y")
+_TIMES = ("%I:%M %p", "%I:%M:%S %p", "%H:%M", "%H:%M:%S")
+_MOODLE_TIME_FORMATS = tuple(f"{day}{date} {time}" for day in _DAYS for date in _DATES for time in _TIMES)
+#: What the worksheet's dates may look like, for messages.
+MOODLE_TIME_EXAMPLES = "'Tuesday, 10 March 2026, 1:05 AM', 'Tuesday, March 10, 2026, 1:05 AM' or '2026-03-10 01:05'"
 
 
 def _moodle_time(text: str, zone: dt.tzinfo) -> dt.datetime | None:
+    """A worksheet's date: one of the English forms above, or ISO 8601 (``2026-03-10
+    01:05[:00]``, a ``T`` and a UTC offset allowed); None if it is none of them."""
     text = " ".join(text.split())
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        return when if when.tzinfo is not None else when.replace(tzinfo=zone)
+    text = " ".join(w for w in text.replace(",", " ").split() if w.casefold() != "at")
     for fmt in _MOODLE_TIME_FORMATS:
         try:
             return dt.datetime.strptime(text, fmt).replace(tzinfo=zone)
@@ -287,7 +321,8 @@ def _moodle_time(text: str, zone: dt.tzinfo) -> dt.datetime | None:
 
 def read_worksheet(path: Path, *, zone: dt.tzinfo) -> Worksheet:
     """Moodle's grading worksheet: participant id -> email, ID number, name and the
-    submission's time (its ``Last modified (submission)``, read in ``zone``).
+    submission's time (its ``Last modified (submission)``, read in ``zone``; a time that
+    cannot be read is kept as text, and ``course collect`` refuses it for its file).
 
     Raises BadInput for a file that is not one.
     """
@@ -311,10 +346,12 @@ def read_worksheet(path: Path, *, zone: dt.tzinfo) -> Worksheet:
         m = re.search(r"(\d+)\s*$", col(row, "identifier"))
         if not m:
             continue
-        submitted = col(row, "last modified (submission)")
+        submitted = col(row, SUBMITTED_COLUMN.casefold())
+        if submitted == "-":
+            submitted = ""
         rows[m.group(1)] = WorksheetRow(m.group(1), col(row, "full name"), col(row, "email address"),
-                                        col(row, "id number"),
-                                        _moodle_time(submitted, zone) if submitted not in ("", "-") else None)
+                                        col(row, "id number"), _moodle_time(submitted, zone) if submitted else None,
+                                        submitted)
     return Worksheet(rows)
 
 
