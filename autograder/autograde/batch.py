@@ -10,7 +10,9 @@ course's folders.  For each submission of ``submitted/<student>/<assignment>/``:
    job per notebook for the executor;
 3. :func:`finish` runs nbgrader's post-execution steps on the graded notebooks (one
    transaction per notebook), writes them with the record into a fresh folder, and
-   swaps that folder into ``autograded/<student>/<assignment>/`` in one step.
+   swaps that folder into ``autograded/<student>/<assignment>/`` in one step.  A grade
+   a grader gave by hand stays while its answer is unchanged and is withdrawn (needs
+   grading again) when a resubmission changed it (:func:`_review_hand_grades`).
 
 A submission is marked done only after its grades are committed, so an interrupted
 batch resumes where it stopped.  Whatever goes wrong with one submission (a notebook
@@ -342,8 +344,15 @@ def finish(course: Course, config, pending: Pending, gate: GradebookGate | None 
     try:
         if pending.error or (gate is not None and gate.reason):
             raise _Unfinished(pending.error or gate.reason)
-        finished = {name: nbgrader_adapter.finish(course, config, nb, sub.assignment, name, sub.student)
-                    for name, nb in pending.graded.items()}
+        finished, regrade = {}, []
+        for name, nb in pending.graded.items():
+            # (outside a batch, without its open gradebook, there is nothing to review:
+            # opening the gradebook here could race another finish creating it)
+            by_hand = _hand_grades(gate.gb, course, sub, name) if gate is not None else {}
+            finished[name] = nbgrader_adapter.finish(course, config, nb, sub.assignment, name, sub.student)
+            if by_hand:
+                regrade += _review_hand_grades(gate.gb if gate is not None else None, course, sub, name,
+                                               finished[name], by_hand)
         saved = True
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{sub.assignment}.", suffix=".partial", dir=out_dir.parent))
@@ -358,6 +367,7 @@ def finish(course: Course, config, pending: Pending, gate: GradebookGate | None 
         record.write(tmp)
         replace_dir(tmp, out_dir)
         tmp = None
+        result.problems = [*regrade, *pending.problems]  # for the instructor only: not in the record
         result.questions = {o.question: o.points for o in outcomes}
         result.score, result.max_score = record.score, record.max_score
         result.seconds = time.monotonic() - pending.started
@@ -369,6 +379,124 @@ def finish(course: Course, config, pending: Pending, gate: GradebookGate | None 
             shutil.rmtree(tmp, ignore_errors=True)
     pending.graded.clear()  # written out: the notebooks need not stay in memory
     return result
+
+
+@contextlib.contextmanager
+def _gradebook(gb, course: Course):
+    """``gb`` (the batch's open gradebook), or the course's opened for this block."""
+    if gb is not None:
+        yield gb
+        return
+    from nbgrader.api import Gradebook
+
+    from ..gradebook import db_url
+
+    with Gradebook(db_url(course), course.course.id) as own:
+        yield own
+
+
+def _hand_grades(gb, course: Course, sub: Submission, notebook: str) -> dict[str, bool]:
+    """The grades of ``notebook`` that a grader scored (a manual score), each with its
+    ``needs_manual_grade`` flag as it is before nbgrader's save step (which raises it on
+    every one of them: see :func:`_review_hand_grades`)."""
+    from nbgrader.api import MissingEntry
+
+    if gb is None and not course.gradebook_file.is_file():
+        return {}  # no gradebook: no hand grades (and none is made here)
+    with _gradebook(gb, course) as book:
+        try:
+            nb = book.find_submission_notebook(notebook, sub.assignment, sub.student)
+        except MissingEntry:
+            return {}
+        return {g.name: bool(g.needs_manual_grade) for g in nb.grades if g.manual_score is not None}
+
+
+def _review_hand_grades(gb, course: Course, sub: Submission, notebook: str, graded: nbformat.NotebookNode,
+                        by_hand: dict[str, bool]) -> list[str]:
+    """After nbgrader's save step regraded a notebook, decide what its hand grades are worth.
+
+    nbgrader's ``SaveAutoGrades`` sets ``needs_manual_grade`` on every grade that has a
+    manual score whenever the notebook is autograded again (its formgrader then lists
+    it for review), but keeps the score, which ``course`` would go on counting.  The
+    rule here, nbgrader's own ``compute_checksum`` deciding whether a cell changed (the
+    measure its save step uses to tell an answered cell from the released one):
+
+    * the answer unchanged since the grader scored it (the answer cell of a written
+      answer; for an autograded question's test cell, the student's cells the question
+      is judged from, after the previous graded cell), compared with the graded copy
+      in ``autograded/`` that the formgrader showed: the hand grade stands, and the flag
+      goes back to what it was (a ``--force`` or a new time does not undo grading);
+    * the answer changed: the hand grade no longer applies to it.  Its manual score,
+      extra credit and the grader's comment on the answer are withdrawn and the flag
+      stays, so that the question "needs manual grading" everywhere (export, report's
+      ``manual.csv``, feedback, the formgrader), with the autograder's score if it has one;
+    * no graded copy to compare with: nbgrader's flag stays (the formgrader lists it)
+      and the hand grade is kept.
+
+    Returns one line per hand grade that needs a grader again, for the instructor.
+    """
+    try:
+        previous = nbformat.read(course.folder("autograded", sub.student, sub.assignment) / f"{notebook}.ipynb",
+                                 as_version=4)
+    except Exception:  # noqa: BLE001 - no (readable) graded copy: nothing to compare with
+        previous = None
+    notes = []
+    with _gradebook(gb, course) as book:
+        nb = book.find_submission_notebook(notebook, sub.assignment, sub.student)
+        grades = {g.name: g for g in nb.grades}
+        comments = {c.name: c for c in nb.comments}
+        for name, flagged in by_hand.items():
+            grade = grades.get(name)
+            if grade is None or grade.manual_score is None:
+                continue
+            question = name.removesuffix("-test")
+            if previous is None:
+                notes.append(f"{notebook}: {question}: graded by hand, and no earlier graded copy to tell whether "
+                             "the answer changed: left flagged for review in the formgrader")
+                continue
+            before, now = _answer(previous, name), _answer(graded, name)
+            if before is not None and before == now:
+                grade.needs_manual_grade = flagged
+                continue
+            notes.append(f"{notebook}: {question}: the answer changed since it was graded by hand "
+                         f"({grade.manual_score:g} points): its hand grade is withdrawn; grade it again")
+            grade.manual_score = None
+            grade.extra_credit = None
+            grade.needs_manual_grade = True
+            for cell in (now or before or {}).keys():
+                if cell in comments:
+                    comments[cell].manual_comment = None
+        book.db.commit()
+    return notes
+
+
+def _answer(nb: nbformat.NotebookNode, grade_id: str) -> dict[str, str] | None:
+    """What a graded cell's score judges in ``nb``: the cell itself when it is the answer
+    (a written answer), else the student's cells since the previous graded cell (the
+    question's solution cell, cells they added); each as nbgrader's checksum, keyed by
+    its grade id (a cell the student added: by its position).  None: no such cell."""
+    from nbgrader.utils import compute_checksum, is_grade, is_locked, is_solution
+
+    def checksum(cell) -> str:
+        source = cell.get("source", "")
+        cell = nbformat.from_dict({**cell, "source": source if isinstance(source, str) else "".join(source)})
+        if "grade_id" in cell.get("metadata", {}).get("nbgrader", {}):
+            return compute_checksum(cell)
+        return hashlib.sha256(f"{cell.cell_type}\0{cell.source}".encode()).hexdigest()
+
+    cells = nb.cells
+    at = next((i for i, c in enumerate(cells)
+               if is_grade(c) and c.metadata.nbgrader.get("grade_id") == grade_id), None)
+    if at is None:
+        return None
+    if is_solution(cells[at]):
+        return {grade_id: checksum(cells[at])}
+    start = at
+    while start > 0 and not is_grade(cells[start - 1]):
+        start -= 1
+    return {cells[i].metadata.get("nbgrader", {}).get("grade_id") or f"#{i - start}": checksum(cells[i])
+            for i in range(start, at)
+            if not is_locked(cells[i]) and (cells[i].cell_type == "code" or is_solution(cells[i]))}
 
 
 class _Unfinished(RuntimeError):
