@@ -277,7 +277,10 @@ class NotebookGrader:
                 visible = _first_error(kept)
                 earlier = next((e for e in (_first_error(nb.cells[i].get("outputs", []))
                                             for i in plan.cells[question.id] if i != index) if e), "")
-                if visible and earlier:  # the answer cell failed first: its error is the one to fix
+                if visible and earlier.startswith("NotImplementedError"):  # the starter code, left as it was
+                    visible = ("not answered yet: this question's cell still raises NotImplementedError (replace "
+                               "`raise NotImplementedError()` with your code)")
+                elif visible and earlier:  # the answer cell failed first: its error is the one to fix
                     visible = f"{earlier} (raised by this question's code, before its test cell: fix that first)"
                 if result.status == "ok":
                     cells = [{"code": nb.cells[i].source, "given": is_instructor_cell(nb.cells[i])}

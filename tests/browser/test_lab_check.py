@@ -26,6 +26,10 @@ def table_rows(output) -> list[tuple[str, ...]]:
             for tr in output.locator("table tbody tr").all()]
 
 
+NOT_ANSWERED = ("not answered yet: this question's cell still raises NotImplementedError (replace "
+                "`raise NotImplementedError()` with your code)")
+
+
 def test_one_line_check_in_jupyterlab(lab, page, shot):
     folder = lab.workspace("self-learner", *SLICING)
     path = folder / "slicing.ipynb"
@@ -53,9 +57,9 @@ def test_one_line_check_in_jupyterlab(lab, page, shot):
     assert table_rows(out) == [
         ("elements", "1/1", "pass", ""),
         ("rows-and-columns", "0/2", "fail", "AssertionError: `profile_300` has shape (511,); a column has one value per row: shape (512,)"),
-        ("strided", "0/2", "fail", "NameError: name 'err_samples' is not defined"),
-        ("dq-block", "0/2", "fail", "NameError: name 'dq_block' is not defined"),
-        ("better-spectrum", "0/2", "fail", "NameError: name 'spectrum_src' is not defined"),
+        ("strided", "0/2", "fail", NOT_ANSWERED),
+        ("dq-block", "0/2", "fail", NOT_ANSWERED),
+        ("better-spectrum", "0/2", "fail", NOT_ANSWERED),
     ]
     # nothing of the hidden checks
     text = out.inner_text()
