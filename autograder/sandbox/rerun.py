@@ -267,7 +267,7 @@ def _keep_files() -> dict[str, tuple]:
                     continue
                 with open(path, "rb") as fh:
                     data = fh.read()
-            except OSError:
+            except (OSError, MemoryError):  # a notebook near its memory limit: that file is not kept
                 continue
             kept[path] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, data)
             total += len(data)
