@@ -15,6 +15,20 @@ import yaml
 
 from autograder.config import parse_course
 
+# A class in an LMS (tests/test_lms.py, tests/test_resubmission.py): its due date and its
+# Canvas gradebook export (the roster).
+UTC = dt.timezone.utc
+DUE = dt.datetime(2026, 3, 6, 22, 59, tzinfo=UTC)  # 2026-03-06 23:59 in Berlin
+
+CANVAS_ROSTER = (
+    "Student,ID,SIS User ID,SIS Login ID,Section\n"
+    "    Points Possible,,,,\n"
+    '"Lovelace, Ada",1001,S1,ada,A\n'
+    '"Noether, Emmy",1002,S2,emmy,A\n'
+    '"Hopper, Grace",1003,S3,grace,B\n'
+    '"Curie, Marie",1004,S4,marie,B\n'
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Two assignments: one autograded notebook, and one with a question graded by hand.

@@ -23,16 +23,8 @@ from autograder.collect import collect
 from autograder.roster import import_roster
 
 from .conftest import copy_course, needs_data
-from .realclass import make_course, notebook_bytes
+from .realclass import CANVAS_ROSTER, DUE, UTC, make_course, notebook_bytes
 
-UTC = dt.timezone.utc
-DUE = dt.datetime(2026, 3, 6, 22, 59, tzinfo=UTC)  # 2026-03-06 23:59 in Berlin
-CANVAS_ROSTER = (
-    "Student,ID,SIS User ID,SIS Login ID,Section\n"
-    "    Points Possible,,,,\n"
-    '"Lovelace, Ada",1001,S1,ada,A\n'
-    '"Hopper, Grace",1003,S3,grace,B\n'
-)
 
 
 def _canvas_download(path, made: dt.datetime, files: dict[str, bytes]) -> None:
