@@ -348,11 +348,10 @@ def finish(course: Course, config, pending: Pending, gate: GradebookGate | None 
         for name, nb in pending.graded.items():
             # (outside a batch, without its open gradebook, there is nothing to review:
             # opening the gradebook here could race another finish creating it)
-            by_hand = _hand_grades(gate.gb, course, sub, name) if gate is not None else {}
+            by_hand = _hand_grades(gate.gb, sub, name) if gate is not None else {}
             finished[name] = nbgrader_adapter.finish(course, config, nb, sub.assignment, name, sub.student)
             if by_hand:
-                regrade += _review_hand_grades(gate.gb if gate is not None else None, course, sub, name,
-                                               finished[name], by_hand)
+                regrade += _review_hand_grades(gate.gb, course, sub, name, finished[name], by_hand)
         saved = True
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{sub.assignment}.", suffix=".partial", dir=out_dir.parent))
@@ -381,34 +380,17 @@ def finish(course: Course, config, pending: Pending, gate: GradebookGate | None 
     return result
 
 
-@contextlib.contextmanager
-def _gradebook(gb, course: Course):
-    """``gb`` (the batch's open gradebook), or the course's opened for this block."""
-    if gb is not None:
-        yield gb
-        return
-    from nbgrader.api import Gradebook
-
-    from ..gradebook import db_url
-
-    with Gradebook(db_url(course), course.course.id) as own:
-        yield own
-
-
-def _hand_grades(gb, course: Course, sub: Submission, notebook: str) -> dict[str, bool]:
+def _hand_grades(gb, sub: Submission, notebook: str) -> dict[str, bool]:
     """The grades of ``notebook`` that a grader scored (a manual score), each with its
     ``needs_manual_grade`` flag as it is before nbgrader's save step (which raises it on
     every one of them: see :func:`_review_hand_grades`)."""
     from nbgrader.api import MissingEntry
 
-    if gb is None and not course.gradebook_file.is_file():
-        return {}  # no gradebook: no hand grades (and none is made here)
-    with _gradebook(gb, course) as book:
-        try:
-            nb = book.find_submission_notebook(notebook, sub.assignment, sub.student)
-        except MissingEntry:
-            return {}
-        return {g.name: bool(g.needs_manual_grade) for g in nb.grades if g.manual_score is not None}
+    try:
+        nb = gb.find_submission_notebook(notebook, sub.assignment, sub.student)
+    except MissingEntry:
+        return {}
+    return {g.name: bool(g.needs_manual_grade) for g in nb.grades if g.manual_score is not None}
 
 
 def _review_hand_grades(gb, course: Course, sub: Submission, notebook: str, graded: nbformat.NotebookNode,
@@ -441,32 +423,31 @@ def _review_hand_grades(gb, course: Course, sub: Submission, notebook: str, grad
     except Exception:  # noqa: BLE001 - no (readable) graded copy: nothing to compare with
         previous = None
     notes = []
-    with _gradebook(gb, course) as book:
-        nb = book.find_submission_notebook(notebook, sub.assignment, sub.student)
-        grades = {g.name: g for g in nb.grades}
-        comments = {c.name: c for c in nb.comments}
-        for name, flagged in by_hand.items():
-            grade = grades.get(name)
-            if grade is None or grade.manual_score is None:
-                continue
-            question = name.removesuffix("-test")
-            if previous is None:
-                notes.append(f"{notebook}: {question}: graded by hand, and no earlier graded copy to tell whether "
-                             "the answer changed: left flagged for review in the formgrader")
-                continue
-            before, now = _answer(previous, name), _answer(graded, name)
-            if before is not None and before == now:
-                grade.needs_manual_grade = flagged
-                continue
-            notes.append(f"{notebook}: {question}: the answer changed since it was graded by hand "
-                         f"({grade.manual_score:g} points): its hand grade is withdrawn; grade it again")
-            grade.manual_score = None
-            grade.extra_credit = None
-            grade.needs_manual_grade = True
-            for cell in (now or before or {}).keys():
-                if cell in comments:
-                    comments[cell].manual_comment = None
-        book.db.commit()
+    nb = gb.find_submission_notebook(notebook, sub.assignment, sub.student)
+    grades = {g.name: g for g in nb.grades}
+    comments = {c.name: c for c in nb.comments}
+    for name, flagged in by_hand.items():
+        grade = grades.get(name)
+        if grade is None or grade.manual_score is None:
+            continue
+        question = name.removesuffix("-test")
+        if previous is None:
+            notes.append(f"{notebook}: {question}: graded by hand, and no earlier graded copy to tell whether "
+                         "the answer changed: left flagged for review in the formgrader")
+            continue
+        before, now = _answer(previous, name), _answer(graded, name)
+        if before is not None and before == now:
+            grade.needs_manual_grade = flagged
+            continue
+        notes.append(f"{notebook}: {question}: the answer changed since it was graded by hand "
+                     f"({grade.manual_score:g} points): its hand grade is withdrawn; grade it again")
+        grade.manual_score = None
+        grade.extra_credit = None
+        grade.needs_manual_grade = True
+        for cell in (now or before or {}).keys():
+            if cell in comments:
+                comments[cell].manual_comment = None
+    gb.db.commit()
     return notes
 
 
