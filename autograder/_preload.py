@@ -9,9 +9,10 @@ sandbox is forked from the separate zygote (:mod:`autograder.sandbox.kernel`), w
 never imports this.
 """
 
-from .environment import skip_slow_optional_imports
+from .environment import reuse_freed_memory, skip_slow_optional_imports
 
 skip_slow_optional_imports()  # before nbformat pulls jsonschema in
+reuse_freed_memory()  # the workers forked from here inherit it
 
 import reference_solution  # noqa: E402,F401
 

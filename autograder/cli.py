@@ -33,12 +33,13 @@ from rich.console import Console
 from . import __version__
 from .display import text as shown
 from .display import visible
-from .environment import single_threaded_blas, skip_slow_optional_imports
+from .environment import reuse_freed_memory, single_threaded_blas, skip_slow_optional_imports
 from .errors import UserError
 from .fileio import ENVIRONMENT_ERRNOS, os_error_text
 
 skip_slow_optional_imports()  # before any command imports nbformat (jsonschema)
 single_threaded_blas()  # before any command imports numpy
+reuse_freed_memory()
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

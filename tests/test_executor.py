@@ -92,3 +92,38 @@ def test_the_course_command_runs_blas_single_threaded_unless_told_otherwise():
     out = subprocess.run([sys.executable, "-c", code], env={**env, "OPENBLAS_NUM_THREADS": "3"},
                          capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["3", "1"]
+
+
+def test_grading_processes_reuse_freed_memory_instead_of_faulting_in_new_pages(data_file):
+    """The grader's processes (through ``reuse_freed_memory``) and the warm sandbox process
+    (through its environment) keep freed memory for the next arrays: the course's own
+    extraction, done three times, faults in far fewer fresh pages."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    import pytest
+
+    from autograder.environment import MALLOC_ENV, reuse_freed_memory
+    from autograder.sandbox.runner import _clean_env
+
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc's malloc only")
+    assert _clean_env("/nonexistent").items() >= MALLOC_ENV.items()
+    code = ("import resource, sys\n"
+            "from reference_solution.extraction import extract\n"
+            "if sys.argv[1] == 'on':\n"
+            "    from autograder.environment import reuse_freed_memory\n"
+            "    assert reuse_freed_memory()\n"
+            "extract(sys.argv[2])\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+            "for _ in range(3):\n"
+            "    extract(sys.argv[2])\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    faults = {mode: int(subprocess.run([sys.executable, "-c", code, mode, str(data_file)], env=env,
+                                       capture_output=True, text=True, check=True).stdout)
+              for mode in ("off", "on")}
+    assert faults["on"] * 3 < faults["off"], faults
+    assert reuse_freed_memory()

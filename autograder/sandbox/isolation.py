@@ -77,8 +77,10 @@ _libc = None
 
 def _call(name: str, *args) -> int:
     global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if _libc is None:  # the C library this process already has (find_library would run ldconfig
+        _libc = ctypes.CDLL(None, use_errno=True)  # in a subprocess, once per student)
+        if not hasattr(_libc, "unshare"):
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     result = getattr(_libc, name)(*args)
     if result == -1 or (name not in ("syscall",) and result != 0):
         err = ctypes.get_errno()

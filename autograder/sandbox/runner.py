@@ -23,6 +23,7 @@ from .isolation import Cgroups
 from .limits import Limits
 from .session import CellOutcome, RerunOutcome, Session, Snapshot, remove_empty_cgroups, widen
 from .wire import ProtocolError, recv_frame
+from ..environment import MALLOC_ENV
 
 __all__ = ["CellOutcome", "RerunOutcome", "Session", "Snapshot", "Zygote", "SandboxError", "hidden_paths", "make_workdir"]
 
@@ -48,6 +49,7 @@ def _clean_env(workdir: str) -> dict[str, str]:
         "MKL_NUM_THREADS": "1",
         "MPLBACKEND": "Agg",
         "PYTHONDONTWRITEBYTECODE": "1",
+        **MALLOC_ENV,  # read by glibc as the process starts
         **{k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
     }
 
