@@ -9,7 +9,12 @@ sandbox is forked from the separate zygote (:mod:`autograder.sandbox.kernel`), w
 never imports this.
 """
 
-from .environment import reuse_freed_memory, skip_slow_optional_imports
+import signal
+
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # the instructor's Ctrl-C is the instructor's process's
+# to handle (the fork server ignores it too once its imports are done)
+
+from .environment import reuse_freed_memory, skip_slow_optional_imports  # noqa: E402
 
 skip_slow_optional_imports()  # before nbformat pulls jsonschema in
 reuse_freed_memory()  # the workers forked from here inherit it

@@ -259,8 +259,17 @@ def autograde(ctx, assignments, students, jobs, scheduler, force) -> None:
                 progress.console.print(shown("FAILED", "red"), shown(f"{r.student}/{r.assignment}: {r.error}"),
                                        soft_wrap=True)  # one line, however long
 
-        results = _run(do_autograde, course, assignments=list(assignments) or None, students=list(students) or None,
-                       jobs=jobs, scheduler=scheduler, force=force, on_result=on_result)
+        done: list = []
+        try:
+            results = _run(do_autograde, course, assignments=list(assignments) or None,
+                           students=list(students) or None, jobs=jobs, scheduler=scheduler, force=force,
+                           on_result=lambda r: (done.append(r), on_result(r)))
+        except KeyboardInterrupt:
+            graded = sum(r.status == "graded" for r in done)
+            err_console.print(shown(f"interrupted: {graded} submissions graded and saved in this run; the ones "
+                                    "being graded were left as they were. `course autograde` again grades "
+                                    "the rest."), soft_wrap=True)
+            sys.exit(130)
     console.print(summary_table(results))
     graded = sum(r.status == "graded" for r in results)
     skipped = sum(r.status == "skipped" for r in results)

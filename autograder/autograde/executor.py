@@ -100,11 +100,19 @@ class _Windowed:
     def close(self) -> None:
         pass
 
+    def abort(self) -> None:
+        """Stop at once, leaving the jobs in flight unfinished (the instructor pressed
+        Ctrl-C): by default the same as :meth:`close`."""
+        self.close()
+
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.abort()
+        else:
+            self.close()
 
 
 class LocalExecutor(_Windowed):
@@ -121,7 +129,7 @@ class LocalExecutor(_Windowed):
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
         self.pool = ProcessPoolExecutor(self.workers, mp_context=worker_context(), initializer=init_local_worker,
-                                        initargs=(self.zygote_address,))
+                                        initargs=(self.zygote_address, os.getpid()))
 
     def _submit(self, args):
         try:
@@ -143,6 +151,18 @@ class LocalExecutor(_Windowed):
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def abort(self) -> None:
+        """Terminate the workers rather than wait for their notebooks (seconds each):
+        what they were grading is simply not saved, and the next run grades it."""
+        if self.pool is not None:
+            for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+                try:
+                    proc.terminate()
+                except Exception:  # noqa: BLE001 - gone already
+                    pass
+            self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
 
 

@@ -69,8 +69,11 @@ def _close_graders() -> None:
     _STATE["graders"].clear()
 
 
-def init_local_worker(zygote_address: str | None = None) -> None:
-    """Initializer of a local worker process (see :mod:`autograder.autograde.executor`)."""
+def init_local_worker(zygote_address: str | None = None, instructor_pid: int | None = None) -> None:
+    """Initializer of a local worker process (see :mod:`autograder.autograde.executor`).
+
+    ``instructor_pid``: the process that started the pool; the worker leaves as soon as
+    it is gone (see :func:`_leave_with`)."""
     import atexit
 
     from ..environment import skip_slow_optional_imports
@@ -79,6 +82,49 @@ def init_local_worker(zygote_address: str | None = None) -> None:
     _STATE["zygote"] = zygote_address
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the instructor's Ctrl-C is handled by the parent
     atexit.register(_quick_exit)  # a spawned worker skips the interpreter's tear-down
+    if instructor_pid is not None:
+        _leave_with(instructor_pid)
+
+
+def _leave_with(pid: int) -> None:
+    """Exit this worker (closing its warm sandbox process, if it has one) when process
+    ``pid`` ends.
+
+    A worker otherwise waits for its next job forever once the instructor's process is
+    killed outright (``kill -9``, the OOM killer, a batch system's hard time limit): the
+    pool's queues give it no end-of-file, because every worker holds both of their
+    ends, and the fork server it came from stays up as long as a worker does.  Watched
+    through a pidfd (Linux 5.3+) by a daemon thread, else by asking every 2 seconds."""
+    import select
+    import threading
+    import time
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        return False
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])
+        else:
+            while not gone():
+                time.sleep(2)
+        try:
+            _close_graders()
+        finally:
+            os._exit(1)
+
+    threading.Thread(target=watch, name="leave-with-instructor", daemon=True).start()
 
 
 def _quick_exit() -> None:
