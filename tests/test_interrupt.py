@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -93,6 +94,7 @@ def test_ctrl_c_stops_at_once_and_says_what_was_kept(busy_course, when):
 
 def test_a_run_killed_outright_leaves_no_process_behind(busy_course):
     root, env = busy_course
+    folders = set(Path(tempfile.gettempdir()).glob("course-zygote-*"))
     proc = _start(root, env)
     try:
         proc.kill()  # SIGKILL to the instructor's process only, as the OOM killer would
@@ -101,6 +103,7 @@ def test_a_run_killed_outright_leaves_no_process_behind(busy_course):
         while _group(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert _group(proc.pid) == []
+        assert set(Path(tempfile.gettempdir()).glob("course-zygote-*")) <= folders  # the sandbox's own, removed
     finally:
         for line in _group(proc.pid):  # what a failure left behind
             os.kill(int(line.split()[0]), signal.SIGKILL)

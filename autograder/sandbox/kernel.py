@@ -239,12 +239,25 @@ def zygote_main(control_fd: int, plots: str = "jpeg", warm_up: bool = True, list
             if not msg:
                 for fd in fds:
                     os.close(fd)
-                if sock is control:  # the grader that started this process is gone
+                if sock is control:  # the grader that started this process is gone ...
+                    _remove_own_folder()  # ... and may have been killed before it could tidy up
                     return
                 clients.remove(sock)
                 sock.close()
                 continue
             _spawn(msg, fds, [s for s in (control, listener, *clients) if s is not None])
+
+
+def _remove_own_folder() -> None:
+    """Remove the private folder the grader made for this process (its working folder,
+    ``course-zygote-*``: the shared socket, IPython's and matplotlib's files) when the
+    grader is gone: one killed outright (``kill -9``) leaves it otherwise.  A grader that
+    closes normally removes it too; whichever comes second finds nothing to do."""
+    import shutil
+
+    here = os.getcwd()
+    if os.path.basename(here).startswith("course-zygote-"):
+        shutil.rmtree(here, ignore_errors=True)
 
 
 _MADV_HUGEPAGE, _MADV_COLLAPSE = 14, 25
