@@ -23,9 +23,12 @@ Decisions (the tests in ``tests/test_instructor_tools.py`` hold them):
 * Taken: a ``<notebook>.ipynb`` whose assignment and notebook course.yml declares, and a
   plain ``timestamp.txt`` in an assignment folder, if a notebook of that assignment is
   taken with it or was collected before (a ``timestamp.txt`` alone is refused: a folder
-  without a notebook is no submission, and would be graded 0).  A ``.ipynb`` that is not
-  valid JSON (or not an nbformat-4 notebook) is still taken, because the grader scores
-  it 0 with a reason the student sees; it is listed in :attr:`CollectReport.warnings`.
+  without a notebook is no submission, and would be graded 0).  A ``.ipynb`` the grader
+  cannot read (:func:`autograder.notebooks.parse_notebook`, the grader's own reading:
+  not valid JSON, not UTF-8 (UTF-16, a byte order mark), not a valid nbformat-4
+  notebook, ``cells`` missing...) is still taken, because the grader scores it 0 with a
+  reason the student sees; it is listed in :attr:`CollectReport.warnings` with that
+  same reason.
 * Refused (each with its reason, nothing written for it): unknown assignment, unknown
   notebook, any other file (wrong extension; other files in an assignment folder, sub
   folders, files directly in a student folder), a symbolic link (never followed),
@@ -44,9 +47,7 @@ Decisions (the tests in ``tests/test_instructor_tools.py`` hold them):
   (unreadable, a folder swapped for a link while collecting, a zip member that does not
   decompress, a disk that fills up while writing it) refuses that entry with its
   reason, and the others are still collected; no folder is left in ``dest`` for a file
-  that was not taken.  A notebook that is JSON but cannot be parsed into objects
-  (nested too deeply, a number too long to convert) is taken with a warning, as invalid
-  JSON is.
+  that was not taken.
 * A folder is read without ever following a symbolic link between the check and the
   read: every folder on the way is opened with ``O_NOFOLLOW`` relative to its parent's
   descriptor, and the file with :func:`~autograder.fileio.read_untrusted`, so swapping
@@ -67,11 +68,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
-import json
 import os
 import re
 import stat
 import time
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -82,7 +83,7 @@ from .display import visible
 from .errors import BadInput
 from .fileio import NotRegular, TooLarge, atomic_write_bytes, os_error_text, read_untrusted
 from .lms import MOODLE_TIME_EXAMPLES, SUBMITTED_COLUMN, LmsRules, notebook_of, parse_name, resolve, zip_member_time
-from .notebooks import MAX_NOTEBOOK_BYTES
+from .notebooks import MAX_NOTEBOOK_BYTES, NotebookError, parse_notebook
 
 __all__ = [
     "CollectError",
@@ -124,7 +125,7 @@ class Taken:
     """One file taken into ``dest``.
 
     ``notebook`` is None for ``timestamp.txt``; ``status`` is ``new``, ``updated`` or
-    ``unchanged``; ``warning`` is set for a notebook that is not valid JSON.
+    ``unchanged``; ``warning`` is set for a notebook the grader cannot read (it scores it 0).
     """
 
     student: str
@@ -551,17 +552,16 @@ def _classify_flat(e: _Entry, label, owners: dict[str, list[str]], refused: list
     return [_Candidate(student, owners[name][0], name, f"{name}.ipynb", e)]
 
 
-def _json_warning(data: bytes) -> str:
-    try:
-        nb = json.loads(data)
-    except RecursionError:
-        return "JSON nested too deeply to read; taken, the grader will score it 0"
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"not valid JSON ({exc}); taken, the grader will score it 0"
-    except ValueError as exc:  # a number too long to convert, say
-        return f"JSON that cannot be read ({exc}); taken, the grader will score it 0"
-    if not isinstance(nb, dict) or nb.get("nbformat") != 4:
-        return "valid JSON but not an nbformat-4 notebook; taken, the grader will score it 0"
+def _notebook_warning(data: bytes, filename: str) -> str:
+    """Why the grader will score this notebook 0, read as it reads every submission
+    (:func:`~autograder.notebooks.parse_notebook`: not JSON, not UTF-8, not a valid
+    nbformat-4 notebook...); "" when it can read it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nbformat's about old notebooks (missing cell ids): the grader's business
+        try:
+            parse_notebook(data, filename)
+        except NotebookError as exc:
+            return f"{exc}; taken, the grader will score it 0"
     return ""
 
 
@@ -970,7 +970,7 @@ def _take_one(c: _Candidate, target: Path, dest: Path, source_label: str) -> Tak
         return Refused(source_label, f"could not be read ({exc.strerror or exc})")
     except Exception as exc:  # noqa: BLE001 - a zip member that does not decompress, a lying size...
         return Refused(source_label, f"could not be read ({type(exc).__name__}: {exc})")
-    warning = _json_warning(data) if c.notebook is not None else ""
+    warning = _notebook_warning(data, target.name) if c.notebook is not None else ""
     if target.is_file():
         if target.read_bytes() == data:
             return Taken(c.student, c.assignment, c.notebook, source_label, target, "unchanged", warning)

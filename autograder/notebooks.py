@@ -11,7 +11,7 @@ import nbformat
 from .errors import BadInput
 from .fileio import NotRegular, TooLarge, read_untrusted
 
-__all__ = ["read_notebook", "NotebookError", "MAX_NOTEBOOK_BYTES"]
+__all__ = ["read_notebook", "parse_notebook", "NotebookError", "MAX_NOTEBOOK_BYTES"]
 
 #: The largest notebook read (as ``course collect`` takes at most).
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
@@ -26,8 +26,8 @@ def read_notebook(path: Path, *, within: Path | None = None) -> nbformat.Noteboo
 
     Every way a file can be unusable is a :class:`NotebookError` (a ``ValueError``):
     missing, not a regular file, larger than :data:`MAX_NOTEBOOK_BYTES`, empty, not
-    JSON, JSON too deep or with numbers too long to read, not a valid nbformat-4
-    notebook.
+    JSON, JSON too deep or with numbers too long to read, not UTF-8, not a valid
+    nbformat-4 notebook (:func:`parse_notebook`).
 
     A symbolic link is refused, not followed (it could point at the instructor's source
     notebook).  With ``within`` (say ``submitted/``), a symbolic link anywhere between
@@ -53,22 +53,43 @@ def read_notebook(path: Path, *, within: Path | None = None) -> nbformat.Noteboo
         raise NotebookError(str(exc)) from None
     except OSError as exc:
         raise NotebookError(f"{path.name} cannot be read ({exc.strerror or exc})") from None
+    return parse_notebook(raw, path.name)
+
+
+#: How :func:`json.detect_encoding` names the encodings other than UTF-8 it recognises.
+_ENCODINGS = {"utf-8-sig": "UTF-8 with a byte order mark", "utf-16": "UTF-16", "utf-16-le": "UTF-16",
+              "utf-16-be": "UTF-16", "utf-32": "UTF-32", "utf-32-le": "UTF-32", "utf-32-be": "UTF-32"}
+
+
+def parse_notebook(raw: bytes, name: str) -> nbformat.NotebookNode:
+    """The notebook in the bytes ``raw`` (of the file ``name``, for messages), exactly as
+    the grader reads every submission; :class:`NotebookError` with a plain reason if it is
+    unusable: empty, not JSON, JSON too deep or with numbers too long to read, not an
+    nbformat-4 notebook, JSON in another encoding than UTF-8 (UTF-16 or a byte order
+    mark, as some Windows editors save it: Jupyter reads UTF-8 only), not a valid
+    notebook (``cells`` missing, say).  ``course collect`` warns about the same files
+    with the same reasons."""
     if not raw.strip():
-        raise NotebookError(f"{path.name} is empty (0 bytes)")
+        raise NotebookError(f"{name} is empty (0 bytes)")
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NotebookError(f"{path.name} is not valid JSON ({exc})") from None
+        raise NotebookError(f"{name} is not valid JSON ({exc})") from None
     except RecursionError:
-        raise NotebookError(f"{path.name} is JSON nested too deeply to read") from None
+        raise NotebookError(f"{name} is JSON nested too deeply to read") from None
     except (ValueError, MemoryError) as exc:  # a number too long to convert, say
-        raise NotebookError(f"{path.name} is JSON that cannot be read ({type(exc).__name__}: {exc})") from None
+        raise NotebookError(f"{name} is JSON that cannot be read ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict) or data.get("nbformat") != 4:
         version = data.get("nbformat") if isinstance(data, dict) else None
-        raise NotebookError(f"{path.name} is not an nbformat 4 notebook (nbformat={version!r})")
+        raise NotebookError(f"{name} is not an nbformat 4 notebook (nbformat={version!r})")
+    encoding = json.detect_encoding(raw)  # json.loads(bytes) read it in this one
+    if encoding != "utf-8":
+        raise NotebookError(f"{name} is saved as {_ENCODINGS.get(encoding, encoding)}, not UTF-8 (as some "
+                            "editors on Windows save files); Jupyter and the grader read UTF-8 only: save it "
+                            "again from Jupyter, or as UTF-8 without a byte order mark")
     try:
         nb = nbformat.reads(raw.decode("utf-8"), as_version=4)  # also rejoins multi-line sources
         nbformat.validate(nb)
     except Exception as exc:  # nbformat.ValidationError and friends
-        raise NotebookError(f"{path.name} is not a valid notebook: {str(exc).splitlines()[0]}") from None
+        raise NotebookError(f"{name} is not a valid notebook: {str(exc).splitlines()[0]}") from None
     return nb
