@@ -18,7 +18,7 @@
    resubmission taken (the others refused as older), and the submission time written
    to ``timestamp.txt`` (nbgrader's), where the download gives one.
 
-Decisions (the tests in ``tests/test_instructor_tools.py`` hold them):
+Decisions (the tests in ``tests/test_instructor_tools.py`` and ``tests/test_collect.py`` hold them):
 
 * Taken: a ``<notebook>.ipynb`` whose assignment and notebook course.yml declares, and a
   plain ``timestamp.txt`` in an assignment folder, if a notebook of that assignment is
@@ -40,6 +40,15 @@ Decisions (the tests in ``tests/test_instructor_tools.py`` hold them):
   :data:`MAX_TOTAL_BYTES` (500 MB; nothing is taken from it).  A file that would
   replace a newer copy already in ``dest`` is refused as older; two files of one
   source for the same destination: the newer is taken, the other refused.
+* A student not in the roster, once a class list was imported (``course roster
+  import``; :func:`autograder.roster.roster_imported`), is refused per file in the
+  folder, zip and flat layouts, as the exchange and the LMS downloads refuse one: the
+  message names the student, the roster's closest id ("did you mean 'grace'?"), how
+  to add a new student, or, for a file named as Canvas or Moodle name their downloads
+  (``lovelaceada_1001_5001_slicing.ipynb``), the ``--lms`` option to use.  Without an
+  imported roster every safe student id is taken (nbgrader's student table alone, which
+  ``course autograde`` fills, is no roster), and the report notes files named as an
+  LMS's download.
 * ``__MACOSX/`` folders, ``.DS_Store``, ``Thumbs.db`` and ``.ipynb_checkpoints`` are
   *ignored* (listed, marked :attr:`Refused.ignored`), and do not count when looking
   for a wrapper folder.
@@ -67,6 +76,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import difflib
 import errno
 import os
 import re
@@ -74,7 +84,7 @@ import stat
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,7 +92,8 @@ from .config import Course
 from .display import visible
 from .errors import BadInput
 from .fileio import NotRegular, TooLarge, atomic_write_bytes, os_error_text, read_untrusted
-from .lms import MOODLE_TIME_EXAMPLES, SUBMITTED_COLUMN, LmsRules, notebook_of, parse_name, resolve, zip_member_time
+from .lms import (MOODLE_TIME_EXAMPLES, SUBMITTED_COLUMN, LmsRules, download_hint, notebook_of, parse_name, resolve,
+                  zip_member_time)
 from .notebooks import MAX_NOTEBOOK_BYTES, NotebookError, parse_notebook
 
 __all__ = [
@@ -439,7 +450,7 @@ def _classify(course: Course, entries: list[_Entry], label: Callable[[tuple[str,
             return _classify_flat(e, label, owners, refused)
         student, assignment = e.parts[0], e.parts[1]
         if not safe_student_id(student):
-            refuse_folder(e, 1, f"student id {student!r} {_UNSAFE}")
+            refuse_folder(e, 1, _hinted(f"student id {student!r} {_UNSAFE}", e.parts))
             return []
         if len(e.parts) == 2:
             refused.append(Refused(label(e.origin), f"file directly in the student folder {student!r}, "
@@ -530,26 +541,33 @@ def _classify_lms(course: Course, e: _Entry, label, refused: list[Refused], rule
 def _classify_flat(e: _Entry, label, owners: dict[str, list[str]], refused: list[Refused]) -> list[_Candidate]:
     filename = e.parts[0]
     where = label(e.origin)
-    if not filename.endswith(".ipynb"):
-        refused.append(Refused(where, "not a notebook (a flat LMS export holds <student>_<notebook>.ipynb files)"))
+
+    def refuse(reason: str) -> list[_Candidate]:
+        refused.append(Refused(where, _hinted(reason, e.parts)))
         return []
+
+    if not filename.endswith(".ipynb"):
+        return refuse("not a notebook (a flat LMS export holds <student>_<notebook>.ipynb files)")
     stem = filename[: -len(".ipynb")]
     matches = [n for n in owners if stem.endswith("_" + n) and len(stem) > len(n) + 1]
     if not matches:
         known = ", ".join(sorted(owners))
-        refused.append(Refused(where, f"unknown notebook: the name is not <student>_<notebook>.ipynb for a "
-                                      f"notebook of course.yml ({known})"))
-        return []
+        return refuse(f"unknown notebook: the name is not <student>_<notebook>.ipynb for a notebook of course.yml "
+                      f"({known})")
     name = max(matches, key=len)
     if len(owners[name]) != 1:
-        refused.append(Refused(where, f"notebook name {name!r} belongs to several assignments "
-                                      f"({', '.join(owners[name])}); use the <student>/<assignment>/ layout"))
-        return []
+        return refuse(f"notebook name {name!r} belongs to several assignments ({', '.join(owners[name])}); use the "
+                      "<student>/<assignment>/ layout")
     student = stem[: -len(name) - 1]
     if not safe_student_id(student):
-        refused.append(Refused(where, f"student id {student!r} {_UNSAFE}"))
-        return []
+        return refuse(f"student id {student!r} {_UNSAFE}")
     return [_Candidate(student, owners[name][0], name, f"{name}.ipynb", e)]
+
+
+def _hinted(reason: str, parts: tuple[str, ...]) -> str:
+    """``reason``, and :func:`autograder.lms.download_hint` for an entry named as an LMS's download."""
+    hint = download_hint(parts)
+    return f"{reason}; {hint}" if hint else reason
 
 
 def _notebook_warning(data: bytes, filename: str) -> str:
@@ -692,12 +710,23 @@ def _collect(course: Course, source: Path, *, dest: Path | None = None, lms: str
         if rules is not None:
             return _take(course, source, dest, f"{kind}, {rules.kind} download", _unwrap_lms(entries), label,
                          refused, rules, assignment)
-        return _take(course, source, dest, kind, _unwrap(entries, ids), label, refused)
+        return _take(course, source, dest, kind, _unwrap(entries, ids), label, refused, known=_roster_ids(course))
     finally:
         if zf is not None:
             zf.close()
         if root_fd is not None:
             os.close(root_fd)
+
+
+def _roster_ids(course: Course) -> frozenset[str] | None:
+    """The student ids of the roster, when a class list was imported (None: any student
+    is taken; see :func:`autograder.roster.roster_imported`)."""
+    from .roster import load_roster, roster_imported
+
+    if not roster_imported(course):
+        return None  # without opening the gradebook
+    roster = load_roster(course)
+    return frozenset(s.id for s in roster.students) if roster.imported and roster else None
 
 
 def _unwrap_lms(entries: list[_Entry]) -> list[_Entry]:
@@ -753,7 +782,7 @@ def collect_submission_folders(course: Course, root: Path, folders: list[tuple[s
                 refused.append(Refused(where, f"student id {student!r} {_UNSAFE}"))
                 continue
             if known is not None and not known(student):
-                refused.append(Refused(where, f"student {student!r} is not in the roster"))
+                refused.append(Refused(where, _not_in_roster(student, (name,), None)))
                 continue
             if check_owner:
                 try:
@@ -782,14 +811,24 @@ def collect_submission_folders(course: Course, root: Path, folders: list[tuple[s
 
 def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_Entry],
           label: Callable[[tuple[str, ...]], str], refused: list[Refused], lms: LmsRules | None = None,
-          only: str | None = None, exchange: bool = False) -> CollectReport:
+          only: str | None = None, exchange: bool = False, known: frozenset[str] | None = None) -> CollectReport:
+    """Classify ``entries``, refuse what cannot be taken, and take the rest into ``dest``.
+
+    ``known``: the roster's student ids, when a roster was imported (the plain layouts
+    only: a student not in it is refused per file).
+    """
     report = CollectReport(source, dest, kind, refused=refused)
     candidates = []
+    suggestions: dict[str, str] = {}
     for c in _classify(course, entries, label, refused, lms, only, exchange):
         if c.entry.size > MAX_FILE_BYTES:
             refused.append(Refused(label(c.entry.origin), f"larger than {MAX_FILE_BYTES / 2**20:g} MB"))
+        elif known is not None and c.student not in known:
+            refused.append(Refused(label(c.entry.origin), _not_in_roster(c.student, c.entry.parts, known, suggestions)))
         else:
             candidates.append(c)
+    if known is None and lms is None and not exchange:
+        _note_lms_names(candidates, report)
     # one destination, several sources: keep the newest
     by_target: dict[tuple[str, str, str], list[_Candidate]] = {}
     order = {id(c): i for i, c in enumerate(candidates)}
@@ -828,6 +867,44 @@ def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_En
         report.taken += _timestamps(course, dest, lms, chosen, label, report)
     report.taken.sort(key=lambda t: (t.student, t.assignment, t.dest.name))
     return report
+
+
+#: How a student new to the class gets into the roster (collect's messages).
+ADD_TO_ROSTER = ("a student new to the class is added with `course roster import FILE` (the LMS's export again, "
+                 "or a CSV with a 'student id' column listing them), then collect again")
+
+
+def _not_in_roster(student: str, parts: tuple[str, ...], known: Collection[str] | None,
+                   suggestions: dict[str, str] | None = None) -> str:
+    """Why a file of ``student``, who is not in the roster, is refused: an LMS's naming
+    (:func:`autograder.lms.download_hint`), else the closest roster id if one is close,
+    and how to add a new student.  ``suggestions`` caches the closest id per student."""
+    reason = f"student {student!r} is not in the roster"
+    if download_hint(parts):
+        return _hinted(reason, parts)
+    if known:
+        if suggestions is None or student not in suggestions:
+            folded = {k.casefold(): k for k in known}
+            close = difflib.get_close_matches(student.casefold(), list(folded), n=1, cutoff=0.75)
+            found = folded[close[0]] if close else ""
+            if suggestions is not None:
+                suggestions[student] = found
+        else:
+            found = suggestions[student]
+        if found:
+            reason += f" (did you mean {found!r}?)"
+    return f"{reason}; not taken: {ADD_TO_ROSTER}"
+
+
+def _note_lms_names(candidates: list[_Candidate], report: CollectReport) -> None:
+    """Without a roster every student id is taken; say so when the names are an LMS's."""
+    named = [c for c in candidates if c.notebook is not None and download_hint(c.entry.parts)]
+    if named:
+        n = len(named)
+        report.notes.append(f"{n} notebook{'s' if n != 1 else ''} taken for students such as {named[0].student!r} "
+                            f"{'are' if n != 1 else 'is'} named as an LMS's download names its files (no roster "
+                            f"is imported to check students against); {download_hint(named[0].entry.parts)}, "
+                            "after importing the roster (`course roster import`)")
 
 
 def _holds_notebook(course: Course, folder: Path, assignment: str) -> bool:

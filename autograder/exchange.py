@@ -19,7 +19,7 @@ exchange (:func:`student_config`).  Each step of the instructor's is nbgrader's 
   files the student's folder held (``course_data.py``, scratch files) are left in the
   exchange and listed as ignored.  A submission folder owned by another account than the
   student it names is refused (``exchange.check_owner``), as is a student id that is
-  not a safe folder name or, with a roster, not in it.  nbgrader's own copy would
+  not a safe folder name or, once a roster is imported, not in it.  nbgrader's own copy would
   follow symbolic links the student planted; this one does not.
 * :func:`release_feedback` (``course feedback --release``): nbgrader's
   ``release_feedback`` publishes ``feedback/<student>/<assignment>/<notebook>.html``
@@ -173,7 +173,7 @@ def collect_from_exchange(course: Course, *, assignments: list[str] | None = Non
     reports = []
     with course_lock(course, "collect --exchange"):
         roster = load_roster(course)
-        known = (lambda s: roster.get(s) is not None) if roster else None
+        known = (lambda s: roster.get(s) is not None) if roster.imported and roster else None
         for aid in ids:
             inbound, chosen, unreadable = _chosen_submissions(course, aid)
             folders = sorted((r["username"], aid, r["filename"]) for r in chosen)

@@ -77,7 +77,7 @@ from .fileio import NotRegular, TooLarge, read_untrusted
 from .roster import Roster
 
 __all__ = ["LmsFile", "LmsRules", "Worksheet", "WorksheetRow", "parse_name", "resolve", "notebook_of",
-           "read_worksheet", "zip_member_time", "KINDS"]
+           "read_worksheet", "zip_member_time", "download_hint", "KINDS"]
 
 KINDS = ("canvas", "moodle", "pattern")
 CANVAS_RE = re.compile(r"^(?P<name>\w*?)(?:_(?P<late>late))?_(?P<user>\d+)_(?P<attachment>\d+)_(?P<file>.+)$",
@@ -197,6 +197,20 @@ def _parse_time(text: str, zone: dt.tzinfo) -> dt.datetime | None:
     except (ParserError, ValueError, OverflowError):
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=zone)
+
+
+def download_hint(parts: tuple[str, ...]) -> str:
+    """For an entry of a folder or zip collected without ``--lms`` (at ``parts``): a hint
+    when it is named as Canvas or Moodle names the files of their downloads, "" otherwise.
+    (Such a name read as ``<student>_<notebook>.ipynb`` gives student ids such as
+    ``lovelaceada_1001_5001``.)"""
+    if len(parts) == 1 and (CANVAS_RE.match(parts[0]) or CANVAS_ANON_RE.match(parts[0])):
+        return ("the name looks like a Canvas download (<name>[_LATE]_<user id>_<attachment id>_<file>): "
+                "use --lms canvas (or lms.kind: canvas in course.yml)")
+    if MOODLE_FLAT_RE.match(parts[0]) if len(parts) == 1 else MOODLE_FOLDER_RE.match(parts[0]):
+        return ("the name looks like a Moodle download (<Full Name>_<participant id>_assignsubmission_file_...): "
+                "use --lms moodle (or lms.kind: moodle in course.yml)")
+    return ""
 
 
 def notebook_of(filename: str, known: set[str]) -> tuple[str, int] | None:

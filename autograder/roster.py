@@ -33,6 +33,12 @@ Decisions (held by ``tests/test_roster.py``):
 * Importing updates only the fields the file has columns for (a roster without emails
   keeps the emails already known), so importing twice, or a second file with other
   columns, is idempotent: the second run reports every row ``unchanged``.
+* Once a class list is imported (:func:`roster_imported`), ``course collect`` takes
+  only the roster's students from a folder, a zip or the exchange (an LMS download is
+  always matched through the roster); a student who is new to the class is added by
+  importing a file that lists them (the LMS's export again, or a CSV with a ``student
+  id`` column).  nbgrader's student table also holds the students ``course autograde``
+  met; without an import they are no roster, and collect takes any student.
 * The file is untrusted: read with :func:`~autograder.fileio.read_untrusted` (at most
   :data:`MAX_ROSTER_BYTES`), UTF-8 (with or without a byte order mark), comma,
   semicolon or tab separated; names are shown with :func:`~autograder.display.visible`.
@@ -54,7 +60,7 @@ from .errors import BadInput, NotFound
 from .fileio import NotRegular, TooLarge, atomic_write_text, read_untrusted
 
 __all__ = ["Student", "Roster", "RosterRow", "RosterImport", "RosterError", "read_roster", "import_roster",
-           "load_roster", "MAX_ROSTER_BYTES", "LAYOUTS", "name_key"]
+           "load_roster", "roster_imported", "MAX_ROSTER_BYTES", "LAYOUTS", "name_key"]
 
 MAX_ROSTER_BYTES = 20 * 2**20
 #: Where the fields nbgrader's student table has no column for are kept (below the course root).
@@ -104,9 +110,16 @@ def name_key(name: str) -> str:
 
 @dataclass
 class Roster:
-    """The students of the course, and their LMS identities (:func:`load_roster`)."""
+    """The students of the course, and their LMS identities (:func:`load_roster`).
+
+    ``imported``: whether a class list was ever imported (``course roster import``).
+    nbgrader's student table also holds every student ``course autograde`` met, so a
+    course that uses no roster has students too; only an imported roster makes
+    ``course collect`` refuse a student who is not in it.
+    """
 
     students: list[Student] = field(default_factory=list)
+    imported: bool = False
 
     def __len__(self) -> int:
         return len(self.students)
@@ -364,9 +377,16 @@ def _from_gradebook(gb, extra: dict[str, dict[str, str]]) -> list[Student]:
     return out
 
 
+def roster_imported(course: Course) -> bool:
+    """Whether a class list was ever imported into ``course`` (:attr:`Roster.imported`),
+    known without opening the gradebook."""
+    return _extra_path(course).is_file()
+
+
 def load_roster(course: Course) -> Roster:
     """The course's roster: the gradebook's students with their side fields (empty
-    without a gradebook)."""
+    without a gradebook); ``imported`` when :data:`EXTRA_FILE` exists (every import
+    that stores a student writes it)."""
     from nbgrader.api import Gradebook
 
     from .gradebook import reporting_unavailable
@@ -376,7 +396,7 @@ def load_roster(course: Course) -> Roster:
         return Roster()
     extra = _read_extra(course)
     with reporting_unavailable(course), Gradebook(db_url(course), course.course.id) as gb:
-        return Roster(_from_gradebook(gb, extra))
+        return Roster(_from_gradebook(gb, extra), imported=roster_imported(course))
 
 
 _UNIQUE = ("lms_user_id", "lms_login", "email")
@@ -473,6 +493,7 @@ def import_roster(course: Course, path: Path, *, layout: str | None = None,
                     result.updated.append(merged.id)
                 gb.update_or_create_student(merged.id, **{f: getattr(merged, f) or None for f in GRADEBOOK_FIELDS})
                 extra[merged.id] = {f: getattr(merged, f) for f in EXTRA_FIELDS}
-        if result.added or result.updated:
+        if result.added or result.updated or (clean and not _extra_path(course).is_file()):
+            # also marks the roster as imported (Roster.imported), even when every row was unchanged
             _write_extra(course, {k: v for k, v in extra.items() if any(v.values())})
     return result

@@ -206,8 +206,9 @@ def test_exchange_needs_course_yml_to_name_it(tmp_path):
 def test_collect_from_exchange_chooses_the_newest_and_reads_no_hand_made_names(tmp_path):
     """nbgrader's exchange collect chooses (the newest per student); names it cannot read are refused."""
     from autograder.exchange import collect_from_exchange
+    from autograder.roster import import_roster
 
-    from .realclass import make_course, notebook_bytes
+    from .realclass import gradebook, make_course, notebook_bytes
 
     exchange = tmp_path / "exchange"
     course = make_course(tmp_path / "course", exchange={"root": str(exchange), "check_owner": False})
@@ -220,6 +221,8 @@ def test_collect_from_exchange_chooses_the_newest_and_reads_no_hand_made_names(t
         (folder / "arrays.ipynb").write_bytes(notebook_bytes(tag))
         (folder / "timestamp.txt").write_text(name.split("+")[2])
     exchange.chmod(0o777)
+    with gradebook(course) as gb:  # a student course autograde met: no roster, ada is taken
+        gb.update_or_create_student("zed")
     reports = collect_from_exchange(course, assignments=["intro"])
     assert len(reports) == 1
     report = reports[0]
@@ -229,3 +232,14 @@ def test_collect_from_exchange_chooses_the_newest_and_reads_no_hand_made_names(t
     assert not course.folder("submitted", "bob").exists()
     again = collect_from_exchange(course, assignments=["intro"])[0]
     assert {t.status for t in again.taken} == {"unchanged"}
+
+    # once a roster is imported, a student not in it is refused, with how to add one
+    (tmp_path / "roster.csv").write_text("student id,name\nada,Ada Lovelace\n")
+    import_roster(course, tmp_path / "roster.csv")
+    folder = inbound / "cy+intro+2026-03-06 12:00:00.000000 UTC+d4"
+    folder.mkdir()
+    (folder / "arrays.ipynb").write_bytes(notebook_bytes("cy"))
+    third = collect_from_exchange(course, assignments=["intro"])[0]
+    why = next(r.reason for r in third.refused if r.source.endswith(folder.name))
+    assert "student 'cy' is not in the roster" in why and "course roster import" in why
+    assert not course.folder("submitted", "cy").exists()
