@@ -36,9 +36,10 @@ Decisions (the tests in ``tests/test_instructor_tools.py`` and ``tests/test_coll
   (:data:`STUDENT_ID`: ASCII letters, digits, ``- _ . @``, not starting with ``.``,
   at most 100 characters), an absolute or ``..`` path in a zip, a file over
   :data:`MAX_FILE_BYTES` (50 MB, in every layout; a zip member's size is checked as
-  declared and again while reading), and a zip whose members add up to more than
-  :data:`MAX_TOTAL_BYTES` (500 MB; nothing is taken from it).  A file that would
-  replace a newer copy already in ``dest`` is refused as older; two files of one
+  declared and again while reading; only that file is refused), and a zip whose files
+  to take (what would be written, not the members refused) add up to more than
+  :data:`MAX_TOTAL_BYTES` (10 GB; nothing is taken from it: a zip bomb).  A file that
+  would replace a newer copy already in ``dest`` is refused as older; two files of one
   source for the same destination: the newer is taken, the other refused.
 * A student not in the roster, once a class list was imported (``course roster
   import``; :func:`autograder.roster.roster_imported`), is refused per file in the
@@ -113,7 +114,14 @@ __all__ = [
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,99}$")
 MAX_FILE_BYTES = MAX_NOTEBOOK_BYTES
-MAX_TOTAL_BYTES = 500 * 1024 * 1024
+#: The most one zip may bring into ``submitted/``: the files it would take (the newest of
+#: each destination, every one within :data:`MAX_FILE_BYTES`), not what it holds.  Members
+#: are read one at a time and never past MAX_FILE_BYTES (a member that lies about its size
+#: is cut off), so memory is bounded by the per-file cap; this bounds the disk a zip bomb
+#: (thousands of members of 50 MB, each compressed to almost nothing) could fill.  10 GB
+#: is 10 times a download of 1000 students' 1 MB notebooks; a larger one is refused whole,
+#: to be collected in parts.
+MAX_TOTAL_BYTES = 10 * 1024**3
 #: Folders below the source read at most (a wrapper, a student, an assignment: 3 are used).
 MAX_DEPTH = 8
 TIMESTAMP = "timestamp.txt"
@@ -696,21 +704,17 @@ def _collect(course: Course, source: Path, *, dest: Path | None = None, lms: str
 
         def label(parts: tuple[str, ...]) -> str:
             return f"{source.name}:{'/'.join(parts)}"
-        total = sum(e.size for e in entries if e.kind == "file")
-        if total > MAX_TOTAL_BYTES:
-            zf.close()
-            refused.append(Refused(str(source), f"members add up to {total / 2**20:.0f} MB, over the "
-                                                f"{MAX_TOTAL_BYTES / 2**20:g} MB limit (zip bomb?); nothing taken"))
-            return CollectReport(source, dest, kind, [], refused)
     elif source.suffix.lower() == ".zip":
         raise CollectError(f"{visible(source)}: not a readable zip file")
     else:
         raise CollectError(f"{visible(source)}: neither a folder nor a zip file")
+    max_total = MAX_TOTAL_BYTES if kind == "zip" else None
     try:
         if rules is not None:
             return _take(course, source, dest, f"{kind}, {rules.kind} download", _unwrap_lms(entries), label,
-                         refused, rules, assignment)
-        return _take(course, source, dest, kind, _unwrap(entries, ids), label, refused, known=_roster_ids(course))
+                         refused, rules, assignment, max_total=max_total)
+        return _take(course, source, dest, kind, _unwrap(entries, ids), label, refused,
+                     known=_roster_ids(course), max_total=max_total)
     finally:
         if zf is not None:
             zf.close()
@@ -811,11 +815,13 @@ def collect_submission_folders(course: Course, root: Path, folders: list[tuple[s
 
 def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_Entry],
           label: Callable[[tuple[str, ...]], str], refused: list[Refused], lms: LmsRules | None = None,
-          only: str | None = None, exchange: bool = False, known: frozenset[str] | None = None) -> CollectReport:
+          only: str | None = None, exchange: bool = False, known: frozenset[str] | None = None,
+          max_total: int | None = None) -> CollectReport:
     """Classify ``entries``, refuse what cannot be taken, and take the rest into ``dest``.
 
     ``known``: the roster's student ids, when a roster was imported (the plain layouts
-    only: a student not in it is refused per file).
+    only: a student not in it is refused per file); ``max_total``: the most a zip may
+    bring, over the files that would be taken (see :data:`MAX_TOTAL_BYTES`).
     """
     report = CollectReport(source, dest, kind, refused=refused)
     candidates = []
@@ -834,11 +840,20 @@ def _take(course: Course, source: Path, dest: Path, kind: str, entries: list[_En
     order = {id(c): i for i, c in enumerate(candidates)}
     for c in candidates:
         by_target.setdefault((c.student, c.assignment, c.filename), []).append(c)
+    for group in by_target.values():
+        # the highest rank (an LMS's latest resubmission), then the newest, then the later one
+        group.sort(key=lambda c: (c.rank, c.entry.mtime, order[id(c)]), reverse=True)
+    if max_total is not None:
+        total = sum(group[0].entry.size for group in by_target.values())
+        if total > max_total:
+            refused.append(Refused(str(source), f"the {len(by_target)} files to take from it add up to "
+                                                f"{_size(total)}, over the {_size(max_total)} a zip may bring "
+                                                "(a zip bomb?); nothing taken: collect the download in parts "
+                                                "(one assignment or section at a time)"))
+            return report
     chosen: dict[tuple[str, str], list[_Candidate]] = {}
     # notebooks first: a timestamp.txt is taken only into a folder that holds a notebook
     for (student, assignment, filename), group in sorted(by_target.items(), key=lambda kv: kv[1][0].notebook is None):
-        # the highest rank (an LMS's latest resubmission), then the newest, then the later one
-        group.sort(key=lambda c: (c.rank, c.entry.mtime, order[id(c)]), reverse=True)
         for other in group[1:]:
             what = "a later resubmission" if other.rank != group[0].rank else "newer"
             refused.append(Refused(label(other.entry.origin), f"another file of this source, {label(group[0].entry.origin)}, "
@@ -905,6 +920,11 @@ def _note_lms_names(candidates: list[_Candidate], report: CollectReport) -> None
                             f"{'are' if n != 1 else 'is'} named as an LMS's download names its files (no roster "
                             f"is imported to check students against); {download_hint(named[0].entry.parts)}, "
                             "after importing the roster (`course roster import`)")
+
+
+def _size(n: int) -> str:
+    """A number of bytes for messages: MB below a GB."""
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n} bytes"
 
 
 def _holds_notebook(course: Course, folder: Path, assignment: str) -> bool:

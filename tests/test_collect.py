@@ -1,5 +1,5 @@
-"""``course collect`` against the roster, and with notebooks the grader cannot read
-(made-up students, made here).
+"""``course collect`` against the roster, with oversized zip members and with notebooks
+the grader cannot read (made-up students, made here).
 
 * Once a class list is imported, a student who is not in it is refused per file in the
   folder, zip and flat layouts (as the exchange and the LMS downloads refuse one), with
@@ -7,6 +7,8 @@
   file named as Canvas names its downloads; the other files are taken.  Without an
   imported roster (nbgrader's student table filled by autograde is none) every student
   is taken, as before.
+* A zip member over the per-file cap is refused on its own; the zip-bomb limit counts
+  only what would be taken.
 * A notebook the grader would score 0 (UTF-16, a byte order mark, no ``cells``) is
   taken with a warning giving the grader's own reason.
 """
@@ -18,6 +20,7 @@ import zipfile
 
 from click.testing import CliRunner
 
+from autograder import collect as collect_mod
 from autograder.cli import main
 from autograder.collect import collect
 from autograder.notebooks import NotebookError, read_notebook
@@ -135,6 +138,25 @@ def test_a_folder_student_not_in_the_roster_is_refused_per_file_and_a_new_one_ca
     assert "zoe/intro/arrays.ipynb" in submitted(course)
     assert len(again.failed) == 4
     assert sorted(s.id for s in load_roster(course).students) == ["ada", "emmy", "grace", "marie", "zoe"]
+
+
+def test_an_oversized_member_is_refused_alone_and_the_rest_of_the_zip_is_taken(tmp_path, monkeypatch):
+    course = roster_course(tmp_path)
+    archive = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("lovelaceada_1001_5001_arrays.ipynb", notebook_bytes("ada"))
+        zf.writestr("hoppergrace_1003_5003_arrays.ipynb", notebook_bytes("grace"))
+        zf.writestr("noetheremmy_1002_5002_arrays.ipynb", b" " * 100_000)  # compresses to a few hundred bytes
+    # at scale: 50 MB per file, and a huge member alone over what the whole zip may bring
+    monkeypatch.setattr(collect_mod, "MAX_FILE_BYTES", 10_000)
+    monkeypatch.setattr(collect_mod, "MAX_TOTAL_BYTES", 50_000)
+
+    r = run(course, str(archive), "--lms", "canvas")
+    assert r.exit_code == 1, r.output
+    refused = [x for x in r.output.splitlines() if x.startswith("  refused")]
+    assert len(refused) == 1 and refused[0].startswith("  refused  canvas.zip:noetheremmy_1002_5002_arrays.ipynb: "
+                                                      "larger than")
+    assert submitted(course) == {f"{s}/intro/{f}" for s in ("ada", "grace") for f in ("arrays.ipynb", "timestamp.txt")}
 
 
 def test_a_notebook_the_grader_cannot_read_is_taken_with_the_graders_reason(tmp_path):

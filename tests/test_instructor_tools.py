@@ -261,9 +261,13 @@ def test_collect_zip_with_wrapper_refuses_unsafe_members(tmp_path, monkeypatch):
     again = collect(course, archive)
     assert {t.status for t in again.taken} == {"unchanged"}
 
-    monkeypatch.setattr(collect_mod, "MAX_TOTAL_BYTES", 2000)  # carol's member alone is 2000
+    # the zip-bomb limit counts what would be taken: carol's member (2000 bytes) is refused on its own
+    to_take = sum((dest / p).stat().st_size for p in files_under(dest))
+    monkeypatch.setattr(collect_mod, "MAX_TOTAL_BYTES", max(to_take, 2000 - 1))
+    assert {t.status for t in collect(course, archive).taken} == {"unchanged"}
+    monkeypatch.setattr(collect_mod, "MAX_TOTAL_BYTES", to_take - 1)
     bomb = collect(course, archive)
-    assert bomb.taken == [] and "zip bomb" in bomb.refused[-1].reason
+    assert bomb.taken == [] and "zip bomb" in bomb.refused[-1].reason and bomb.refused[-1].source == str(archive)
 
 
 def test_collect_lms_flat_folder_longest_notebook_name(tmp_path):
