@@ -994,6 +994,7 @@ def _timestamps(course: Course, dest: Path, lms: LmsRules, chosen: dict, label, 
     """
     taken = []
     unknown = kept = 0
+    changed = {(t.student, t.assignment) for t in report.taken if t.notebook is not None and t.status != "unchanged"}
     for (student, assignment), group in chosen.items():
         when = _submission_time(course, lms, assignment, group)
         if when is None:
@@ -1007,8 +1008,7 @@ def _timestamps(course: Course, dest: Path, lms: LmsRules, chosen: dict, label, 
         target = dest / student / assignment / TIMESTAMP
         source_label = f"{label(group[0].entry.origin)} (time)"
         status = "new"
-        same_files = all(t.status == "unchanged" for t in report.taken
-                         if t.student == student and t.assignment == assignment and t.notebook is not None)
+        same_files = (student, assignment) not in changed
         try:
             if target.is_file() and not target.is_symlink():
                 old = target.read_text(encoding="utf-8", errors="replace").strip()
@@ -1042,14 +1042,18 @@ def _timestamps(course: Course, dest: Path, lms: LmsRules, chosen: dict, label, 
 
 
 def _readable_time(text: str) -> bool:
-    """Whether a recorded ``timestamp.txt`` holds a time (as nbgrader would read it)."""
-    from dateutil.parser import ParserError, parse
+    """Whether a recorded ``timestamp.txt`` holds a time nbgrader can read: its own reading
+    (``CourseDirectory.get_existing_timestamp``: the text stripped, then ``parse_utc``)."""
+    from nbgrader.utils import parse_utc  # already imported: an LMS download loaded the roster through nbgrader
 
-    try:
-        parse(text)
-    except (ParserError, ValueError, OverflowError):
+    text = text.strip()
+    if not text:
         return False
-    return bool(text)
+    try:
+        parse_utc(text)
+    except (ValueError, OverflowError):  # dateutil's ParserError is a ValueError
+        return False
+    return True
 
 
 def _take_one(c: _Candidate, target: Path, dest: Path, source_label: str) -> Taken | Refused:

@@ -190,3 +190,15 @@ def test_a_notebook_the_grader_cannot_read_is_taken_with_the_graders_reason(tmp_
         else:
             raise AssertionError(f"the grader reads {student}'s notebook")
     assert "3 warnings" in report.summary()
+
+
+def test_a_recorded_time_is_readable_as_nbgrader_reads_it():
+    from nbgrader.utils import parse_utc
+
+    from autograder.collect import _readable_time
+
+    for text, readable in (("2026-03-06 22:59:00.000000 UTC", True), ("2026-03-06 23:59:00 Europe/Berlin", True),
+                           ("2026-03-06T23:59:00+01:00", True), ("6 March 2026", False), ("", False), ("-", False)):
+        assert _readable_time(text) is readable, text
+        if readable:
+            assert parse_utc(text)
