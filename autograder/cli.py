@@ -431,7 +431,8 @@ def late(ctx) -> None:
 
     Puts course.yml's due dates into the gradebook and applies each assignment's late
     policy to every submission's current score (after grading by hand, a penalty
-    follows the new score), then lists the late submissions.
+    follows the new score), then lists the late submissions, with times in course.yml's
+    schedule.timezone (as on the feedback pages).
     """
     from .late import late_report
 

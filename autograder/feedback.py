@@ -395,27 +395,17 @@ def _questions(assignment: Assignment, record: SubmissionRecord, scores: Submiss
     return rows
 
 
-def _when(course: Course, when) -> str:
-    """A gradebook time (naive UTC) in the course's time zone."""
-    import datetime as dt
-
-    from .config import time_zone
-
-    return when.replace(tzinfo=dt.timezone.utc).astimezone(time_zone(course.schedule.timezone)).strftime(
-        "%Y-%m-%d %H:%M %Z")
-
-
 def _lateness(course: Course, assignment: Assignment, scores: SubmissionScores | None) -> dict | None:
     """The submission's time, its due date and any late penalty, for the page."""
-    from .late import describe, duration
+    from .late import describe, duration, local_time
 
     if scores is None or scores.timestamp is None:
         return None
     policy = course.late_policy(assignment)
     late = scores.duedate is not None and scores.seconds_late > policy.grace_minutes * 60
     return {
-        "submitted": _when(course, scores.timestamp),
-        "due": _when(course, scores.duedate) if scores.duedate is not None else "",
+        "submitted": local_time(scores.timestamp, course.schedule.timezone),
+        "due": local_time(scores.duedate, course.schedule.timezone) if scores.duedate is not None else "",
         "late_by": duration(scores.seconds_late) if late else "",
         "penalty": _num(scores.penalty) if scores.penalty else "",
         "raw": _num(scores.raw) if scores.raw is not None else "",

@@ -42,8 +42,8 @@ from traitlets import Dict
 from .config import Course, LatePolicy
 
 __all__ = ["CourseLatePenalty", "LateSubmission", "LateReport", "penalty_fraction", "days_late", "describe",
-           "duration", "nbgrader_policies", "sync_due_dates", "refresh_penalties", "late_report", "grant_extension", "has_schedule",
-           "utc_naive"]
+           "duration", "local_time", "nbgrader_policies", "sync_due_dates", "refresh_penalties", "late_report",
+           "grant_extension", "has_schedule", "utc_naive"]
 
 DAY = 86400.0
 
@@ -53,6 +53,16 @@ def utc_naive(when: dt.datetime | None) -> dt.datetime | None:
     if when is None:
         return None
     return when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def local_time(when: dt.datetime, zone: str) -> str:
+    """A gradebook time (naive UTC, as nbgrader keeps it) in the time zone ``zone``
+    (course.yml's ``schedule.timezone``), with the zone's abbreviation:
+    ``2026-03-06 23:59 CET``.  How ``course late`` and the feedback pages show times."""
+    from .config import time_zone
+
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)
+    return aware.astimezone(time_zone(zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def days_late(seconds_late: float) -> int:
@@ -158,14 +168,16 @@ class LateReport:
     late: list[LateSubmission] = field(default_factory=list)
     updated: int = 0
     due_dates_changed: list[str] = field(default_factory=list)
+    timezone: str = "UTC"  # the zone times are shown in: course.yml's schedule.timezone
 
     def summary(self) -> str:
-        """One line per late submission (times in UTC), then the counts."""
+        """One line per late submission (times in :attr:`timezone`, as on the feedback
+        pages: :func:`local_time`), then the counts."""
         from .display import visible
 
-        lines = [f"  {visible(s.student)}/{visible(s.assignment)}: submitted {s.submitted:%Y-%m-%d %H:%M}, due "
-                 f"{s.due:%Y-%m-%d %H:%M} UTC, {s.late_by} late; penalty {s.penalty:g} of {s.raw:g} ({s.policy})"
-                 for s in self.late]
+        lines = [f"  {visible(s.student)}/{visible(s.assignment)}: submitted {local_time(s.submitted, self.timezone)}, "
+                 f"due {local_time(s.due, self.timezone)}, {s.late_by} late; penalty {s.penalty:g} of {s.raw:g} "
+                 f"({s.policy})" for s in self.late]
         lines.append(f"{len(self.late)} late submissions; {self.updated} penalties updated"
                      + (f"; due dates updated from course.yml: {', '.join(self.due_dates_changed)}"
                         if self.due_dates_changed else ""))
@@ -176,13 +188,13 @@ class LateReport:
 
         from .display import text
 
-        table = Table(title="Late submissions (times in UTC)")
+        table = Table(title=f"Late submissions (times in {self.timezone})")
         for col, justify in (("student", "left"), ("assignment", "left"), ("submitted", "left"), ("due", "left"),
                              ("late by", "right"), ("raw", "right"), ("penalty", "right"), ("policy", "left")):
             table.add_column(col, justify=justify)
         for s in self.late:
-            table.add_row(text(s.student), text(s.assignment), f"{s.submitted:%Y-%m-%d %H:%M}",
-                          f"{s.due:%Y-%m-%d %H:%M}", s.late_by, f"{s.raw:g}", f"{s.penalty:g}", s.policy)
+            table.add_row(text(s.student), text(s.assignment), local_time(s.submitted, self.timezone),
+                          local_time(s.due, self.timezone), s.late_by, f"{s.raw:g}", f"{s.penalty:g}", s.policy)
         return table
 
 
@@ -207,7 +219,7 @@ def refresh_penalties(course: Course, *, gb=None) -> LateReport:
     if gb is None:
         with reporting_unavailable(course), _open(course) as own:
             return refresh_penalties(course, gb=own)
-    report = LateReport(due_dates_changed=sync_due_dates(course, gb))
+    report = LateReport(due_dates_changed=sync_due_dates(course, gb), timezone=course.schedule.timezone)
     known = {a.id: a for a in course.assignments}
     dirty = False
     for assignment in gb.assignments:

@@ -11,7 +11,7 @@ from nbconvert.exporters.exporter import ResourcesDict
 
 from autograder.cli import main
 from autograder.config import CourseConfigError, LatePolicy, parse_course
-from autograder.late import describe, duration, penalty_fraction, refresh_penalties
+from autograder.late import describe, duration, local_time, penalty_fraction, refresh_penalties
 
 from .realclass import course_data, gradebook, make_course, release_in_gradebook, submit
 
@@ -141,6 +141,14 @@ def test_course_late_command(tmp_path):
     r = CliRunner().invoke(main, ["--course-dir", str(course.root), "late"], terminal_width=200)
     assert r.exit_code == 0, r.output
     assert "bob" in r.output and "1 day 6 h" in r.output and "1 late submissions" in r.output
+    # times in course.yml's zone with its abbreviation, as the feedback page shows them (was: UTC, no zone)
+    assert "bob/intro: submitted 2026-03-08 05:59 CET, due 2026-03-06 23:59 CET, 1 day 6 h late" in r.output
+
+
+def test_times_are_shown_in_the_course_time_zone():
+    assert local_time(dt.datetime(2026, 3, 6, 22, 59), "Europe/Berlin") == "2026-03-06 23:59 CET"  # naive: UTC
+    assert local_time(dt.datetime(2026, 7, 1, 10, 0), "Europe/Berlin") == "2026-07-01 12:00 CEST"
+    assert local_time(dt.datetime(2026, 3, 6, 22, 59, tzinfo=UTC), "UTC") == "2026-03-06 22:59 UTC"
 
 
 def test_course_extension_command(tmp_path):
