@@ -450,6 +450,8 @@ def extension(ctx, assignment: str, student: str, days: float, hours: float) -> 
     """Give a student more time on an assignment (nbgrader's extension; 0 takes it back).
 
     The student's due date moves by that much, and every late penalty is applied again.
+    The student must be on the roster and the assignment released; they need not have
+    submitted yet (an extension is usually given before the due date).
     """
     from .late import grant_extension
 

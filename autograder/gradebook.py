@@ -13,7 +13,9 @@ with its score (:class:`QuestionGrade`).  ``course export``, ``course report`` a
 Statuses of one student's assignment:
 
 * ``graded``: every question has a score;
-* ``missing``: the gradebook has no submission of it from the student;
+* ``missing``: the gradebook has no submission of it from the student (or only the
+  empty one that holds an extension granted before the student submitted:
+  :func:`holds_only_an_extension`);
 * ``not graded``: submitted, but some question has neither an autograder nor a manual
   score yet (those scores are None);
 * ``needs manual grading``: scored, but nbgrader flags a grade for a human and none
@@ -50,7 +52,7 @@ def db_url(course: Course, *, wait: bool = True) -> str:
 
 __all__ = ["GRADEBOOK_WAIT", "db_url", "GRADED", "MISSING", "NOT_GRADED", "NEEDS_MANUAL", "QuestionGrade", "SubmissionScores", "GradebookScores",
            "NoGradebook", "GradebookUnavailable", "unavailable", "refuse_empty", "check_gradebook_file",
-           "reporting_unavailable", "read_gradebook", "known_students"]
+           "reporting_unavailable", "read_gradebook", "known_students", "holds_only_an_extension"]
 
 GRADED = "graded"
 MISSING = "missing"
@@ -261,12 +263,36 @@ def read_gradebook(course: Course) -> GradebookScores:
                 submissions = {}
             for student in students:
                 sub = submissions.get(student)
-                if sub is None:
+                if sub is None or holds_only_an_extension(sub):
                     scores[(student, a.id)] = SubmissionScores(student, a.id, MISSING,
                                                                {q.id: None for q in a.questions})
                     continue
                 scores[(student, a.id)] = _submission(a, student, sub)
     return GradebookScores(students, scores)
+
+
+def holds_only_an_extension(sub) -> bool:
+    """Whether nbgrader's submission ``sub`` (a ``SubmittedAssignment``) is the empty one
+    ``course extension`` makes for a student who has not submitted yet: an extension, and
+    no submission time, no score and no comment.  (Not nbgrader's ``needs_manual_grade``:
+    it is true in a new submission.)
+
+    nbgrader keeps an extension on the student's submission, so one is made to hold it
+    (nbgrader's ``add_submission``); nbgrader's autograde and ``course autograde`` later
+    fill that same submission in (time, grades), keeping the extension.  Until then the
+    student has submitted nothing: such a submission counts as missing.
+    """
+    if sub.extension is None or sub.timestamp is not None:
+        return False
+    for nb in sub.notebooks:
+        if nb.late_submission_penalty:
+            return False
+        if any(g.auto_score is not None or g.manual_score is not None or g.extra_credit is not None
+               for g in nb.grades):
+            return False
+        if any(c.auto_comment or c.manual_comment for c in nb.comments):
+            return False
+    return True
 
 
 def _float(x) -> float | None:

@@ -255,22 +255,54 @@ def grant_extension(course: Course, *, assignment: str, student: str, days: floa
     """Give ``student`` more time on ``assignment`` (nbgrader's extension: it moves that
     student's due date; 0 takes it back), then apply the policies again.
 
-    Raises NotFound for an unknown assignment, or a student without a submission of it
-    in the gradebook (nbgrader keeps extensions on submissions).
+    nbgrader keeps an extension on the student's submission.  A student on the roster
+    (the gradebook's students) who has not submitted yet gets an empty submission to hold
+    it (nbgrader's ``add_submission``: no time, nothing graded), so an extension can be
+    granted before the due date: nbgrader's autograde and ``course autograde`` fill that
+    submission in when the work comes (they update an existing submission, extension
+    kept), and until then it counts as missing
+    (:func:`autograder.gradebook.holds_only_an_extension`).  Taking such an extension back
+    removes the empty submission again.
+
+    Raises NotFound for an unknown assignment, one not released yet (it is not in the
+    gradebook), or a student not on the roster.
     """
+    import warnings
+
     from nbgrader.api import MissingEntry
+    from sqlalchemy.exc import SAWarning
 
     from .errors import NotFound
-    from .gradebook import reporting_unavailable
+    from .gradebook import holds_only_an_extension, reporting_unavailable
     from .lock import course_lock
 
     course.assignment(assignment)
     with course_lock(course, "extension"), reporting_unavailable(course), _open(course) as gb:
         try:
-            gb.grant_extension(assignment, student, days=days, hours=hours)
+            gb.find_assignment(assignment)
         except MissingEntry:
-            raise NotFound(f"no submission of {assignment!r} by {student!r} in the gradebook: nbgrader keeps "
-                           "extensions on submissions (collect it first)") from None
+            raise NotFound(f"{assignment!r} is not released yet: run `course release {assignment}` first "
+                           "(nbgrader keeps extensions in the gradebook, which knows an assignment once released)"
+                           ) from None
+        try:
+            gb.find_student(student)
+        except MissingEntry:
+            raise NotFound(f"unknown student {student!r}: not on the roster (see `course roster list`; "
+                           "`course roster import` adds students)") from None
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            sub = None
+        if days or hours:
+            if sub is None:  # not submitted yet: an empty submission holds the extension
+                with warnings.catch_warnings():  # SQLAlchemy's "not in session" about nbgrader's objects: harmless
+                    warnings.filterwarnings("ignore", message="Object of type <Submitted", category=SAWarning)
+                    gb.add_submission(assignment, student)
+            gb.grant_extension(assignment, student, days=days, hours=hours)
+        elif sub is not None and holds_only_an_extension(sub):
+            gb.remove_submission(assignment, student)  # taken back before anything was submitted
+        elif sub is not None:
+            gb.grant_extension(assignment, student)  # taken back
         return refresh_penalties(course, gb=gb)
 
 

@@ -13,6 +13,7 @@ from autograder.cli import main
 from autograder.config import CourseConfigError, LatePolicy, parse_course
 from autograder.late import describe, duration, local_time, penalty_fraction, refresh_penalties
 
+from .conftest import ROOT, copy_course, needs_data
 from .realclass import course_data, gradebook, make_course, release_in_gradebook, submit
 
 UTC = dt.timezone.utc
@@ -162,4 +163,136 @@ def test_course_extension_command(tmp_path):
     r = run.invoke(main, ["--course-dir", str(course.root), "extension", "intro", "bob"])  # taken back
     assert r.exit_code == 0 and "1 late submissions" in r.output
     r = run.invoke(main, ["--course-dir", str(course.root), "extension", "intro", "zed", "--hours", "3"])
-    assert r.exit_code == 2 and "no submission of 'intro' by 'zed'" in r.output
+    assert r.exit_code == 2 and "unknown student 'zed': not on the roster" in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1
+    r = run.invoke(main, ["--course-dir", str(course.root), "extension", "intro2", "bob", "--days", "1"])
+    assert r.exit_code == 2 and "unknown assignment 'intro2'" in r.output, r.output
+
+
+def test_an_extension_is_granted_before_the_student_submits(tmp_path):
+    """Extensions are granted before the due date: nbgrader keeps one on the student's
+    submission, so an empty one holds it, counted as missing until the work comes; the
+    autograde that then records the submission keeps it (nbgrader's and course's)."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    from autograder.export import export_grades
+    from autograder.gradebook import MISSING, db_url, read_gradebook
+    from autograder.nbgrader_adapter import nbgrader_config
+
+    course = late_course(tmp_path)
+    release_in_gradebook(course)
+    with gradebook(course) as gb:  # the roster
+        for student in ("ada", "bob"):
+            gb.add_student(student)
+    run = CliRunner()
+
+    def cli(*args):
+        return run.invoke(main, ["--course-dir", str(course.root), *args], terminal_width=200)
+
+    r = cli("extension", "intro", "ada", "--days", "2")
+    assert r.exit_code == 0, r.output  # was: no submission of 'intro' by 'ada' in the gradebook (collect it first)
+    assert "0 late submissions" in r.output
+    with gradebook(course) as gb:
+        sub = gb.find_submission("intro", "ada")
+        assert (sub.extension, sub.timestamp) == (dt.timedelta(days=2), None)
+        assert sub.duedate == dt.datetime(2026, 3, 8, 22, 59)
+    # nothing was submitted: missing everywhere, as before the extension
+    assert read_gradebook(course).get("ada", "intro").status == MISSING
+    export_grades(course)
+    assert "missing" in next(line for line in (course.root / "exports/grades.csv").read_text().splitlines()
+                             if line.startswith("ada,"))
+
+    # a second extension before any submission, and one taken back: no submission is left behind
+    assert cli("extension", "essay", "bob", "--hours", "5").exit_code == 0
+    assert cli("extension", "essay", "bob").exit_code == 0
+    with gradebook(course) as gb:
+        assert [s.student.id for s in gb.assignment_submissions("essay")] == []
+
+    # ada submits a day and a half after the due date, within her extension.  nbgrader's
+    # autograde (and course's, autograder/autograde/batch.py) records the time on the
+    # submission it finds: update_or_create_submission; then its late-penalty step
+    submit(course, "ada", "intro", {"make-array": 2, "slice-it": 3}, DUE_UTC + dt.timedelta(hours=36))
+    resources = ResourcesDict(nbgrader={"db_url": db_url(course), "assignment": "intro", "notebook": "arrays",
+                                        "student": "ada"})
+    AssignLatePenalties(config=nbgrader_config(course))(nbformat.v4.new_notebook(), resources)
+    with gradebook(course) as gb:
+        sub = gb.find_submission("intro", "ada")
+        assert sub.extension == dt.timedelta(days=2) and sub.total_seconds_late == 0
+        assert sub.late_submission_penalty == 0
+    scores = read_gradebook(course).get("ada", "intro")
+    assert (scores.status, scores.total, scores.penalty) == ("graded", 5.0, 0.0)
+    assert "0 late submissions" in cli("late").output
+    # taking it back now keeps her submission and makes it late
+    r = cli("extension", "intro", "ada")
+    assert r.exit_code == 0 and "ada/intro: submitted" in r.output and "1 late submissions" in r.output
+
+
+def test_an_extension_needs_the_assignment_released(tmp_path):
+    course = late_course(tmp_path)  # nothing released: the gradebook knows no assignment
+    with gradebook(course) as gb:
+        gb.add_student("ada")
+    r = CliRunner().invoke(main, ["--course-dir", str(course.root), "extension", "intro", "ada", "--days", "2"])
+    assert r.exit_code == 2 and "'intro' is not released yet: run `course release intro` first" in r.output, r.output
+
+
+@pytest.mark.slow
+@needs_data
+def test_an_extension_granted_before_submission_holds_through_collect_and_autograde(tmp_path):
+    """The real commands: extensions for ada and grace before they submit; all three hand in
+    11 h after the due date; ada is graded by `course autograde`, grace by plain `nbgrader
+    autograde`: both on time, no penalty; linus, without an extension, is late."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    from autograder.config import load_course
+    from autograder.gradebook import read_gradebook
+
+    root = copy_course(tmp_path / "course")
+    data = yaml.safe_load((root / "course.yml").read_text())
+    data["schedule"] = {"timezone": "Europe/Berlin", "late": {"policy": "percent", "percent_per_day": 10}}
+    next(a for a in data["assignments"] if a["id"] == "array-creation")["due"] = "2026-02-20 23:59"  # 22:59 UTC
+    (root / "course.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    (tmp_path / "roster.csv").write_text("student id,name\nada,Ada L\ngrace,Grace H\nlinus,Linus T\n")
+
+    def cli(*args):
+        r = CliRunner().invoke(main, ["--course-dir", str(root), *args], terminal_width=200)
+        assert r.exit_code == 0, r.output + repr(r.exception)
+        return r.output
+
+    cli("release", "array-creation")
+    cli("roster", "import", str(tmp_path / "roster.csv"))
+    for student in ("ada", "grace"):
+        assert "0 late submissions" in cli("extension", "array-creation", student, "--days", "2")
+    cli("release", "array-creation")  # released again (same questions) after the extensions: nbgrader allows it
+    incoming = tmp_path / "incoming"
+    for student in ("ada", "grace", "linus"):
+        folder = incoming / student / "array-creation"
+        folder.mkdir(parents=True)
+        shutil.copy(ROOT / "examples/submissions" / student / "array-creation/array-creation.ipynb", folder)
+        (folder / "timestamp.txt").write_text("2026-02-21 10:00:00.000000 UTC\n")  # 11 h 1 min late
+    cli("collect", str(incoming), "--lms", "folder")
+    cli("autograde", "array-creation", "--student", "ada", "--student", "linus")
+    env = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])}
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "nbgrader"), "autograde", "array-creation",
+                           "--student", "grace"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    out = cli("late")
+    assert "linus/array-creation: submitted 2026-02-21 11:00 CET, due 2026-02-20 23:59 CET" in out
+    assert "1 late submissions" in out
+    course = load_course(root)
+    with gradebook(course) as gb:
+        for student in ("ada", "grace"):
+            sub = gb.find_submission("array-creation", student)
+            assert sub.extension == dt.timedelta(days=2) and sub.timestamp == dt.datetime(2026, 2, 21, 10, 0)
+            assert sub.total_seconds_late == 0 and not sub.late_submission_penalty
+    scores = read_gradebook(course)
+    for student in ("ada", "grace", "linus"):
+        assert scores.get(student, "array-creation").status == "graded"
+    assert scores.get("ada", "array-creation").penalty == 0 and scores.get("grace", "array-creation").penalty == 0
+    linus = scores.get("linus", "array-creation")
+    assert linus.penalty == pytest.approx(0.1 * linus.raw) and linus.raw > 0
