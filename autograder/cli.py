@@ -310,7 +310,8 @@ def feedback(ctx, assignments, students, to_exchange: bool) -> None:
     (nbgrader's layout).  Every page that could not be made is listed with its reason.
     Exit status 1 when a page of a graded submission failed (unreadable record, could
     not be rendered or written); a student who did not submit, or is not graded yet, is
-    skipped, not failed.
+    skipped, not failed.  A feedback folder that cannot be written (read-only) stops the
+    run before any page, with one line (exit status 2).
     """
     from .feedback import write_feedback
 

@@ -51,7 +51,9 @@ Decisions:
 * ``write_feedback`` returns a :class:`FeedbackResult`, a ``list`` of the written
   paths with ``.skipped``: every selected student and assignment with no page, and why;
   ``.failed`` are those that had a graded submission (``course feedback`` exits with
-  status 1 when there are any).
+  status 1 when there are any).  A feedback folder that cannot be written at all (a
+  read-only file system or folder) is no page's problem: it stops the run before any
+  page is made, with one line (exit status 2), as it stops ``course export``.
 * Known students are the folders of ``submitted/`` and ``autograded/`` (safe names
   only) and the gradebook's students; an unknown one is a NotFound error, like an
   unknown assignment.
@@ -61,6 +63,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import json
 import re
 from dataclasses import dataclass
@@ -71,7 +74,7 @@ from .collect import safe_student_id
 from .config import Assignment, Course
 from .display import visible
 from .errors import NotFound
-from .fileio import atomic_write_text, os_error_text, read_untrusted
+from .fileio import atomic_write_text, check_writable_dir, os_error_text, read_untrusted
 from .gradebook import GRADED, QuestionGrade, SubmissionScores, known_students, read_gradebook
 from .nbmeta import grade_id, strip_hidden_tests, text
 from .notebooks import MAX_NOTEBOOK_BYTES
@@ -510,6 +513,11 @@ def write_feedback(
     ------
     NotFound
         An unknown assignment or student, named in the message.
+    OSError
+        ``out_dir`` cannot be written (a read-only file system or folder, a permission
+        refused), before any page is made (:func:`autograder.fileio.check_writable_dir`);
+        or the file system turns read-only on the way.  A page that cannot be written for
+        another reason (a full disk) is skipped as failed, and the others are written.
     """
     out_dir = Path(out_dir) if out_dir is not None else course.folder("feedback")
     chosen = [course.assignment(a) for a in assignments] if assignments else list(course.assignments)
@@ -522,6 +530,7 @@ def write_feedback(
         selected = list(dict.fromkeys(students))
     else:
         selected = sorted(known)
+    check_writable_dir(out_dir)  # a read-only folder stops the run here, with its OSError (one line)
     if course.gradebook_file.is_file():
         from .late import has_schedule, refresh_penalties
 
@@ -544,7 +553,9 @@ def write_feedback(
                 if stamp.is_file() and not stamp.is_symlink():  # nbgrader's feedback folders carry it
                     atomic_write_text(folder / "timestamp.txt", read_untrusted(stamp, max_bytes=200).decode(
                         "utf-8", "replace"))
-            except (OSError, ValueError) as exc:  # a full disk, a read-only folder: this page; the others are tried
+            except (OSError, ValueError) as exc:  # a full disk, a folder refused: this page; the others are tried
+                if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+                    raise  # the file system became read-only: every other page would fail the same way
                 reason = os_error_text(exc, folder) if isinstance(exc, OSError) else str(exc)
                 result.skipped.append(Skipped(student, a.id, f"could not be written ({reason})", True))
                 continue

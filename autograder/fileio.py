@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "replace_dir", "read_untrusted", "TooLarge", "NotRegular",
-           "os_error_text", "ENVIRONMENT_ERRNOS"]
+           "os_error_text", "check_writable_dir", "ENVIRONMENT_ERRNOS"]
 
 #: The errors of the machine rather than of the program: a full disk or quota, a
 #: read-only file system, a permission refused, a failing device.
@@ -45,6 +45,27 @@ def os_error_text(exc: OSError, path=None) -> str:
     where = exc.filename if exc.filename is not None else path
     reason = exc.strerror or str(exc) or type(exc).__name__
     return f"{where}: {reason}" if where is not None else reason
+
+
+def check_writable_dir(folder: Path) -> None:
+    """Make ``folder`` (with its parents) if it does not exist, and check that a file can
+    be created in it (an empty one is made and removed at once).
+
+    Raises the OSError naming ``folder`` when it cannot: a read-only file system or
+    folder, a permission refused.  For a command that writes many files into one folder
+    (``course feedback``), so that such a folder stops it before anything is done, as it
+    stops the commands that write one file.  A full disk usually still takes an empty
+    file: what does not fit is found file by file.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".write-check-", dir=folder)
+    except OSError as exc:
+        exc.filename = str(folder)  # not the temporary name
+        raise
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mtime: float | None = None) -> None:

@@ -103,6 +103,31 @@ def full_disk(path: Path, size: str):
 
 
 @contextlib.contextmanager
+def read_only(path: Path):
+    """``path`` read-only: bound read-only onto itself (root: a read-only file system, as a
+    read-only mount or snapshot of the course is), else its folders made unwritable."""
+    if os.geteuid() == 0:
+        if shutil.which("mount") is None or subprocess.run(["mount", "--bind", str(path), str(path)],
+                                                           capture_output=True).returncode != 0:
+            pytest.skip("cannot bind-mount here")
+        try:
+            if subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], capture_output=True).returncode != 0:
+                pytest.skip("cannot make a bind mount read-only here")
+            yield "Read-only file system"
+        finally:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+        return
+    folders = [path, *(p for p in path.rglob("*") if p.is_dir())]
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        yield "Permission denied"
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+
+
+@contextlib.contextmanager
 def locked_gradebook(path: Path):
     """Another program holding the gradebook's lock (an open exclusive transaction)."""
     con = sqlite3.connect(path, isolation_level=None, timeout=30)
@@ -327,6 +352,22 @@ def test_feedback_on_a_full_disk_names_the_path_and_leaves_no_partial_page(feedb
         reason = result.failed[0].reason
         assert str(out / "alice/intro/feedback.html") in reason and "No space left on device" in reason
         assert not [p for p in out.rglob("*") if p.is_file()]
+
+
+def test_feedback_in_a_read_only_course_stops_with_one_line_like_export(feedback_course):
+    """README: a read-only folder stops a command with one line naming it, exit status 2
+    (was, for feedback: one FAILED line per page, exit status 1)."""
+    course = feedback_course
+    shutil.copytree(course.root / "autograded/alice", course.root / "autograded/bob")
+    with read_only(course.root) as reason:
+        for command in ("feedback", "export"):
+            proc = run_cli(course.root, command)
+            assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
+            lines = proc.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: ") and reason in lines[0], proc.stderr
+            assert "FAILED" not in proc.stdout
+        assert f"error: {course.root / 'feedback'}: {reason}" in run_cli(course.root, "feedback").stderr
+    assert not (course.root / "feedback").exists()
 
 
 # --------------------------------------------------------------------------------------
