@@ -149,6 +149,41 @@ def padded_nb(tag: str, size: int) -> bytes:
 # --------------------------------------------------------------------------------------
 # collect
 # --------------------------------------------------------------------------------------
+def test_notebooks_without_cell_ids_are_read_without_a_warning_on_stderr(tmp_path):
+    """A 4.5 notebook whose cells have no ids (an older or hand-written tool saved it):
+    nbformat printed a MissingIDFieldWarning per cell on stderr while `course autograde`
+    read it.  The ids are given, nothing is printed; other warnings are not silenced."""
+    import warnings
+
+    from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
+
+    from autograder.notebooks import read_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Arrays"), nbformat.v4.new_code_cell("a = 1"),
+                nbformat.v4.new_code_cell("b = a")]
+    data = json.loads(nbformat.writes(nb))
+    for cell in data["cells"]:
+        del cell["id"]
+    new, old, twice = tmp_path / "new.ipynb", tmp_path / "old.ipynb", tmp_path / "twice.ipynb"
+    new.write_text(json.dumps(data))  # 4.5, no ids
+    old.write_text(json.dumps({**data, "nbformat_minor": 4}))  # 4.4: no ids, and none needed
+    twice.write_text(json.dumps({**data, "cells": [{**c, "id": "same"} for c in data["cells"]]}))
+
+    code = ("import sys\nfrom pathlib import Path\nfrom autograder.notebooks import read_notebook\n"
+            "for p in sys.argv[1:]:\n    print(len({c.get('id') for c in read_notebook(Path(p)).cells}))")
+    proc = subprocess.run([sys.executable, "-c", code, str(new), str(old)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.split() == ["3", "1"]  # 4.5: three new ids; 4.4: none (None)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert read_notebook(new).nbformat_minor == 5 and read_notebook(old).nbformat_minor == 4
+        assert not [w for w in seen if issubclass(w.category, MissingIDFieldWarning)]
+        read_notebook(twice)  # repeated ids: nbformat's own warning, as before
+        assert [w for w in seen if issubclass(w.category, DuplicateCellId)]
+
+
 def test_collect_deep_json_and_a_5000_digit_number_cost_their_own_files_only(tmp_path):
     course = tiny_course(tmp_path / "course")
     src = tmp_path / "incoming"
