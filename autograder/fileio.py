@@ -48,21 +48,24 @@ def os_error_text(exc: OSError, path=None) -> str:
 
 
 def check_writable_dir(folder: Path) -> None:
-    """Make ``folder`` (with its parents) if it does not exist, and check that a file can
-    be created in it (an empty one is made and removed at once).
+    """Check that files can be written in ``folder``: an empty file is created and removed
+    at once in it or, where it does not exist yet, in the nearest folder above it that
+    does (where it would be made).  Nothing is left behind, no folder is made.
 
-    Raises the OSError naming ``folder`` when it cannot: a read-only file system or
+    Raises the OSError, naming ``folder``, when that fails: a read-only file system or
     folder, a permission refused.  For a command that writes many files into one folder
     (``course feedback``), so that such a folder stops it before anything is done, as it
     stops the commands that write one file.  A full disk usually still takes an empty
     file: what does not fit is found file by file.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder).absolute()
+    existing = folder
+    while not existing.is_dir() and existing.parent != existing:
+        existing = existing.parent
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".write-check-", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=".write-check-", dir=existing)
     except OSError as exc:
-        exc.filename = str(folder)  # not the temporary name
+        exc.filename = str(folder)  # the folder to be written, not the temporary name
         raise
     os.close(fd)
     os.unlink(tmp)
