@@ -50,12 +50,39 @@ def _generate(course: Course, api, ids: list[str]) -> list[Path]:
     for aid in ids:
         result = api.generate_assignment(aid, force=True, create=True)
         if not result.get("success"):
+            if "because there are submissions associated with it" in (result.get("log") or ""):
+                raise ReleaseError(_cells_fixed(course, aid))
             detail = result.get("error") or result.get("log") or "no details"
             raise ReleaseError(f"nbgrader could not generate {aid!r}:\n{detail}")
         a = course.assignment(aid)
         written += [course.release_notebook(a, nb) for nb in a.notebooks]
     _due_dates(course)
     return written
+
+
+def _cells_fixed(course: Course, aid: str) -> str:
+    """Why nbgrader refused to generate ``aid``: its cells changed (one added or removed),
+    and nbgrader keeps the cells of a notebook with submissions in the gradebook; which
+    of those submissions only hold an extension (given before the student submitted)."""
+    from nbgrader.api import Gradebook
+
+    from .gradebook import db_url, holds_only_an_extension, reporting_unavailable
+
+    with reporting_unavailable(course), Gradebook(db_url(course), course.course.id) as gb:
+        subs = gb.assignment_submissions(aid)
+        held = sorted(s.student.id for s in subs if holds_only_an_extension(s))
+        total = len(subs)
+    counted = f"{total} submission{'s' if total != 1 else ''}"
+    if held:
+        counted += (f"; {len(held)} only hold{'s' if len(held) == 1 else ''} an extension given before the student "
+                    f"submitted ({', '.join(held)}): take those back with `course extension {aid} STUDENT --days 0`, "
+                    "release, then give them again")
+    message = (f"nbgrader could not generate {aid!r}: a cell was added or removed, and nbgrader keeps the cells of "
+               f"an assignment that has submissions in the gradebook ({counted})")
+    release = course.folder("release", assignment=aid)
+    if not release.exists():
+        message += f"; nbgrader removed {release}: restore it (git checkout)"
+    return message
 
 
 def _due_dates(course: Course) -> None:

@@ -296,3 +296,32 @@ def test_an_extension_granted_before_submission_holds_through_collect_and_autogr
     assert scores.get("ada", "array-creation").penalty == 0 and scores.get("grace", "array-creation").penalty == 0
     linus = scores.get("linus", "array-creation")
     assert linus.penalty == pytest.approx(0.1 * linus.raw) and linus.raw > 0
+
+
+def test_a_release_that_changes_cells_names_the_extensions_that_hold_them(tmp_path):
+    """nbgrader keeps the cells of an assignment with submissions, extension holders
+    included: `course release` says so and which ones, instead of nbgrader's traceback."""
+    root = copy_course(tmp_path / "course")
+    (tmp_path / "roster.csv").write_text("student id,name\nada,Ada L\n")
+
+    def cli(*args):
+        return CliRunner().invoke(main, ["--course-dir", str(root), *args], terminal_width=200)
+
+    assert cli("release", "slicing").exit_code == 0
+    assert cli("roster", "import", str(tmp_path / "roster.csv")).exit_code == 0
+    assert cli("extension", "slicing", "ada", "--days", "2").exit_code == 0
+    source = next((root / "source/slicing").glob("*.ipynb"))
+    nb = nbformat.read(source, as_version=4)
+    note = nbformat.v4.new_markdown_cell("A note added after the extension.")
+    note.metadata["nbgrader"] = {"schema_version": 3, "grade": False, "solution": False, "locked": True,
+                                 "grade_id": "added-note"}
+    nb.cells.insert(1, note)
+    nbformat.write(nb, source)
+    r = cli("release", "slicing")
+    assert r.exit_code == 2, r.output
+    assert "a cell was added or removed" in r.output and "1 only holds an extension" in r.output
+    assert "(ada)" in r.output and "Traceback" not in r.output
+    assert cli("extension", "slicing", "ada", "--days", "0").exit_code == 0  # as the message says
+    r = cli("release", "slicing")
+    assert r.exit_code == 0, r.output
+    assert cli("extension", "slicing", "ada", "--days", "2").exit_code == 0
