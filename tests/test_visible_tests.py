@@ -179,3 +179,31 @@ def test_visible_tests_catch_a_typical_wrong_answer(assignment, tmp_path, monkey
     plt.close("all")
     assert not escaped, f"wrong answers the visible tests let through: {escaped}"
     assert checked == {q.id for q in a.questions if not q.manual}
+
+
+@pytest.mark.parametrize("drawn, says", [
+    ("plt.imshow(z, origin='lower')", "`im` is not defined: keep what plt.imshow returns"),
+    ("im = plt.pcolormesh(z)", "`im` is a QuadMesh, not the image plt.imshow returns"),
+    ("im = plt.contourf(z)", "`im` is a QuadContourSet, not the image plt.imshow returns"),
+    ("im = plt.imshow(z, origin='lower')", None),
+])
+def test_the_image_test_names_what_is_wrong_with_im(drawn, says):
+    """The drawing question's visible test says what it needs of ``im`` rather than
+    failing with a NameError or an AttributeError (the grader itself looks at the figure:
+    an image not kept in ``im`` still scores)."""
+    import matplotlib.pyplot as plt
+
+    a = COURSE.assignment("broadcasting-ripple")
+    nb = nbformat.read(COURSE.source_notebook(a, a.notebooks[0]), as_version=4)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ripple-image-test")
+    x = np.arange(-20, 20, 0.25)
+    ns = {"np": np, "plt": plt, "z": np.cos(np.hypot(x, x[:, None])) / (np.hypot(x, x[:, None]) + 5)}
+    try:
+        _run(drawn, ns, "<answer>")
+        if says is None:
+            _run(test.source, ns, "<ripple-image-test>")
+        else:
+            with pytest.raises(AssertionError, match=re.escape(says)):
+                _run(test.source, ns, "<ripple-image-test>")
+    finally:
+        plt.close("all")
