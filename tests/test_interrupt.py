@@ -38,7 +38,7 @@ def busy_course(tmp_path, data_file):
 
 def _group(pgid: int) -> list[str]:
     """The processes still in process group ``pgid`` (pid and command line)."""
-    out = subprocess.run(["ps", "-eo", "pid=,pgid=,args="], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,pgid=,args="], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if line.split()[1] == str(pgid)]
 
 
@@ -49,13 +49,14 @@ def _start(root, env, *, early: bool = False):
     proc = subprocess.Popen([BIN / "course", "autograde", "-j", "2"], cwd=root, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         if sum("forkserver" in line for line in _group(proc.pid)) >= (1 if early else 3):
             break
         time.sleep(0.05 if early else 0.2)
     else:
         proc.kill()
-        pytest.fail("the workers never started")
+        out, err = proc.communicate(timeout=60)
+        pytest.fail(f"the workers never started: {_group(proc.pid)}\n{out}\n{err}")
     time.sleep(0.3 if early else 3)
     return proc
 
