@@ -96,8 +96,8 @@ def test_the_course_command_runs_blas_single_threaded_unless_told_otherwise():
 
 def test_grading_processes_reuse_freed_memory_instead_of_faulting_in_new_pages(data_file):
     """The grader's processes (through ``reuse_freed_memory``) and the warm sandbox process
-    (through its environment) keep freed memory for the next arrays: the course's own
-    extraction, done three times, faults in far fewer fresh pages."""
+    (through its environment) set glibc's malloc so that the course's own extraction,
+    done three times, faults in far fewer fresh pages."""
     import os
     import platform
     import subprocess
