@@ -246,7 +246,7 @@ def autograde(ctx, assignments, students, jobs, scheduler, force) -> None:
         notice = mode_notice()
         if notice:
             err_console.print(shown(notice, "yellow"), soft_wrap=True)
-    failures = []
+    failures, done = [], []
     started = time.monotonic()
     with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True) as progress:
@@ -254,16 +254,16 @@ def autograde(ctx, assignments, students, jobs, scheduler, force) -> None:
 
         def on_result(r):
             progress.advance(task)
+            done.append(r)
             if r.status == "failed":
                 failures.append(r)
                 progress.console.print(shown("FAILED", "red"), shown(f"{r.student}/{r.assignment}: {r.error}"),
                                        soft_wrap=True)  # one line, however long
 
-        done: list = []
         try:
             results = _run(do_autograde, course, assignments=list(assignments) or None,
                            students=list(students) or None, jobs=jobs, scheduler=scheduler, force=force,
-                           on_result=lambda r: (done.append(r), on_result(r)))
+                           on_result=on_result)
         except KeyboardInterrupt:
             graded = sum(r.status == "graded" for r in done)
             err_console.print(shown(f"interrupted: {graded} submissions graded and saved in this run; the ones "

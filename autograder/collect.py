@@ -83,7 +83,6 @@ import os
 import re
 import stat
 import time
-import warnings
 import zipfile
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
@@ -582,12 +581,10 @@ def _notebook_warning(data: bytes, filename: str) -> str:
     """Why the grader will score this notebook 0, read as it reads every submission
     (:func:`~autograder.notebooks.parse_notebook`: not JSON, not UTF-8, not a valid
     nbformat-4 notebook...); "" when it can read it."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # nbformat's about old notebooks (missing cell ids): the grader's business
-        try:
-            parse_notebook(data, filename)
-        except NotebookError as exc:
-            return f"{exc}; taken, the grader will score it 0"
+    try:
+        parse_notebook(data, filename)  # (gives missing cell ids itself: nbformat has nothing to warn about)
+    except NotebookError as exc:
+        return f"{exc}; taken, the grader will score it 0"
     return ""
 
 
@@ -730,7 +727,7 @@ def _roster_ids(course: Course) -> frozenset[str] | None:
     if not roster_imported(course):
         return None  # without opening the gradebook
     roster = load_roster(course)
-    return frozenset(s.id for s in roster.students) if roster.imported and roster else None
+    return frozenset(s.id for s in roster.students) if roster else None
 
 
 def _unwrap_lms(entries: list[_Entry]) -> list[_Entry]:
