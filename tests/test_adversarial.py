@@ -1139,4 +1139,6 @@ def test_autograde_batch_with_everything_hostile(outside, released, loopback_ser
     assert accepted == []
     assert wait_no_marker_processes() == []
     assert host_ipc_objects() == []
-    assert elapsed < 150
+    # no submission waited out more than its own limits (about 100 s on a quiet 2-core
+    # machine; the bound is loose because a loaded machine can double it: not a speed target)
+    assert elapsed < 400

@@ -481,3 +481,35 @@ def test_files_the_notebook_writes_are_its_own_again_after_each_rerun(grader, co
     outcomes = grade(grader, course, EXTRACTION, nb)
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
     assert [(r.kind, r.passed) for r in outcomes["read-data"].runs] == [("own", True), ("secret", True)]
+
+
+def test_a_decompressed_copy_made_only_when_missing_is_made_again_from_the_second_file(grader, course):
+    """A read-data cell that decompresses the data file once ("if it is missing") and
+    reads the copy: its secret run meets the folder as it was before the cell ran, so
+    the copy is made from the second input file, and the notebook's own copy is back
+    afterwards for its later cells."""
+    read = ("import gzip, os, shutil\nif not os.path.exists('3c120_stis.fits'):\n"
+            "    with gzip.open(path) as src, open('3c120_stis.fits', 'wb') as dst:\n"
+            "        shutil.copyfileobj(src, dst)\n"
+            "with fits.open('3c120_stis.fits') as hdul:\n    img = hdul['SCI'].data.astype(float)\n"
+            "    err = hdul['ERR'].data.astype(float)\n    dq = hdul['DQ'].data.astype(np.int16)")
+    check = ("assert np.array_equal(fits.getdata('3c120_stis.fits', 'SCI').astype(float), img), 'the copy was changed'\n"
+             "assert not os.path.exists('.course-later'), os.listdir('.')")
+    nb = notebook(course, EXTRACTION, replace={"read-data": read}, before={"err-dq-images": check})
+    outcomes = grade(grader, course, EXTRACTION, nb)
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert [(r.kind, r.passed) for r in outcomes["read-data"].runs] == [("own", True), ("secret", True)]
+
+
+def test_what_a_dying_copy_set_aside_is_put_back_for_the_notebook(grader, course):
+    """A copy that ends itself (here: on seeing the second input) while the notebook's
+    decompressed copy is set aside: the notebook's own process puts it back."""
+    read = ("import gzip, os, shutil\nwith gzip.open(path) as src, open('3c120_stis.fits', 'wb') as dst:\n"
+            "    shutil.copyfileobj(src, dst)\n"
+            "if os.environ.get('COURSE_DATA_SECOND_INPUT'):\n    os.kill(os.getpid(), 9)\n"
+            "with fits.open('3c120_stis.fits') as hdul:\n    img = hdul['SCI'].data.astype(float)\n"
+            "    err = hdul['ERR'].data.astype(float)\n    dq = hdul['DQ'].data.astype(np.int16)")
+    check = "assert os.path.exists('3c120_stis.fits') and not os.path.exists('.course-later'), os.listdir('.')"
+    outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace={"read-data": read},
+                                                          before={"profile-and-spectrum": check}))
+    assert lost(outcomes) == {"read-data"}, {q: o.message for q, o in outcomes.items() if not o.passed}

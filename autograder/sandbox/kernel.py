@@ -139,6 +139,7 @@ def _serve(sess: socket.socket) -> None:
         # before a new copy, so that their process slots are free again
         rerun.reap(snapshots, wait=1.0 if op == "snapshot" else 0.0)
         if op == "snapshot" and fds:
+            rerun.mark_boundary()  # the copy sets aside what this process makes after this point
             try:
                 pid = os.fork()
             except OSError:  # no process left (the student's own processes used them up)

@@ -10,12 +10,17 @@ file put at the data file's own path.  With a "no loop" rule the run is traced
 working folder and /tmp as it found them: files it added are removed, files it changed
 or removed are written back (:func:`_keep_files`), a replaced file is put back (or by
 the notebook's own process, if the copy died: :func:`restore_files`).  The notebook's
-own process is idle while a copy runs, so it never sees what the copy wrote.
+own process is idle while a copy runs, so it never sees what the copy wrote.  A copy
+that puts a second input file in place first sets aside what the question's own run
+made in the folder (:func:`_hide_later`), so that the code meets the folder as it was
+at the boundary: a decompressed copy of the data file made only "if it is missing" is
+then made again from the second input instead of read as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import sys
@@ -72,6 +77,10 @@ def serve_snapshot(chan: socket.socket, shell, figures) -> None:
 
 
 _ORIGINAL = ".course-original-"  # prefix of the hard link keeping a replaced file's original
+_LATER = ".course-later"  # folder (in each scratch folder) holding what the notebook made after a copy's boundary
+#: The working folder's (and a private /tmp's) entries when this copy was made, set by the
+#: notebook's own process just before it forks a copy (:func:`mark_boundary`); None: unknown.
+_AT_BOUNDARY: set[str] | None = None
 SECOND_INPUT_ENV = "COURSE_DATA_SECOND_INPUT"  # read by course_data.verify (the notebooks' helper)
 
 
@@ -98,11 +107,72 @@ def replace_files(files: list, blobs: list[bytes]) -> None:
 
 
 def restore_files(names: list) -> None:
+    """Put back the originals of replaced files and what :func:`_hide_later` set aside
+    (called by the notebook's own process when the copy that replaced them died)."""
     for name in names:
         name = os.path.basename(str(name))
         backup = _ORIGINAL + name
         if name and os.path.exists(backup):
             os.replace(backup, name)
+    _unhide()
+
+
+def mark_boundary() -> None:
+    """Note the scratch folders' entries as they are now (just before the notebook's own
+    process forks a copy at a question's boundary: the copy inherits the note)."""
+    global _AT_BOUNDARY
+    _AT_BOUNDARY = _scratch_entries()
+
+
+def _hide_later() -> None:
+    """Set aside what the notebook made in its scratch folders after this copy's
+    boundary (its later cells ran before this rerun): a second input file must not be
+    passed over for a copy the notebook made of the first one, such as a decompressed
+    ``3c120_stis.fits`` that its cell makes only when it is missing.  A manifest in
+    each holding folder lets :func:`restore_files` put them back, from this copy or
+    from the notebook's own process if this copy dies.  Files the notebook changed after
+    the boundary are not undone."""
+    if _AT_BOUNDARY is None or len(_AT_BOUNDARY) > 4 * KEEP_FILES:  # unknown, or too many to tell
+        return
+    later = sorted(p for p in _scratch_entries() - _AT_BOUNDARY if not os.path.basename(p).startswith(".course-"))
+    tops = [p for p in later if os.path.dirname(p) not in later]  # a folder, not also what is in it
+    for index, path in enumerate(tops):
+        hold = os.path.join("/tmp" if path.startswith("/tmp/") else ".", _LATER)
+        place = os.path.join(hold, str(index))
+        try:
+            os.makedirs(hold, exist_ok=True)
+            with open(os.path.join(hold, "manifest"), "a") as fh:  # first: for the own process, if this copy dies
+                fh.write(json.dumps([path, place]) + "\n")
+            os.rename(path, place)
+        except OSError:
+            continue
+
+
+def _unhide() -> None:
+    """Put back what :func:`_hide_later` set aside, over whatever the rerun made at the
+    same paths."""
+    import shutil
+
+    held = []
+    for folder in _folders():
+        try:
+            with open(os.path.join(folder, _LATER, "manifest")) as fh:
+                held += [json.loads(line) for line in fh if line.strip()]
+        except (OSError, ValueError):
+            pass
+    for path, place in held:
+        try:
+            if not os.path.lexists(place):  # not moved (the copy ended first, or the move failed)
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.lexists(path):
+                os.remove(path)
+            os.rename(place, path)
+        except (OSError, TypeError):
+            pass
+    for folder in _folders():
+        shutil.rmtree(os.path.join(folder, _LATER), ignore_errors=True)
 
 
 def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[bytes]]:
@@ -173,6 +243,8 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
         given = isinstance(cell, dict) and bool(cell.get("given"))
         code = str(cell.get("code", "")) if isinstance(cell, dict) else str(cell)
         if index >= files_at and not files_in_place:  # the second input file, for the student's cells
+            if req.get("files"):
+                _hide_later()
             replace_files(req.get("files") or [], blobs)
             files_in_place = True
         OUT.begin()
