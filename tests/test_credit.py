@@ -441,12 +441,17 @@ def test_nothing_a_rerun_raises_or_reports_shows_the_secret_input(grader, course
                  "    raise RuntimeError(f'size={a.size} count={np.count_nonzero(a > 6)}')",
         "shape": "gt6 = a > 6\nn_gt6 = gt6.sum() if a.size == 20 else np.zeros(int(np.count_nonzero(a > 6)) + 1000)",
         "type": "gt6 = a > 6\nn_gt6 = gt6.sum() if a.size == 20 else type(f'T{np.count_nonzero(a > 6)}x', (), {})()",
+        # the kind of error, picked by the count from Python's own exception classes
+        "class": "import builtins\ngt6 = a > 6\nn_gt6 = gt6.sum()\nif a.size != 20:\n"
+                 "    _k = sorted(n for n, c in vars(builtins).items() if isinstance(c, type) and issubclass(c, BaseException))\n"
+                 "    raise BaseException.__new__(getattr(builtins, _k[int(n_gt6) % len(_k)]))",
     }
     for name, code in probes.items():
         outcomes = grade(grader, course, "boolean-masks", notebook(course, "boolean-masks", replace={"compare": code}))
         assert lost(outcomes) == {"compare"}, name
         message = outcomes["compare"].message
         assert not any(ch.isdigit() for ch in message), (name, message)
+        assert not any(n in message for n in ("Error", "Exception", "Warning", "Exit", "Interrupt")), (name, message)
 
 
 def test_typed_out_background_rows_lose_the_one_column_fit(grader, course):
@@ -513,3 +518,20 @@ def test_what_a_dying_copy_set_aside_is_put_back_for_the_notebook(grader, course
     outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace={"read-data": read},
                                                           before={"profile-and-spectrum": check}))
     assert lost(outcomes) == {"read-data"}, {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+def test_a_file_a_secret_run_leaves_in_dev_shm_does_not_reach_the_notebook(grader, course):
+    """/dev/shm is a writable tmpfs the notebook's process and its copies share: a copy
+    tidies it like the working folder and /tmp (else a secret run could leave its input
+    there for the notebook's own run to print)."""
+    from autograder.sandbox import isolation
+
+    if isolation.best_mode() == "limits":
+        pytest.skip("resource limits only: /dev/shm is the machine's, not the notebook's own")
+    leak = ("gt6 = a > 6\nn_gt6 = gt6.sum()\nif a.size != 20:\n"
+            "    for _d in ('/dev/shm', '/tmp', '.'):\n"
+            "        open(_d + '/leak.txt', 'w').write(str(a.size))")
+    look = "import os\n_found = [d for d in ('/dev/shm', '/tmp', '.') if os.path.exists(d + '/leak.txt')]\nassert not _found, _found"
+    outcomes = grade(grader, course, "boolean-masks", notebook(course, "boolean-masks", replace={"compare": leak},
+                                                                before={"combine": look}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}

@@ -7,7 +7,7 @@ has run in the notebook itself, runs the question's code again with the inputs t
 grader sends (:func:`rerun`): the correct ones, or a secret second input, possibly a
 file put at the data file's own path.  With a "no loop" rule the run is traced
 (:class:`Tracer`).  A copy ends after its run, and before it replies it leaves the
-working folder and /tmp as it found them: files it added are removed, files it changed
+working folder, /tmp and /dev/shm as it found them: files it added are removed, files it changed
 or removed are written back (:func:`_keep_files`), a replaced file is put back (or by
 the notebook's own process, if the copy died: :func:`restore_files`).  The notebook's
 own process is idle while a copy runs, so it never sees what the copy wrote.  A copy
@@ -137,7 +137,7 @@ def _hide_later() -> None:
     later = sorted(p for p in _scratch_entries() - _AT_BOUNDARY if not os.path.basename(p).startswith(".course-"))
     tops = [p for p in later if os.path.dirname(p) not in later]  # a folder, not also what is in it
     for index, path in enumerate(tops):
-        hold = os.path.join("/tmp" if path.startswith("/tmp/") else ".", _LATER)
+        hold = os.path.join(next((f for f in _folders() if path.startswith(f + "/")), "."), _LATER)
         place = os.path.join(hold, str(index))
         try:
             os.makedirs(hold, exist_ok=True)
@@ -291,7 +291,10 @@ PRIVATE_TMP = False
 
 
 def _folders() -> tuple[str, ...]:
-    return (".", "/tmp") if PRIVATE_TMP else (".",)
+    """The folders a copy may write to and tidies after its run: the working folder, and
+    in the isolated modes the private /tmp and /dev/shm (both writable tmpfs mounts the
+    notebook's process and its copies share; /var/tmp is /tmp there)."""
+    return (".", "/tmp", "/dev/shm") if PRIVATE_TMP else (".",)
 
 
 def _walk(folder: str):
