@@ -407,6 +407,13 @@ def _loop_verdict(question: Question, rerun, outcome: Outcome) -> Outcome:
     """The "no-loop" rule, from what the secret run's code did."""
     trace = rerun.trace or {}
     names = ", ".join(f"`{n}`" for n in question.names)
+    tampered = [t for t in trace.get("tampered", []) if isinstance(t, str)] if isinstance(trace.get("tampered"), list) else []
+    if tampered or not trace:  # (no report: the code ended the copy's tracing some other way)
+        return Outcome.failed(question.id, question.points,
+                              f"{names} must come from vectorized numpy operations with no Python loop, which the "
+                              "grader checks by tracing the code as it runs; this question's code changed that "
+                              f"tracing ({', '.join(tampered[:4]) or 'no trace came back'}), so the rule could not be "
+                              "checked: remove those calls")
     helpers = [h for h in trace.get("helpers", []) if isinstance(h, str)]
     if helpers:
         return Outcome.failed(question.id, question.points,

@@ -535,3 +535,29 @@ def test_a_file_a_secret_run_leaves_in_dev_shm_does_not_reach_the_notebook(grade
     outcomes = grade(grader, course, "boolean-masks", notebook(course, "boolean-masks", replace={"compare": leak},
                                                                 before={"combine": look}))
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+@pytest.mark.parametrize(("aid", "question", "code", "said"), [
+    (AC, "sine-vectorized", "import sys\nsys.settrace(None); sys.setprofile(None)\n"
+     "sines_vec = np.concatenate([np.sin(values[i:i + 1000]) for i in range(0, len(values), 1000)])", "sys.settrace"),
+    (RIPPLE, "spectral-index-table", "import sys\n_t = sys.gettrace()\nsys.settrace(None)\nalpha_col = alpha.reshape(-1, 1)\n"
+     "table = np.array([(nu / 1.4e9) ** (-a) for a in alpha])\nsys.settrace(_t)", "sys.settrace"),
+    (RIPPLE, "spectral-index-table", "import threading\nthreading.settrace(None)\nalpha_col = alpha.reshape(-1, 1)\n"
+     "table = np.array([(nu / 1.4e9) ** (-a) for a in alpha])", "threading.settrace"),
+    (RIPPLE, "spectral-index-table", "import threading\nalpha_col = alpha.reshape(-1, 1)\n"
+     "table = np.empty((alpha.size, nu.size))\ndef _work():\n    for i, a in enumerate(alpha):\n"
+     "        table[i] = (nu / 1.4e9) ** (-a)\n_th = threading.Thread(target=_work); _th.start(); _th.join()", "lines of Python"),
+])
+def test_turning_the_tracer_off_or_looping_in_a_thread_loses_a_no_loop_question(grader, course, aid, question, code, said):
+    """The "no loop" rule traces the code: code that switches the tracing off (even
+    putting it back afterwards) loses the question, and a thread it starts is traced."""
+    outcomes = grade(grader, course, aid, notebook(course, aid, replace={question: code}))
+    assert lost(outcomes) == {question}, {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert said in outcomes[question].message
+
+
+def test_a_vectorised_answer_computed_in_a_thread_keeps_its_points(grader, course):
+    code = ("import threading\n_out = {}\n_th = threading.Thread(target=lambda: _out.update(r=np.sqrt(x**2 + y**2)))\n"
+            "_th.start(); _th.join()\nr = _out['r']\nz = np.cos(r) / (r + 5)")
+    outcomes = grade(grader, course, RIPPLE, notebook(course, RIPPLE, replace={"ripple-surface": code}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}

@@ -402,7 +402,11 @@ class Tracer:
     ``np.fromiter``, ``np.apply_along_axis``) by the student's code.  Past ``limit`` lines it
     stops counting (the code loops; no need to slow it further).  ``plotting``: the CPU
     seconds spent inside matplotlib (subtracted from the run's CPU time: a figure beside
-    the answer is not a slow answer).
+    the answer is not a slow answer).  Threads the code starts are traced too.
+    ``tampered``: the tracing functions the code called (``sys.settrace``, ...; they do
+    nothing while it runs) or found changed when a cell ended: the rule then cannot be
+    checked, and the question is not credited.  (Code that reaches the C API through
+    ``ctypes`` can still stop the count unseen; the CPU-time rule remains.)
     """
 
     def __init__(self, limit: int) -> None:
@@ -414,6 +418,8 @@ class Tracer:
         self._plot_frame = None
         self._plot_start = 0.0
         self.helpers: set[str] = set()
+        self.tampered: set[str] = set()
+        self._set = (sys.settrace, sys.setprofile)
         self._helper_codes = {}
         # (np.piecewise and np.apply_over_axes call their functions once per condition or
         # axis, with whole arrays: not loops)
@@ -459,7 +465,7 @@ class Tracer:
         if event == "line":
             self.lines += 1
             if self.lines > self.limit:
-                sys.settrace(None)
+                self._set[0](None)
                 return None
         return self._local
 
@@ -476,12 +482,42 @@ class Tracer:
             self._plot_frame = None
 
     def start(self) -> None:
-        sys.setprofile(self._profile)
-        sys.settrace(self._global)
+        """Trace this thread and the threads the code starts; while it runs, the functions
+        that set tracing only note that the code called them (``tampered``)."""
+        import threading
+
+        self._set = (sys.settrace, sys.setprofile, threading.settrace, threading.setprofile)
+        self._set[0](self._global)
+        self._set[1](self._profile)
+        self._set[2](self._global)
+        self._set[3](self._profile)
+
+        def noted(name, original, ours):
+            def refused(*args, **kwargs):
+                if len(args) == 1 and not kwargs and args[0] == ours:  # a new thread taking up our tracer
+                    original(ours)
+                else:
+                    self.tampered.add(name)
+            return refused
+
+        sys.settrace = noted("sys.settrace", self._set[0], self._global)
+        sys.setprofile = noted("sys.setprofile", self._set[1], self._profile)
+        threading.settrace = noted("threading.settrace", self._set[2], self._global)
+        threading.setprofile = noted("threading.setprofile", self._set[3], self._profile)
 
     def stop(self) -> None:
-        sys.settrace(None)
-        sys.setprofile(None)
+        """Stop tracing; tracing found changed by the code (the tracer's own stop past
+        ``limit`` aside) counts as ``tampered``."""
+        import threading
+
+        if sys.gettrace() != self._global and self.lines <= self.limit:  # (== : a new bound method each time)
+            self.tampered.add("sys.settrace")
+        if sys.getprofile() != self._profile:
+            self.tampered.add("sys.setprofile")
+        sys.settrace, sys.setprofile, threading.settrace, threading.setprofile = self._set
+        for unset in self._set:
+            unset(None)
 
     def report(self) -> dict:
-        return {"lines": self.lines, "helpers": sorted(self.helpers), "limit_reached": self.lines > self.limit}
+        return {"lines": self.lines, "helpers": sorted(self.helpers), "limit_reached": self.lines > self.limit,
+                "tampered": sorted(self.tampered)}
