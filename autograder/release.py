@@ -4,10 +4,18 @@ nbgrader's ``generate_assignment`` does the work: solutions replaced by stubs, h
 tests removed, checksums recorded, and the gradebook told about every graded cell (which
 is what lets autograding restore the instructor's cells later).  Each assignment's due
 date (course.yml) goes into the gradebook too, where nbgrader reads it.
+
+nbgrader removes ``release/<assignment>/`` before it generates the assignment again, and
+leaves it removed when it then refuses (a cell added or removed while the assignment has
+submissions) or fails: the folder is copied aside first and put back as it was when
+nbgrader does not succeed, so a refused release changes nothing there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 from pathlib import Path
 
 from .config import Course
@@ -48,7 +56,9 @@ def release(course: Course, assignment_ids: list[str] | None = None) -> list[Pat
 def _generate(course: Course, api, ids: list[str]) -> list[Path]:
     written = []
     for aid in ids:
-        result = api.generate_assignment(aid, force=True, create=True)
+        with _kept_on_failure(course.folder("release", assignment=aid)) as kept:
+            result = api.generate_assignment(aid, force=True, create=True)
+            kept.succeeded = bool(result.get("success"))
         if not result.get("success"):
             if "because there are submissions associated with it" in (result.get("log") or ""):
                 raise ReleaseError(_cells_fixed(course, aid))
@@ -79,10 +89,35 @@ def _cells_fixed(course: Course, aid: str) -> str:
                     "release, then give them again")
     message = (f"nbgrader could not generate {aid!r}: a cell was added or removed, and nbgrader keeps the cells of "
                f"an assignment that has submissions in the gradebook ({counted})")
-    release = course.folder("release", assignment=aid)
-    if not release.exists():
-        message += f"; nbgrader removed {release}: restore it (git checkout)"
-    return message
+    return message + f"; {course.folder('release', assignment=aid)} was left as it was"
+
+
+class _Kept:
+    succeeded = False
+
+
+@contextlib.contextmanager
+def _kept_on_failure(folder: Path):
+    """A copy of ``folder`` (nbgrader's release folder of one assignment) taken before
+    nbgrader runs, put back in its place unless the block sets ``succeeded`` (nbgrader
+    removes the folder first and leaves it removed, or half written, when it fails)."""
+    kept = _Kept()
+    if not folder.exists():
+        yield kept
+        return
+    with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
+        copy = Path(tmp) / folder.name
+        shutil.copytree(folder, copy, symlinks=True)
+        try:
+            yield kept
+        finally:
+            if not kept.succeeded:
+                if folder.is_dir() and not folder.is_symlink():
+                    shutil.rmtree(folder)
+                elif folder.exists() or folder.is_symlink():
+                    folder.unlink()
+                shutil.copytree(copy, folder, symlinks=True)
+                shutil.copystat(copy, folder)
 
 
 def _due_dates(course: Course) -> None:

@@ -325,3 +325,36 @@ def test_a_release_that_changes_cells_names_the_extensions_that_hold_them(tmp_pa
     r = cli("release", "slicing")
     assert r.exit_code == 0, r.output
     assert cli("extension", "slicing", "ada", "--days", "2").exit_code == 0
+
+
+def test_a_refused_release_leaves_the_release_folder_as_it_was(tmp_path):
+    """nbgrader removes release/<assignment>/ before it refuses a release that adds a cell
+    (an extension holds a submission): `course release` puts the folder back, byte for
+    byte, and says so instead of asking for a restore from git."""
+    root = copy_course(tmp_path / "course")
+    (tmp_path / "roster.csv").write_text("student id,name\nada,Ada L\n")
+
+    def cli(*args):
+        return CliRunner().invoke(main, ["--course-dir", str(root), *args], terminal_width=200)
+
+    def files(folder):
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    assert cli("release", "slicing").exit_code == 0
+    assert cli("roster", "import", str(tmp_path / "roster.csv")).exit_code == 0
+    assert cli("extension", "slicing", "ada", "--days", "2").exit_code == 0
+    released = root / "release" / "slicing"
+    before = files(released)
+    assert any(name.endswith(".ipynb") for name in before)
+    source = next((root / "source/slicing").glob("*.ipynb"))
+    nb = nbformat.read(source, as_version=4)
+    note = nbformat.v4.new_markdown_cell("A note added after the extension.")
+    note.metadata["nbgrader"] = {"schema_version": 3, "grade": False, "solution": False, "locked": True,
+                                 "grade_id": "added-note"}
+    nb.cells.insert(1, note)
+    nbformat.write(nb, source)
+    r = cli("release", "slicing")
+    assert r.exit_code == 2, r.output
+    assert "a cell was added or removed" in r.output and "(ada)" in r.output
+    assert "was left as it was" in r.output and "git" not in r.output, r.output
+    assert files(released) == before
