@@ -450,7 +450,8 @@ def late(ctx) -> None:
 def extension(ctx, assignment: str, student: str, days: float, hours: float) -> None:
     """Give a student more time on an assignment (nbgrader's extension; 0 takes it back).
 
-    The student's due date moves by that much, and every late penalty is applied again.
+    The student's due date moves by that much (it is printed, in course.yml's time zone),
+    and every late penalty is applied again.
     The student must be on the roster and the assignment released; they need not have
     submitted yet (an extension is usually given before the due date).
     """
@@ -458,7 +459,6 @@ def extension(ctx, assignment: str, student: str, days: float, hours: float) -> 
 
     course = _course(ctx, check_files=False)
     report = _run(grant_extension, course, assignment=assignment, student=student, days=days, hours=hours)
-    _say(f"{visible(student)} has {days:g} days {hours:g} h more on {visible(assignment)}")
     _say(report.summary())
 
 

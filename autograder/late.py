@@ -41,8 +41,8 @@ from traitlets import Dict
 
 from .config import Course, LatePolicy
 
-__all__ = ["CourseLatePenalty", "LateSubmission", "LateReport", "penalty_fraction", "days_late", "describe",
-           "duration", "local_time", "nbgrader_policies", "sync_due_dates", "refresh_penalties", "late_report",
+__all__ = ["CourseLatePenalty", "LateSubmission", "LateReport", "StudentDue", "penalty_fraction", "days_late",
+           "describe", "duration", "local_time", "nbgrader_policies", "sync_due_dates", "refresh_penalties", "late_report",
            "grant_extension", "has_schedule", "utc_naive"]
 
 DAY = 86400.0
@@ -162,6 +162,28 @@ class LateSubmission:
 
 
 @dataclass
+class StudentDue:
+    """One student's due date on one assignment, extension included, after ``course
+    extension``: ``grace: slicing due 2026-03-09 23:59 CET (extension 2 days)``."""
+
+    student: str
+    assignment: str
+    due: dt.datetime | None  # UTC, naive (nbgrader's), with the extension; None: no due date
+    extension: dt.timedelta | None
+    timezone: str = "UTC"  # course.yml's schedule.timezone
+
+    def summary(self) -> str:
+        from .display import visible
+
+        given = f"extension {duration(self.extension.total_seconds())}" if self.extension else "no extension"
+        who = f"{visible(self.student)}: {visible(self.assignment)}"
+        if self.due is None:
+            later = ", counted from the due date once course.yml gives one" if self.extension else ""
+            return f"{who} has no due date in course.yml ({given}{later})"
+        return f"{who} due {local_time(self.due, self.timezone)} ({given})"
+
+
+@dataclass
 class LateReport:
     """The late submissions of the course, and the penalties :func:`refresh_penalties` changed."""
 
@@ -169,15 +191,18 @@ class LateReport:
     updated: int = 0
     due_dates_changed: list[str] = field(default_factory=list)
     timezone: str = "UTC"  # the zone times are shown in: course.yml's schedule.timezone
+    student_due: StudentDue | None = None  # course extension: the student's due date now
 
     def summary(self) -> str:
-        """One line per late submission (times in :attr:`timezone`, as on the feedback
-        pages: :func:`local_time`), then the counts."""
+        """The student's due date after ``course extension`` (if that is what made the
+        report), one line per late submission (times in :attr:`timezone`, as on the
+        feedback pages: :func:`local_time`), then the counts."""
         from .display import visible
 
-        lines = [f"  {visible(s.student)}/{visible(s.assignment)}: submitted {local_time(s.submitted, self.timezone)}, "
-                 f"due {local_time(s.due, self.timezone)}, {s.late_by} late; penalty {s.penalty:g} of {s.raw:g} "
-                 f"({s.policy})" for s in self.late]
+        lines = [self.student_due.summary()] if self.student_due is not None else []
+        lines += [f"  {visible(s.student)}/{visible(s.assignment)}: submitted "
+                  f"{local_time(s.submitted, self.timezone)}, due {local_time(s.due, self.timezone)}, {s.late_by} "
+                  f"late; penalty {s.penalty:g} of {s.raw:g} ({s.policy})" for s in self.late]
         lines.append(f"{len(self.late)} late submissions; {self.updated} penalties updated"
                      + (f"; due dates updated from course.yml: {', '.join(self.due_dates_changed)}"
                         if self.due_dates_changed else ""))
@@ -253,7 +278,8 @@ def refresh_penalties(course: Course, *, gb=None) -> LateReport:
 def grant_extension(course: Course, *, assignment: str, student: str, days: float = 0,
                     hours: float = 0) -> LateReport:
     """Give ``student`` more time on ``assignment`` (nbgrader's extension: it moves that
-    student's due date; 0 takes it back), then apply the policies again.
+    student's due date; 0 takes it back), then apply the policies again.  The report's
+    :attr:`LateReport.student_due` is the student's due date now.
 
     nbgrader keeps an extension on the student's submission.  A student on the roster
     (the gradebook's students) who has not submitted yet gets an empty submission to hold
@@ -303,7 +329,15 @@ def grant_extension(course: Course, *, assignment: str, student: str, days: floa
             gb.remove_submission(assignment, student)  # taken back before anything was submitted
         elif sub is not None:
             gb.grant_extension(assignment, student)  # taken back
-        return refresh_penalties(course, gb=gb)
+        report = refresh_penalties(course, gb=gb)  # (due dates from course.yml first)
+        base = gb.find_assignment(assignment).duedate
+        try:
+            extension = gb.find_submission(assignment, student).extension
+        except MissingEntry:  # an extension taken back before the student submitted
+            extension = None
+        due = None if base is None else base + (extension or dt.timedelta(0))
+        report.student_due = StudentDue(student, assignment, due, extension, course.schedule.timezone)
+        return report
 
 
 def late_report(course: Course) -> LateReport:

@@ -169,6 +169,34 @@ def test_course_extension_command(tmp_path):
     assert r.exit_code == 2 and "unknown assignment 'intro2'" in r.output, r.output
 
 
+def test_course_extension_prints_the_students_due_date(tmp_path):
+    """`course extension` says when the student's work is due now, in course.yml's time
+    zone as `course late` shows times; taken back (0), the assignment's own due date; for an
+    assignment without a due date, that it has none."""
+    course = make_course(tmp_path / "course", schedule={"timezone": "Europe/Berlin"},
+                         assignment_settings={"intro": {"due": BERLIN_DUE}})  # essay: no due date
+    release_in_gradebook(course)
+    with gradebook(course) as gb:
+        gb.add_student("grace")
+    submit(course, "bob", "intro", {"make-array": 2, "slice-it": 3}, DUE_UTC + dt.timedelta(hours=30))
+
+    def line(*args):
+        r = CliRunner().invoke(main, ["--course-dir", str(course.root), "extension", *args], terminal_width=200)
+        assert r.exit_code == 0, r.output
+        return r.output.splitlines()[0]
+
+    assert line("intro", "grace", "--days", "2") == "grace: intro due 2026-03-08 23:59 CET (extension 2 days)"
+    assert line("intro", "grace", "--days", "1", "--hours", "6") == (
+        "grace: intro due 2026-03-08 05:59 CET (extension 1 day 6 h)")
+    assert line("intro", "grace", "--days", "0") == "grace: intro due 2026-03-06 23:59 CET (no extension)"
+    assert line("intro", "bob", "--days", "2") == "bob: intro due 2026-03-08 23:59 CET (extension 2 days)"
+    assert line("intro", "bob") == "bob: intro due 2026-03-06 23:59 CET (no extension)"
+    assert line("essay", "grace", "--days", "2") == (
+        "grace: essay has no due date in course.yml (extension 2 days, counted from the due date once "
+        "course.yml gives one)")
+    assert line("essay", "grace") == "grace: essay has no due date in course.yml (no extension)"
+
+
 def test_an_extension_is_granted_before_the_student_submits(tmp_path):
     """Extensions are granted before the due date: nbgrader keeps one on the student's
     submission, so an empty one holds it, counted as missing until the work comes; the
