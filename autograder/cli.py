@@ -221,7 +221,9 @@ def autograde(ctx, assignments, students, jobs, scheduler, force) -> None:
     Prints one FAILED line per submission that could not be graded, with the reason
     (the next run grades it again), then the summary.  Exit status 1 when any
     submission failed; a notebook that is unreadable or scores 0 is graded, not failed
-    (the problem is in the summary and the feedback).  A gradebook locked by another
+    (the problem is in the summary and the feedback).  A submission folder holding none
+    of the assignment's notebooks fails, naming the notebook it should hold (nothing is
+    recorded: it stays missing).  A gradebook locked by another
     program when the run starts, or too little memory for grading.memory_mb, stops it
     with one line (exit status 2).
     """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -154,3 +155,71 @@ def test_autograde_warns_once_when_the_sandbox_has_limits_only(graded_course, mo
     assert loud.exit_code == 0, loud.output
     assert loud.output.count("resource limits only") == 1
     assert "can read any file this user can read" in loud.output
+
+
+def test_a_submission_folder_without_its_notebook_is_not_graded_0(tmp_path):
+    """A hand-made submission folder holding only timestamp.txt, or a notebook under
+    another name, is a problem named on its own FAILED line (exit status 1), not a 0:
+    nothing goes to the gradebook, and export shows the submission missing.  A submission
+    with one of its assignment's two notebooks missing is still graded (that one scores 0)."""
+    import csv
+    import io
+
+    import yaml
+    from click.testing import CliRunner
+
+    from autograder.cli import main
+    from autograder.gradebook import GRADED, MISSING, read_gradebook
+
+    root = copy_course(tmp_path / "course")
+    data = yaml.safe_load((root / "course.yml").read_text())
+    two = next(a for a in data["assignments"] if a["id"] == "array-creation")  # and a written notebook
+    two["notebooks"].append({"name": "written", "questions": [
+        {"id": "why-arrays", "points": 1, "manual": True, "rubric": "says why an array beats a list"}]})
+    two["total"] += 1
+    (root / "course.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    answer = nbformat.v4.new_markdown_cell("Model answer: one type, one block of memory.")
+    answer.metadata["nbgrader"] = {"schema_version": 3, "grade": True, "solution": True, "locked": False,
+                                   "grade_id": "why-arrays", "points": 1}
+    written = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Why arrays"), answer])
+    nbformat.write(written, root / "source" / "array-creation" / "written.ipynb")
+
+    def cli(*args):
+        return CliRunner().invoke(main, ["--course-dir", str(root), *args], terminal_width=300)
+
+    r = cli("release", "array-creation", "copy-vs-view")
+    assert r.exit_code == 0, r.output
+    (tmp_path / "roster.csv").write_text("student id,name\nada,Ada L\ngrace,Grace H\nlinus,Linus T\n")
+    assert cli("roster", "import", str(tmp_path / "roster.csv")).exit_code == 0
+    submitted = root / "submitted"
+    (submitted / "ada" / "copy-vs-view").mkdir(parents=True)
+    (submitted / "ada" / "copy-vs-view" / "timestamp.txt").write_text("2026-02-21 10:00:00.000000 UTC\n")
+    (submitted / "grace" / "copy-vs-view").mkdir(parents=True)
+    shutil.copy(ROOT / "examples/submissions/grace/copy-vs-view/copy-vs-view.ipynb",
+                submitted / "grace" / "copy-vs-view" / "copy-vs-view-Copy1.ipynb")
+    (submitted / "linus" / "array-creation").mkdir(parents=True)  # written.ipynb missing
+    shutil.copy(ROOT / "examples/submissions/linus/array-creation/array-creation.ipynb",
+                submitted / "linus" / "array-creation")
+
+    r = cli("autograde", "--jobs", "1")
+    assert r.exit_code == 1, r.output
+    lines = [" ".join(line.split()) for line in r.output.splitlines()]
+    assert ("FAILED ada/copy-vs-view: no notebook to grade: submitted/ada/copy-vs-view/ holds no copy-vs-view.ipynb; "
+            "nothing was recorded in the gradebook") in lines, r.output
+    assert ("FAILED grace/copy-vs-view: no notebook to grade: submitted/grace/copy-vs-view/ holds no "
+            "copy-vs-view.ipynb; it holds copy-vs-view-Copy1.ipynb: rename it to copy-vs-view.ipynb; nothing was "
+            "recorded in the gradebook") in lines, r.output
+    assert "1 graded, 0 already graded (skipped), 2 failed" in r.output
+    course = load_course(root)
+    scores = read_gradebook(course)
+    for student in ("ada", "grace"):
+        assert scores.get(student, "copy-vs-view").status == MISSING
+    linus = scores.get("linus", "array-creation")
+    assert linus.status == GRADED and linus.questions["why-arrays"] == 0 and linus.raw > 0, linus
+    assert not (root / "autograded" / "ada").exists() and not (root / "autograded" / "grace").exists()
+
+    r = cli("export", "--format", "csv")
+    assert r.exit_code == 0, r.output
+    rows = {row["student"]: row for row in csv.DictReader(io.StringIO((root / "exports" / "grades.csv").read_text()))}
+    assert rows["grace"]["copy-vs-view/total"] == "missing" and rows["ada"]["copy-vs-view/total"] == "missing"
+    assert float(rows["linus"]["array-creation/total"]) == linus.total

@@ -14,6 +14,9 @@ course's folders.  For each submission of ``submitted/<student>/<assignment>/``:
    a grader gave by hand stays while its answer is unchanged and is withdrawn (needs
    grading again) when a resubmission changed it (:func:`_review_hand_grades`).
 
+A submission folder holding none of its assignment's notebooks fails before it is
+recorded (:func:`_no_notebook`): it stays missing, rather than graded 0.
+
 A submission is marked done only after its grades are committed, so an interrupted
 batch resumes where it stopped.  Whatever goes wrong with one submission (a notebook
 nbgrader refuses, files that cannot be written, a full disk) fails that submission
@@ -28,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -251,7 +255,7 @@ def prepare(course: Course, config, gate: GradebookGate, todo: list[tuple[Submis
     for sub, fp in todo:
         assignment = course.assignment(sub.assignment)
         pending = Pending(sub, [nb.name for nb in assignment.notebooks], fp, settings_of(course, assignment))
-        pending.error = gate.reason
+        pending.error = gate.reason or _no_notebook(course, sub)
         if not pending.error:
             try:
                 _register(gb, sub)
@@ -280,6 +284,31 @@ def prepare(course: Course, config, gate: GradebookGate, todo: list[tuple[Submis
                 yield pending, nbcfg.name, None
                 continue
             yield pending, nbcfg.name, (str(course.root), str(data_path), sub.assignment, nbcfg.name, json.dumps(nb))
+
+
+def _no_notebook(course: Course, sub: Submission) -> str:
+    """Why ``sub`` is no submission, or "": its folder holds none of the assignment's
+    notebooks (made by hand: ``course collect`` takes no folder without one), so there
+    is nothing to grade, and a 0 recorded for it would be exported as the student's grade.
+    The submission then fails, with nothing written to the gradebook or ``autograded/``:
+    it stays missing (or keeps what an earlier grading recorded).  With one of several
+    notebooks missing, the submission is graded, the missing one scoring 0."""
+    assignment = course.assignment(sub.assignment)
+    expected = [nb.filename for nb in assignment.notebooks]
+    if any(os.path.lexists(sub.folder / name) for name in expected):
+        return ""
+    try:
+        others = sorted(p.name for p in sub.folder.iterdir() if p.name.endswith(".ipynb"))
+    except OSError:
+        others = []
+    where = sub.folder.relative_to(course.root) if sub.folder.is_relative_to(course.root) else sub.folder
+    names = f"no {expected[0]}" if len(expected) == 1 else "none of " + ", ".join(expected)
+    reason = f"no notebook to grade: {where}/ holds {names}"
+    if len(others) == 1 and len(expected) == 1:
+        reason += f"; it holds {others[0]}: rename it to {expected[0]}"
+    elif others:
+        reason += f"; it holds {', '.join(others)}: rename the student's notebook to its name in course.yml"
+    return reason + "; nothing was recorded in the gradebook"
 
 
 def _first_line(exc: BaseException) -> str:
