@@ -38,7 +38,8 @@ Decisions:
   manual score, extra credit), with the comment a grader wrote in the formgrader; its
   status is the autograder's while the autograder's score stands, ``graded by hand``
   once a grader gave a score (the autograder's message is kept, marked as its), and
-  ``needs manual grading`` for a question graded by hand that no grader scored yet.  The
+  ``needs manual grading`` for a question graded by hand that no grader scored yet, or
+  whose hand grade nbgrader flagged for review (shown with that grade's points).  The
   total is the gradebook's after nbgrader's late penalty; the page says when the work
   was submitted (in course.yml's ``schedule.timezone``), when it was due, how late it
   was, the penalty and the policy.  The record keeps only what the gradebook cannot
@@ -366,8 +367,8 @@ def _verdict(q, o, grade: QuestionGrade | None) -> tuple[str, float | None]:
     while its score stands, else the grader's (see the module docstring)."""
     if grade is None:  # no gradebook: the record alone
         return (o.status if o else "not graded"), (o.points if o else None)
-    if grade.manual_score is not None:
-        return GRADED_BY_HAND, grade.score
+    if grade.manual_score is not None:  # flagged by nbgrader too: a hand grade to review, not final yet
+        return (MANUAL if grade.needs_manual else GRADED_BY_HAND), grade.score
     if q.manual and not grade.needs_manual and grade.score is not None:
         return "not answered", grade.score  # nbgrader's "No response.": the cell as released
     if q.manual or (grade.needs_manual and grade.score is None):
@@ -383,17 +384,18 @@ def _questions(assignment: Assignment, record: SubmissionRecord, scores: Submiss
         o = record.outcome(q.id)
         grade = scores.grades.get(q.id, QuestionGrade()) if scores is not None and scores.grades else None
         status, points = _verdict(q, o, grade)
+        by_hand = grade is not None and grade.manual_score is not None  # (a grader's score, final or to review)
         message = "" if o is None or o.passed or q.manual else visible(o.message, keep_newlines=True)
         rows.append({
             "id": q.id, "title": q.title or "", "max_points": _num(q.points),
             "points": "-" if points is None else _num(points),
             "status": status,
             "message": message,
-            "autograder_note": status == GRADED_BY_HAND and bool(message),
+            "autograder_note": by_hand and bool(message),
             "comment": visible(grade.comment, keep_newlines=True) if grade is not None and grade.comment else "",
             "extra_credit": _num(grade.extra_credit) if grade is not None and grade.extra_credit else "",
             "runs": [{"label": RUN_LABELS.get(r.kind, r.kind), "passed": r.passed}
-                     for r in (o.runs if o and status != GRADED_BY_HAND else ())],
+                     for r in (o.runs if o and not by_hand else ())],
         })
     return rows
 

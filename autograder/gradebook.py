@@ -20,7 +20,14 @@ Statuses of one student's assignment:
   score yet (those scores are None);
 * ``needs manual grading``: scored, but nbgrader flags a grade for a human and none
   was given yet, or a question graded by hand (``manual: true``) has no score yet (its
-  score is None, and the total counts the questions scored so far).
+  score is None, and the total counts the questions scored so far), or nbgrader flags a
+  grade that a grader did score: a hand grade to review.  nbgrader's formgrader clears
+  the flag whenever a grader saves a score, and its autograde (``SaveAutoGrades``) sets
+  it on every grade with a manual score each time the notebook is autograded again (a
+  resubmission graded with plain ``nbgrader autograde``), keeping that score: the
+  grader's score stays the question's score, but it is not final until a grader looks
+  at it again (``course autograde`` decides this itself: see
+  :func:`autograder.autograde.batch._review_hand_grades`).
 
 A gradebook that another program keeps locked (the formgrader, a ``sqlite3`` shell in
 a transaction) is waited for (:data:`GRADEBOOK_WAIT`
@@ -215,8 +222,9 @@ class SubmissionScores:
 
     @property
     def awaiting_grader(self) -> list[str]:
-        """The questions that wait for a grader: flagged by nbgrader, with no manual score."""
-        return [q for q, g in self.grades.items() if g.needs_manual and g.manual_score is None]
+        """The questions that wait for a grader: flagged by nbgrader, with no manual score
+        or with one to review (see the module docstring)."""
+        return [q for q, g in self.grades.items() if g.needs_manual]
 
 
 @dataclass
@@ -320,7 +328,7 @@ def _submission(a, student: str, sub) -> SubmissionScores:
         questions[q.id] = float(g.score)
         details[q.id] = QuestionGrade(float(g.score), _float(g.auto_score), _float(g.manual_score),
                                       _float(g.extra_credit), bool(g.needs_manual_grade), comment)
-        if g.needs_manual_grade and g.manual_score is None and status == GRADED:
+        if g.needs_manual_grade and status == GRADED:  # (with a manual score: one to review)
             status = NEEDS_MANUAL
     penalty = sum(float(nb.late_submission_penalty or 0.0) for nb in sub.notebooks)
     dated = sub.assignment.duedate is not None  # (nbgrader adds an extension to None otherwise)

@@ -118,7 +118,8 @@ def test_penalties_follow_scores_extensions_and_due_date_changes(tmp_path):
                    ("dee", "essay"): pytest.approx(2.0)}
     # a grader scores dee's written answer: the zero policy takes that too
     with gradebook(course) as gb:
-        gb.find_grade("explain", "essay", "essay", "dee").manual_score = 3.0
+        explain = gb.find_grade("explain", "essay", "essay", "dee")
+        explain.manual_score, explain.needs_manual_grade = 3.0, False  # as the formgrader saves a grade
         gb.grant_extension("intro", "bob", days=2)  # bob's due date moves past his submission
         gb.db.commit()
     report = refresh_penalties(course)

@@ -58,6 +58,37 @@ def course(tmp_path):
     return course
 
 
+def formgrader_saves(grade, *, manual_score=None, extra_credit=None) -> None:
+    """What nbgrader 0.9's formgrader does when a grader saves a grade (its GradeHandler.put):
+    both values as given, and nbgrader's ``needs_manual_grade`` flag cleared unless the
+    grade is left with no score at all.  (The caller commits.)"""
+    grade.manual_score = manual_score
+    grade.extra_credit = extra_credit
+    grade.needs_manual_grade = grade.manual_score is None and grade.auto_score is None
+
+
+def nbgrader_autogrades_again(course, student: str, assignment: str, answers: dict[str, str]) -> None:
+    """Plain ``nbgrader autograde`` of a resubmission: nbgrader's own SaveAutoGrades step on
+    the student's notebook (a passing test cell per autograded question, the written
+    answers' text as given)."""
+    from nbconvert.exporters.exporter import ResourcesDict
+    from nbgrader.preprocessors import SaveAutoGrades
+
+    from autograder.gradebook import db_url
+
+    a = course.assignment(assignment)
+    for nbcfg in a.notebooks:
+        nb = nbformat.v4.new_notebook()
+        for q in nbcfg.questions:
+            meta = {"grade_id": q.grade_cell, "grade": True, "points": q.points, "solution": q.manual,
+                    "locked": not q.manual, "schema_version": 3}
+            make = nbformat.v4.new_markdown_cell if q.manual else nbformat.v4.new_code_cell
+            nb.cells.append(make(answers.get(q.id, "assert True"), metadata={"nbgrader": meta}))
+        resources = ResourcesDict(nbgrader={"db_url": db_url(course), "assignment": assignment,
+                                            "notebook": nbcfg.name, "student": student})
+        SaveAutoGrades()(nb, resources)
+
+
 def row(page: str, qid: str) -> str:
     return re.search(rf'<tr id="q-{qid}">(.*?)</tr>', page, re.S).group(1)
 
@@ -90,10 +121,10 @@ def test_manual_grades_comments_and_late_penalties_reach_feedback_export_and_rep
 
     # graders work in the formgrader: nbgrader's API, as the formgrader uses it
     with gradebook(course) as gb:
-        gb.find_grade("explain", "essay", "essay", "ada").manual_score = 3.0
+        formgrader_saves(gb.find_grade("explain", "essay", "essay", "ada"), manual_score=3.0)
         gb.find_comment("explain", "essay", "essay", "ada").manual_comment = "Names the axis; says why <b>not</b> 0."
-        gb.find_grade("slice-it-test", "arrays", "intro", "bob").manual_score = 1.5
-        gb.find_grade("make-array-test", "arrays", "intro", "bob").extra_credit = 0.5
+        formgrader_saves(gb.find_grade("slice-it-test", "arrays", "intro", "bob"), manual_score=1.5)
+        formgrader_saves(gb.find_grade("make-array-test", "arrays", "intro", "bob"), extra_credit=0.5)
         gb.find_comment("slice-it", "arrays", "intro", "bob").manual_comment = "Right idea, off by one."
         gb.db.commit()
 
@@ -135,3 +166,40 @@ def test_report_outputs_are_a_registry_with_whole_submission_axes_and_hardest_fi
     # the hardest at the top (slice-it: 0%); a question nobody graded yet has no bar
     assert top_down == ["intro: slice-it", "intro: make-array", "essay: compute"]
     assert (course.root / "reports/passrates.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_hand_grade_nbgrader_flags_again_awaits_review(course):
+    """A grader scores ada's written answer in the formgrader (which clears nbgrader's flag:
+    graded, final); she resubmits and plain `nbgrader autograde` grades it: nbgrader keeps
+    the grader's score and flags it for review.  Until a grader saves it again it awaits
+    review everywhere, as `course autograde` leaves a hand grade it cannot vouch for:
+    status needs manual grading, listed in manual.csv, not shown as graded by hand."""
+    from autograder.gradebook import GRADED, NEEDS_MANUAL, read_gradebook
+
+    with gradebook(course) as gb:
+        formgrader_saves(gb.find_grade("explain", "essay", "essay", "ada"), manual_score=3.0)
+        gb.db.commit()
+    ada = read_gradebook(course).get("ada", "essay")
+    assert (ada.status, ada.awaiting_grader, ada.questions["explain"]) == (GRADED, [], 3.0)  # an ordinary hand grade
+
+    nbgrader_autogrades_again(course, "ada", "essay", {"explain": "Because of the axis, and a new reason."})
+    with gradebook(course) as gb:  # nbgrader 0.9's SaveAutoGrades: the score kept, the flag set
+        grade = gb.find_grade("explain", "essay", "essay", "ada")
+        assert (grade.manual_score, grade.needs_manual_grade) == (3.0, True)
+    ada = read_gradebook(course).get("ada", "essay")
+    assert (ada.status, ada.awaiting_grader, ada.questions["explain"]) == (NEEDS_MANUAL, ["explain"], 3.0)
+    report = class_report(course)
+    assert report.awaiting == [("ada", "essay", "explain", 4.0)]
+    manual = list(csv.DictReader(io.StringIO((course.root / "reports/manual.csv").read_text())))
+    assert manual == [{"student": "ada", "assignment": "essay", "question": "explain", "points": "4"}]
+    assert exported(course)["ada"]["essay/status"] == "needs manual grading"
+    write_feedback(course)
+    page = (course.root / "feedback/ada/essay/feedback.html").read_text()
+    assert "needs manual grading" in row(page, "explain") and "graded by hand" not in row(page, "explain")
+
+    with gradebook(course) as gb:  # a grader looks again and keeps the score
+        formgrader_saves(gb.find_grade("explain", "essay", "essay", "ada"), manual_score=3.0)
+        gb.db.commit()
+    ada = read_gradebook(course).get("ada", "essay")
+    assert (ada.status, ada.awaiting_grader) == (GRADED, [])
+    assert exported(course)["ada"]["essay/status"] == "graded"

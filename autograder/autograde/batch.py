@@ -428,7 +428,8 @@ def _review_hand_grades(gb, course: Course, sub: Submission, notebook: str, grad
 
     nbgrader's ``SaveAutoGrades`` sets ``needs_manual_grade`` on every grade that has a
     manual score whenever the notebook is autograded again (its formgrader then lists
-    it for review), but keeps the score, which ``course`` would go on counting.  The
+    it for review), but keeps the score (left so, ``course`` reads it as a hand grade
+    awaiting review: :mod:`autograder.gradebook`).  The
     rule here, nbgrader's own ``compute_checksum`` deciding whether a cell changed (the
     measure its save step uses to tell an answered cell from the released one):
 
@@ -441,8 +442,8 @@ def _review_hand_grades(gb, course: Course, sub: Submission, notebook: str, grad
       extra credit and the grader's comment on the answer are withdrawn and the flag
       stays, so that the question "needs manual grading" everywhere (export, report's
       ``manual.csv``, feedback, the formgrader), with the autograder's score if it has one;
-    * no graded copy to compare with: nbgrader's flag stays (the formgrader lists it)
-      and the hand grade is kept.
+    * no graded copy to compare with: nbgrader's flag stays (the formgrader lists it,
+      and export, report and feedback show it awaiting review) and the hand grade is kept.
 
     Returns one line per hand grade that needs a grader again, for the instructor.
     """
