@@ -22,7 +22,9 @@ student's reach, from up to three runs of the student's own code:
    the student never sees (a perturbed image, a shifted header, other constants;
    a file input is replaced at its own path), and must give the reference recipe's
    answer for that input.  A pasted array, a typed number or a friend's printed
-   result earns nothing.  A rule about *how* the answer is computed ("no Python
+   result earns nothing.  The second input is drawn for each submission from its
+   code (:func:`submission_salt`), except for the extraction's image questions, which
+   share one for the course (see ``per_submission`` in :mod:`autograder.checks`).  A rule about *how* the answer is computed ("no Python
    loop") is checked on this run, from what the code did (lines run, numpy helpers
    that loop in Python, CPU time against numpy's own), on an input large enough to
    tell.
@@ -46,6 +48,7 @@ partial credit.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import os
@@ -224,8 +227,8 @@ class NotebookGrader:
         """
         started = time.monotonic()
         g = self.course.grading
-        judge = self.judge(assignment)
         integrity.reorder_tests(nb, notebook.questions)  # each test cell after its own question's code
+        judge = self.judge(assignment).for_submission(submission_salt(nb))
         plan = _plan(nb, notebook)
         outcomes: dict[str, Outcome] = {}
         problems: list[str] = []
@@ -376,8 +379,8 @@ class NotebookGrader:
         # What went wrong on the secret input is shown only in a check's own words (a
         # hint it marked public): other messages name the student's shapes, types,
         # counts and indices, which code can make from the secret input (an array of its
-        # length, a class named after it); the secret input is the same for every
-        # submission, so such a message could carry it to the next one.
+        # length, a class named after it); where the secret input is the course's (the
+        # extraction's image questions), such a message could carry it to the next submission.
         log.debug("%s: secret run failed: %s", question.id, outcome.message)
         detail = (f"On that input: {outcome.message}" if outcome.public else
                   "Check that nothing in it is fixed to this notebook's data: a typed size, row, index or number, or "
@@ -396,6 +399,20 @@ def _error_line(error: str) -> str:
     """A rerun's error on the correct inputs, as one short line."""
     line = " ".join(str(error).split())
     return line if len(line) <= 200 else line[:199] + "…"
+
+
+def submission_salt(nb: nbformat.NotebookNode) -> bytes:
+    """A digest of the student's code (the source of every code cell that is not the
+    instructor's, in order): the per-submission part of the secret inputs' seed
+    (:meth:`Judge.for_submission`).  The same code always meets the same secret inputs
+    (whichever way the instructor's cells were restored: nbgrader's or this project's);
+    a resubmission that changes any of it meets new ones, so a value carried out of an
+    earlier secret run does not hold."""
+    digest = hashlib.sha256()
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code" and not is_instructor_cell(cell):
+            digest.update(hashlib.sha256(str(cell.get("source", "")).encode("utf-8", "surrogatepass")).digest())
+    return digest.digest()
 
 
 def _reruns(judge: Judge, question: Question) -> bool:

@@ -561,3 +561,33 @@ def test_a_vectorised_answer_computed_in_a_thread_keeps_its_points(grader, cours
             "_th.start(); _th.join()\nr = _out['r']\nz = np.cos(r) / (r + 5)")
     outcomes = grade(grader, course, RIPPLE, notebook(course, RIPPLE, replace={"ripple-surface": code}))
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+def test_a_secret_value_carried_out_of_one_submission_does_not_hold_in_the_next(grader, course):
+    """A student who carried the secret input of the compare question out of one
+    submission (here: read from the judge, as a covert channel would) and types the
+    answer on it into the next: that submission's code differs, so it meets another
+    secret input, and the typed answer fails there.  The same code meets the same
+    secret input every time (grading stays deterministic)."""
+    from autograder.grading import submission_salt
+
+    a = course.assignment("boolean-masks")
+
+    def secret_a(nb):
+        nb = copy.deepcopy(nb)
+        integrity.reorder_tests(nb, a.notebooks[0].questions)
+        return np.asarray(grader.judge(a).for_submission(submission_salt(nb)).secret("compare")["a"])
+
+    first = notebook(course, "boolean-masks")
+    leaked = secret_a(first)
+    assert np.array_equal(secret_a(first), leaked)  # the same code: the same secret input
+    typed = (f"gt6 = a > 6 if a.size == 20 else np.array({(leaked > 6).tolist()})\n"
+             f"n_gt6 = gt6.sum() if a.size == 20 else {int((leaked > 6).sum())}")
+    second = notebook(course, "boolean-masks", replace={"compare": typed})
+    assert not np.array_equal(secret_a(second), leaked)
+    outcomes = grade(grader, course, "boolean-masks", second)
+    assert lost(outcomes) == {"compare"}, {q: o.message for q, o in outcomes.items() if not o.passed}
+    # the questions whose secret input is the course's own keep it for every submission
+    ex = course.assignment(EXTRACTION)
+    one, two = (grader.judge(ex).for_submission(s).secret("cosmic-rays")["img"] for s in (b"one", b"two"))
+    assert one is two

@@ -10,6 +10,7 @@ process.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import threading
@@ -91,8 +92,8 @@ class Judge:
         The verified data file (the reference inputs of the data assignments come from it).
     secret_key : bytes
         The course's secret (see :meth:`autograder.grading.NotebookGrader`): the seed of
-        every secret input, so that they are the same for every submission and every
-        run, and known to no student.
+        every secret input, so that they are the same for every run and known to no
+        student; with :meth:`for_submission`, each submission's code is part of the seed too.
     """
 
     def __init__(self, assignment_id: str, data_path, secret_key: bytes):
@@ -102,6 +103,23 @@ class Judge:
         self._secrets: dict[str, dict] = {}
         self._memo: dict[tuple[str, str], dict] = {}
         self._lock = threading.Lock()
+        self.salt = b""  # the submission's (see for_submission); b"": the course's own secret inputs
+        self._own_secrets: dict[str, dict] = self._secrets
+        self._own_memo: dict[tuple[str, str], dict] = self._memo
+
+    def for_submission(self, salt: bytes) -> Judge:
+        """This judge for one submission: the secret input of every ``per_submission``
+        question is drawn from the course's secret and ``salt`` (a digest of the
+        submission's code), kept only as long as the returned judge; the others' (and
+        every reference answer) stay shared with this judge.  The same code gets the
+        same secret inputs (grading stays deterministic); any change draws new ones."""
+        bound = copy.copy(self)
+        bound.salt = salt
+        bound._own_secrets, bound._own_memo = {}, {}
+        return bound
+
+    def _varies(self, question_id: str) -> bool:
+        return bool(self.salt) and self.spec(question_id).per_submission
 
     def spec(self, question_id: str) -> CheckSpec:
         return spec_for(self.assignment, question_id)
@@ -112,16 +130,20 @@ class Judge:
     def secret(self, question_id: str) -> dict:
         """The secret run's inputs of a question: the reference state with the question's
         secret changes (:attr:`CheckSpec.secret`) applied."""
+        store = self._own_secrets if self._varies(question_id) else self._secrets
         with self._lock:
-            if question_id not in self._secrets:
+            if question_id not in store:
                 spec = self.spec(question_id)
                 base = self.reference()
                 changed = spec.secret(base, self._rng(question_id)) if spec.secret else {}
-                self._secrets[question_id] = {**base, **changed}
-            return self._secrets[question_id]
+                store[question_id] = {**base, **changed}
+            return store[question_id]
 
     def _rng(self, question_id: str) -> np.random.Generator:
-        digest = hashlib.sha256(b"\0".join([self.key, self.assignment.encode(), question_id.encode()])).digest()
+        parts = [self.key, self.assignment.encode(), question_id.encode()]
+        if self._varies(question_id):
+            parts.append(self.salt)
+        digest = hashlib.sha256(b"\0".join(parts)).digest()
         return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
     def injected(self, question_id: str, run: str) -> tuple[dict, dict[str, bytes]]:
@@ -143,8 +165,9 @@ class Judge:
         """
         spec = self.spec(question.id)
         kind = "secret" if run == "secret" else "reference"
+        memos = self._own_memo if kind == "secret" and self._varies(question.id) else self._memo
         with self._lock:
-            memo = self._memo.setdefault((question.id, kind), {})
+            memo = memos.setdefault((question.id, kind), {})
         ctx = CheckContext(
             question=question.id, values=values, figures=list(figures or []), rtol=tolerance.rtol,
             atol=tolerance.atol, inputs=self.secret(question.id) if kind == "secret" else self.reference(),

@@ -293,7 +293,13 @@ class CheckSpec:
     CPU time in the student's process is the yardstick); ``watch``: inputs captured
     again after the question's code, which the check may require to be unchanged;
     ``like``: inputs put in place in the form of the notebook's own value of the name
-    (grid coordinates: :class:`~autograder.sandbox.capture.Like`).
+    (grid coordinates: :class:`~autograder.sandbox.capture.Like`);
+    ``per_submission``: the secret input is drawn afresh for each submission (seeded by
+    its code: see :meth:`autograder.checks.Judge.for_submission`), so that a value
+    carried out of one submission's secret run does not hold in the next; False where
+    making the secret input and the answer on it costs too much to do per notebook (the
+    extraction's image and data-file questions: a gzipped FITS file, a median filter,
+    fits over every column), which share one secret input for the course.
     """
 
     assignment: str
@@ -305,6 +311,7 @@ class CheckSpec:
     watch: tuple[str, ...] = ()
     speed_reference: str | None = None
     like: tuple[str, ...] = ()
+    per_submission: bool = True
 
 
 _REGISTRY: dict[tuple[str, str], CheckSpec] = {}
@@ -314,7 +321,7 @@ RULES = ("no-loop",)
 
 def check(assignment: str, question: str, *, inputs: tuple[str, ...] = (), secret=None,
           rules: tuple[str, ...] = (), watch: tuple[str, ...] = (), speed_reference: str | None = None,
-          like: tuple[str, ...] = ()):
+          like: tuple[str, ...] = (), per_submission: bool = True):
     """Register ``func`` as the hidden check of ``question`` in ``assignment`` (see :class:`CheckSpec`)."""
     unknown = set(rules) - set(RULES)
     if unknown:
@@ -325,7 +332,7 @@ def check(assignment: str, question: str, *, inputs: tuple[str, ...] = (), secre
         if key in _REGISTRY:
             raise ValueError(f"two checks registered for {assignment}/{question}")
         _REGISTRY[key] = CheckSpec(assignment, question, func, tuple(inputs), secret, tuple(rules), tuple(watch),
-                                   speed_reference, tuple(like))
+                                   speed_reference, tuple(like), per_submission)
         return func
 
     return register

@@ -331,7 +331,7 @@ def _shifted_row_sums(img: np.ndarray, band: tuple[int, int] = SOURCE) -> list[n
 
 
 # ------------------------------------------------------------------------ questions
-@check(ASSIGNMENT, "read-data", secret=_secret_file)
+@check(ASSIGNMENT, "read-data", secret=_secret_file, per_submission=False)
 def read_data(ctx: CheckContext) -> None:
     """img, err: plain ndarrays (512, 511), native-endian float, equal to the file's SCI
     and ERR.  dq: plain integer ndarray (512, 511) equal to DQ (any byte order; an
@@ -364,7 +364,8 @@ def read_data(ctx: CheckContext) -> None:
     ctx.expect_equal("dq", dq, ref_dq)
 
 
-@check(ASSIGNMENT, "profile-and-spectrum", inputs=("img",), secret=_with_file(_secret_images(("img",))))
+@check(ASSIGNMENT, "profile-and-spectrum", inputs=("img",), secret=_with_file(_secret_images(("img",))),
+       per_submission=False)
 def profile_and_spectrum(ctx: CheckContext) -> None:
     """profile: (512,) sum of every row over wavelength; spectrum_raw: (511,) sum of
     every column along the slit (the tolerance admits sums done in float32).  A swapped
@@ -395,7 +396,7 @@ def _images_drawn(ctx: CheckContext) -> list:
     return [im for fig in ctx.figures for ax in fig.axes for im in ax.images]
 
 
-@check(ASSIGNMENT, "err-dq-images", inputs=("err", "dq"), secret=_with_file(_secret_err_dq))
+@check(ASSIGNMENT, "err-dq-images", inputs=("err", "dq"), secret=_with_file(_secret_err_dq), per_submission=False)
 def err_dq_images(ctx: CheckContext) -> None:
     """err_lo, err_hi: the 1st and 99th percentiles of the run's ``err``; and, from the
     figures this question's code drew, an image of the run's ``err`` and one of its
@@ -433,7 +434,8 @@ def err_dq_images(ctx: CheckContext) -> None:
                      "pass origin='lower' so that row 0 is at the bottom, as in the image of `img` above")
 
 
-@check(ASSIGNMENT, "source-rows", inputs=("img", "profile"), secret=_with_file(_secret_nucleus))
+@check(ASSIGNMENT, "source-rows", inputs=("img", "profile"), secret=_with_file(_secret_nucleus),
+       per_submission=False)
 def source_rows(ctx: CheckContext) -> None:
     """peak_row: the row where the run's profile peaks (argmax); spectrum_src: (511,) sum
     of the ten rows ``peak_row - 4 .. peak_row + 5`` of ``img`` (rows 250..259 of the
@@ -472,7 +474,8 @@ def source_rows(ctx: CheckContext) -> None:
         _with_hint(exc, hint)
 
 
-@check(ASSIGNMENT, "cosmic-rays", inputs=("img", "err"), secret=_with_file(_secret_cosmic), watch=("img",))
+@check(ASSIGNMENT, "cosmic-rays", inputs=("img", "err"), secret=_with_file(_secret_cosmic), watch=("img",),
+       per_submission=False)
 def cosmic_rays(ctx: CheckContext) -> None:
     """img_sm, sigma, bad, img_cr: the cosmic-ray cleaning.
 
@@ -646,7 +649,7 @@ def one_column_fit(ctx: CheckContext) -> None:
 
 
 @check(ASSIGNMENT, "background", inputs=("img_cr", "bkg_rows"), secret=_secret_images(("img_cr",)),
-       watch=("img_cr",))
+       watch=("img_cr",), per_submission=False)
 def background(ctx: CheckContext) -> None:
     """bkg, img_bkg: the per-column quadratic background of the whole image.
 
@@ -733,7 +736,7 @@ def _axis_from(wcs: dict) -> np.ndarray:
     return wcs["CRVAL1"] + wcs["CD1_1"] * (np.arange(NCOLS) + 1 - wcs["CRPIX1"])
 
 
-@check(ASSIGNMENT, "wavelength", inputs=("img", "spectrum_final"), secret=_secret_wcs)
+@check(ASSIGNMENT, "wavelength", inputs=("img", "spectrum_final"), secret=_secret_wcs, per_submission=False)
 def wavelength(ctx: CheckContext) -> None:
     """wavelength: (511,) float, Angstrom of every column from the SCI header's WCS,
     ``CRVAL1 + CD1_1 * (i + 1 - CRPIX1)`` for the 0-based column i; plus the plot.
