@@ -1181,9 +1181,44 @@ def test_a_prediction_is_typed_as_numbers_in_any_usual_spelling(code, numbers):
     ("yy = np.array([[0] * 6, [1] * 6, [2] * 6, [3] * 6])", True),
     ("%time stamp = np.fromstring('0 1 2 3 4 5 6 7', sep=' ')", True),
     ("freqs = [1e8, 3.2e8, 1e9, 3.2e9, 1e10, 3.2e10, -1e11]", True),
+    # split into short literals, or in an f-string that is not only shown: typed all the same
+    ("r0 = [0, 1, 2, 3, 4]\nr1 = [5, 6, 7, 8, 9]\nr2 = [10, 11, 12, 13, 14]\nr3 = [15, 16, 17, 18, 19]\n"
+     "stamp = np.array([r0, r1, r2, r3])\nstamp_col = stamp.reshape(-1, 1)\nprint(stamp)", True),
+    ("stamp = np.array(eval(f'[[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14], [15, 16, 17, 18, 19]]'))", True),
+    ("stamp = np.fromstring(f'{0} {1} {2} {3} {4} {5} {6} {7}', sep=' ')", True),
+    ("freqs = np.array([1e8, 3.16e8, 1e9] + [3.16e9, 1e10, 3.16e10, 1e11])", True),
+    ("top = [[0] * 6, [1] * 6]\nbottom = [[2] * 6, [3] * 6]\nyy = np.array(top + bottom)\nrow = [0, 1, 2, 3, 4, 5]\n"
+     "xx = np.array([row, row, row, row])\nflat = np.ones((512, 511))", True),
+    # inside a display call, but passed on to a call or bound to a name: not only shown
+    ("print(stamp := np.array([[0, 1, 2, 3], [4, 5, 6, 7]]))", True),
+    ("print(exec('stamp = np.array([[0, 1, 2, 3], [4, 5, 6, 7]])'))", True),
+    ("t = plt.title('0 1 2 3 4 5 6 7')\nstamp = np.fromstring(t.get_text(), sep=' ')", True),
+    ("plt.xticks([0, 1, 2, 3, 4, 5, 6, 7])\nstamp = plt.xticks()[0]", True),
+    # shapes typed again and again, a figure's settings, text only shown: computed
+    ("yy, xx = np.indices((4, 6))\nflat = np.ones((512, 511))\ndq_good = np.zeros((512, 511), dtype='int16')\n"
+     "sky = np.zeros((512, 511))\nplt.imshow(yy, extent=(-0.5, 5.5, 3.5, -0.5))", False),
+    ("bkg_rows = np.append(np.arange(10, 200), np.arange(300, 480))\nfig, ax = plt.subplots(figsize=(10, 4))\n"
+     "for lo, hi in [(10, 200), (300, 480)]:\n    ax.axvspan(lo, hi, alpha=0.2)\nax.set_xlim((0, 511))\n"
+     "ax.set_ylabel(f'counts in column {col} (rows 0 to 511)')\nplt.figure(figsize=(6, 3))\n"
+     "ax.plot(col_fit, 'r-', label=f'fit of column {col} (2nd order)')", False),
+    ("stamp = np.arange(20).reshape((4, 5))\nstamp_col = stamp.reshape((20, 1))\n"
+     "print(f'rows 0-4, 5-9, 10-14, 15-19 {stamp.shape}')\ndisplay(Markdown('rows 0 to 19, 4 by 5'))", False),
 ])
 def test_answers_typed_out_are_told_from_computed_ones(code, typed):
-    from autograder.checks._code import TYPED_LIMIT, most_typed_numbers
+    from autograder.checks._code import TYPED_LIMIT, different_typed_numbers, most_typed_numbers
 
-    assert (most_typed_numbers([{"code": code}]) > TYPED_LIMIT) is typed
-    assert most_typed_numbers([{"code": code, "given": True}]) == 0  # the instructor's cells are not the student's
+    cells = [{"code": code}]
+    assert (max(most_typed_numbers(cells), different_typed_numbers(cells)) > TYPED_LIMIT) is typed
+    given = [{"code": code, "given": True}]  # the instructor's cells are not the student's
+    assert most_typed_numbers(given) == different_typed_numbers(given) == 0
+
+
+def test_different_numbers_are_counted_across_the_questions_cells():
+    from autograder.checks._code import TYPED_LIMIT, different_typed_numbers, most_typed_numbers
+
+    cells = [{"code": f"r{i} = [{', '.join(str(5 * i + j) for j in range(5))}]"} for i in range(4)]
+    cells.append({"code": "stamp = np.array([r0, r1, r2, r3])"})
+    assert most_typed_numbers(cells) == 5 and different_typed_numbers(cells) == 20 > TYPED_LIMIT
+    # numbers alone (arguments of np.linspace, np.logspace) are not lists typed out
+    assert different_typed_numbers([{"code": "pixels = np.arange(0, 511)\nwave = np.linspace(2900.0, 5700.0, 511)\n"
+                                              "freqs = np.logspace(8, 11, 7)"}]) == 0

@@ -367,6 +367,11 @@ def test_the_data_file_is_the_real_one_again_after_a_second_input_run(grader, co
     (AC, "ranges", "exptimes = np.array(exposure_list)\npixels = np.arange(511)\nwave = np.linspace(2900.0, 5700.0, 511)\n"
                    "freqs = np.array([1.00000000e+08, 3.16227766e+08, 1.00000000e+09, 3.16227766e+09, 1.00000000e+10,"
                    " 3.16227766e+10, 1.00000000e+11])"),
+    # split into short lists, or in an f-string that is not only shown (it is evaluated)
+    (AC, "reshape", "r0 = [0, 1, 2, 3, 4]\nr1 = [5, 6, 7, 8, 9]\nr2 = [10, 11, 12, 13, 14]\nr3 = [15, 16, 17, 18, 19]\n"
+                    "stamp = np.array([r0, r1, r2, r3])\nstamp_col = stamp.reshape(-1, 1)"),
+    (AC, "reshape", "stamp = np.array(eval(f'[[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14], "
+                    "[15, 16, 17, 18, 19]]'))\nstamp_col = stamp.reshape(-1, 1)"),
 ])
 def test_answers_fixed_by_the_wording_typed_out_earn_nothing(grader, course, aid, question, code):
     """No input can change these answers, so a typed-out one is told from a computed

@@ -59,69 +59,124 @@ def cell_trees(source: str) -> list[ast.Module]:
 #: A number written in text: not the digits of a word such as ``int16`` or ``float64``.
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.])")
 #: More numbers than this in one literal (a list, tuple or set display, however nested
-#: or repeated, or a string) is an answer typed out rather than computed.
+#: or repeated, or a string), or more different numbers than this in all the lists,
+#: tuples, sets and strings of a question's cells together, is an answer typed out
+#: rather than computed.  Answers computed as asked type few: shapes such as
+#: ``(512, 511)`` (the same numbers again and again), ``np.mgrid``'s bounds (slices,
+#: not literals), the arguments of ``np.arange``/``np.linspace`` (not literals).
 TYPED_LIMIT = 6
-#: Calls whose arguments are text for people, never an answer: ``print`` and
-#: matplotlib's titles, labels and annotations (``plt.title``, ``ax.set_xlabel``, ...).
+#: Calls whose arguments are text for people, never an answer: ``print``, IPython's
+#: ``display`` and its ``Markdown``/``HTML``, matplotlib's titles, labels and
+#: annotations (``plt.title``, ``ax.set_xlabel``, ...) and a figure's size and limits.
+#: (Not the ticks: ``plt.xticks([...])`` gives its numbers back.)
 _DISPLAY_CALLS = frozenset({"print", "title", "suptitle", "xlabel", "ylabel", "set_title", "set_xlabel",
-                            "set_ylabel", "text", "annotate", "legend", "figtext", "display"})
+                            "set_ylabel", "text", "annotate", "legend", "figtext", "display", "Markdown", "HTML",
+                            "Latex", "Math", "figure", "subplots", "xlim", "ylim", "set_xlim", "set_ylim"})
+#: Keywords whose value is text for people or a plot's setting (``extent=``, ``figsize=``).
+_DISPLAY_KEYWORDS = frozenset({"label", "title", "xlabel", "ylabel", "extent", "figsize", "xlim", "ylim", "color",
+                               "bbox_to_anchor"})
+
+
+def _values_in(node: ast.AST) -> list:
+    """The numbers typed in a literal (repeats included): the elements of a list, tuple
+    or set display, however nested, repeated (``[0] * 6``) or joined (``[...] + [...]``),
+    a number, and the numbers written in a string or an f-string's text."""
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return [v for e in node.elts for v in _values_in(e)]
+    if isinstance(node, ast.BinOp):  # [0] * 6, [[0, 1, 2]] * 4, [...] + [...]
+        return _values_in(node.left) + _values_in(node.right)
+    if isinstance(node, ast.UnaryOp):
+        values = _values_in(node.operand)
+        return [-v for v in values] if isinstance(node.op, ast.USub) else values
+    if isinstance(node, ast.JoinedStr):  # f'0 1 2 {3}': its text and the numbers put in it
+        return [v for part in node.values for v in _values_in(part.value if isinstance(part, ast.FormattedValue)
+                                                              else part)]
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, int | float | complex) and not isinstance(node.value, bool):
+            return [node.value]
+        if isinstance(node.value, str | bytes):
+            text = node.value.decode("latin-1") if isinstance(node.value, bytes) else node.value
+            return [float(n) for n in _NUMBER.findall(text)]
+    return []
 
 
 def _numbers_in(node: ast.AST) -> int:
-    if isinstance(node, ast.List | ast.Tuple | ast.Set):
-        return sum(_numbers_in(e) for e in node.elts)
-    if isinstance(node, ast.BinOp):  # [0] * 6, [[0, 1, 2]] * 4, [...] + [...]
-        return _numbers_in(node.left) + _numbers_in(node.right)
-    if isinstance(node, ast.UnaryOp):
-        return _numbers_in(node.operand)
+    return len(_values_in(node))
+
+
+def _is_literal(node: ast.AST) -> bool:
+    """A list, tuple or set display, a string, or an operation on one (``[0] * 6``)."""
+    if isinstance(node, ast.List | ast.Tuple | ast.Set | ast.JoinedStr):
+        return True
     if isinstance(node, ast.Constant):
-        if isinstance(node.value, int | float | complex) and not isinstance(node.value, bool):
-            return 1
-        if isinstance(node.value, str | bytes):
-            text = node.value.decode("latin-1") if isinstance(node.value, bytes) else node.value
-            return len(_NUMBER.findall(text))
-    return 0
+        return isinstance(node.value, str | bytes)
+    if isinstance(node, ast.BinOp):
+        return _is_literal(node.left) or _is_literal(node.right)
+    return False
 
 
 def _for_display(tree: ast.AST) -> set[int]:
-    """The nodes (by id) that are text or values only shown: everything inside a
-    :data:`_DISPLAY_CALLS` call or an f-string, a string standing alone as a statement
-    (a note), and a ``label=``/``title=`` keyword's value."""
+    """The nodes (by id) that are text or values only shown: the arguments of a
+    :data:`_DISPLAY_CALLS` call whose result is not kept (a statement of its own, such as
+    ``print(...)`` or ``plt.title(...)``; strings and f-strings included), a string
+    standing alone as a statement (a note), and the value of a keyword such as ``label=``,
+    ``title=`` or ``extent=`` (see :data:`_DISPLAY_KEYWORDS`).  What such an argument
+    passes on to another call (``print(eval('...'))``, ``print(np.array([...]))``) or
+    binds to a name (``print(stamp := ...)``) is not only shown: it may be the answer."""
     shown: set[int] = set()
+    used: set[int] = set()
+    statements = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
 
-    def mark(node: ast.AST) -> None:
-        shown.update(id(n) for n in ast.walk(node))
+    def mark(into: set[int], node: ast.AST) -> None:
+        into.update(id(n) for n in ast.walk(node))
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
             if name in _DISPLAY_CALLS:
-                mark(node)
+                if id(node) in statements:  # kept (t = plt.title('...')), it is counted unless shown by its caller
+                    mark(shown, node)
+            else:
+                for arg in node.args:
+                    mark(used, arg)
             for kw in node.keywords:
-                if kw.arg in ("label", "title", "xlabel", "ylabel"):
-                    mark(kw.value)
-        elif isinstance(node, ast.JoinedStr):
-            mark(node)
+                if kw.arg in _DISPLAY_KEYWORDS:
+                    mark(shown, kw.value)
+                elif name not in _DISPLAY_CALLS:
+                    mark(used, kw.value)
+        elif isinstance(node, ast.NamedExpr):
+            mark(used, node.value)
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            mark(node)
-    return shown
+            mark(shown, node)
+    return shown - used
 
 
-def most_typed_numbers(code) -> int:
-    """The most numbers typed in one literal in the student's cells of ``code`` (the
-    question's cells as they ran: :attr:`CheckContext.code`; given cells are skipped, and
-    so is text only shown: see :func:`_for_display`)."""
-    most = 0
+def _typed_literals(code):
+    """The literals (see :func:`_is_literal`, numbers, and arithmetic on them) of the student's cells of
+    ``code`` (the question's cells as they ran: :attr:`CheckContext.code`) that are not
+    only shown (see :func:`_for_display`); given cells are skipped."""
     for cell in code:
         if cell.get("given"):
             continue
         for tree in cell_trees(str(cell.get("code", ""))):
             shown = _for_display(tree)
             for node in ast.walk(tree):
-                if id(node) not in shown and isinstance(node, ast.List | ast.Tuple | ast.Set | ast.BinOp | ast.Constant):
-                    most = max(most, _numbers_in(node))
-    return most
+                if id(node) not in shown and isinstance(node, ast.List | ast.Tuple | ast.Set | ast.BinOp | ast.Constant
+                                                        | ast.JoinedStr):
+                    yield node
+
+
+def most_typed_numbers(code) -> int:
+    """The most numbers typed in one literal in the student's cells of ``code``."""
+    return max((_numbers_in(node) for node in _typed_literals(code)), default=0)
+
+
+def different_typed_numbers(code) -> int:
+    """How many different numbers the lists, tuples, sets and strings of the student's
+    cells of ``code`` type, all together (a number alone, such as an argument of
+    ``np.linspace``, does not count)."""
+    return len({v for node in _typed_literals(code) if _is_literal(node) for v in _values_in(node)})
 
 
 def refuse_typed(ctx: CheckContext, how: str) -> None:
@@ -130,3 +185,7 @@ def refuse_typed(ctx: CheckContext, how: str) -> None:
     if n > TYPED_LIMIT:
         ctx.fail(f"this question's cell types out {n} numbers in one list or string: the answer must be computed "
                  f"{how}, not typed or pasted from a printed result")
+    n = different_typed_numbers(ctx.code)
+    if n > TYPED_LIMIT:
+        ctx.fail(f"this question's code types out {n} different numbers in its lists and strings: the answer "
+                 f"must be computed {how}, not typed or pasted from a printed result")
