@@ -850,6 +850,17 @@ def test_boolean_masks_secret_grid_has_points_on_the_circle():
     assert 6 in a and 17 in a and a.size != 20
 
 
+def test_boolean_masks_secret_flags_are_not_only_the_values_the_notebook_names():
+    """The prose names 16, 512, 1024 and 8192; "every pixel whose dq is nonzero" must also
+    catch a flag it never names and two flags combined (a bitwise OR, as in STIS DQ)."""
+    named = {16, 512, 1024, 8192}
+    dq = inputs(BM, "bad-pixels", "secret")["dq"]
+    values = {int(v) for v in dq[dq != 0]}
+    assert dq.dtype == np.int16 and (dq >= 0).all()
+    assert any(v not in named and v & (v - 1) == 0 for v in values)  # a single flag never named
+    assert any(v & (v - 1) != 0 for v in values)  # flags combined
+
+
 # --------------------------------------------------------------------------------------
 # copy-vs-view
 # --------------------------------------------------------------------------------------

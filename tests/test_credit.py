@@ -596,3 +596,22 @@ def test_a_secret_value_carried_out_of_one_submission_does_not_hold_in_the_next(
     ex = course.assignment(EXTRACTION)
     one, two = (grader.judge(ex).for_submission(s).secret("cosmic-rays")["img"] for s in (b"one", b"two"))
     assert one is two
+
+BM = "boolean-masks"
+
+
+@pytest.mark.parametrize(("code", "full"), [
+    # the values the notebook shows, listed: not "every pixel whose dq is nonzero"
+    ("clean = sci.copy()\nclean[(dq == 16) | (dq == 8192) | (dq == 512) | (dq == 1024)] = np.nan", False),
+    ("clean = sci.copy()\nclean[np.isin(dq, [16, 512, 1024, 8192])] = np.nan", False),
+    ("clean = sci.copy()\nclean[(dq & (16 | 512 | 1024 | 8192)) != 0] = np.nan", False),
+    # the prose's rule, in any spelling
+    ("clean = sci.copy()\nclean[dq > 0] = np.nan", True),
+    ("clean = np.where(dq.astype(bool), np.nan, sci)", True),
+    ("clean = np.where(dq, np.nan, sci)", True),
+    ("clean = sci.copy()\nclean[np.nonzero(dq)] = np.nan", True),
+])
+def test_bad_pixels_are_every_nonzero_flag_not_the_values_shown(grader, course, code, full):
+    outcomes = grade(grader, course, BM, notebook(course, BM, replace={"bad-pixels": code}))
+    assert lost(outcomes) == (set() if full else {"bad-pixels"}), \
+        {q: o.message for q, o in outcomes.items() if not o.passed}

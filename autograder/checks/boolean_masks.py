@@ -41,6 +41,8 @@ LO, HI = 6, 17
 CENTER = (10.0, 15.0)
 RADIUS = 10.0
 FLAGS = np.array([4, 16, 512, 1024, 8192], dtype=np.int16)
+#: STIS DQ flags the notebook never names (it names 16, 512, 1024 and 8192).
+UNNAMED_FLAGS = np.array([1, 2, 4, 8, 32, 64, 128, 256, 2048, 4096], dtype=np.int16)
 
 
 @reference_state(ASSIGNMENT)
@@ -79,15 +81,19 @@ def _other_a_and_gt6(inputs: dict, rng: np.random.Generator) -> dict:
 
 def _other_image(inputs: dict, rng: np.random.Generator) -> dict:
     """Another small image near 100 counts with a few flagged pixels: a hot one, a cold
-    one, one that looks fine, and a bright pixel that is not flagged."""
+    one, one that looks fine, and a bright pixel that is not flagged.  One flag is a value
+    the notebook never names and one is two flags combined (a bitwise OR, as in real DQ
+    images), so that listing the values the notebook shows (``dq == 16``...) fails."""
     shape = (int(rng.integers(6, 9)), int(rng.integers(7, 11)))
     sci = np.round(rng.normal(100.0, 2.0, shape), 1)
     pixels = rng.choice(sci.size, 5, replace=False)
     hot, cold, fine, bright, extra = (np.unravel_index(int(p), shape) for p in pixels)
     sci[hot], sci[cold], sci[bright] = rng.uniform(300, 6000), rng.uniform(-80, -10), rng.uniform(300, 900)
     dq = np.zeros(shape, dtype=np.int16)
-    for where in (hot, cold, fine, extra):
-        dq[where] = rng.choice(FLAGS)
+    both = rng.choice(np.concatenate([FLAGS, UNNAMED_FLAGS]), 2, replace=False)
+    values = [rng.choice(UNNAMED_FLAGS), both[0] | both[1], rng.choice(FLAGS), rng.choice(FLAGS)]
+    for where, value in zip((hot, cold, fine, extra), rng.permutation(values), strict=True):
+        dq[where] = value
     return {"sci": sci, "dq": dq}
 
 
