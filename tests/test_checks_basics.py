@@ -1165,6 +1165,9 @@ def test_copy_vs_view_pasted_copy_and_early_mistake(grader):
     ("2 * [1, 2]", [1.0, 2.0, 1.0, 2.0]),
     ("list((0., 0., 0.))", [0.0, 0.0, 0.0]),
     ("np.array([21., 34., 55.])", [21.0, 34.0, 55.0]),
+    ("[5.] + [0.] * 3 + [34., -1.]", [5.0, 0.0, 0.0, 0.0, 34.0, -1.0]),
+    ("(21.,) + (34., 55.)", [21.0, 34.0, 55.0]),
+    ("list((5.,)) + 2 * [0.]", [5.0, 0.0, 0.0]),
     # computed from the arrays, or not numbers: not a typed prediction
     ("window.tolist()", None),
     ("list(window)", None),
@@ -1173,6 +1176,11 @@ def test_copy_vs_view_pasted_copy_and_early_mistake(grader):
     ("[window[0], 1.]", None),
     ("['5', 0]", None),
     ("[0.] * 10**9", None),
+    ("[5.] + window.tolist()", None),
+    ("spectrum.tolist() + [0.]", None),
+    ("[0.] * 3 + list(window)", None),
+    ("np.array([5., 0.]) + [1., 2.]", None),  # added element by element, not joined
+    ("[5.] + [0.] * 10**9", None),
 ])
 def test_a_prediction_is_typed_as_numbers_in_any_usual_spelling(code, numbers):
     import ast

@@ -333,6 +333,8 @@ def test_views_and_new_arrays_may_use_the_second_name_of_frame(grader, course):
     "pred_window = [0., 0., 0.]\npred_bright = [21., 34., 55.]",
     "pred_spectrum, pred_snapshot = [5., 0., 0., 0., 34., -1.], [5., 8., 13., 21., 34., 55.]\n"
     "pred_window, pred_bright = [0., 0., 0.], [21., 34., 55.]",
+    "pred_spectrum = [5.] + [0.] * 3 + [34., -1.]\npred_snapshot = [5., 8., 13., 21., 34., 55.]\n"
+    "pred_window = [0., 0., 0.]\npred_bright = (21.,) + (34., 55.)",
 ])
 def test_predictions_typed_under_a_magic_or_unpacked_count(grader, course, code):
     outcomes = grade(grader, course, "copy-vs-view", notebook(course, "copy-vs-view", replace={"predict": code}))

@@ -16,8 +16,9 @@ array owns its memory (:attr:`Value.owndata`), and their values.
 * ``predict`` has no inputs (the given cell makes its arrays; the answer is numbers
   written down before that cell runs).  It reads the question's code as it ran
   (:attr:`CheckContext.code`): each ``pred_*`` must be assigned, in a cell of the
-  student's before the given cell, a list or tuple display of numbers, bound nowhere
-  else, and hold those numbers when captured;
+  student's before the given cell, a list or tuple display of numbers (repeated with
+  ``*`` or joined with ``+`` as it may be), bound nowhere else, and hold those numbers
+  when captured;
   so ``spectrum.copy()``, ``.tolist()``, a comprehension, or numbers typed after the
   given cell has run earn nothing.  The numbers are then compared with the given cell
   replayed here and with the arrays it left (watched), with hints for the usual
@@ -231,10 +232,33 @@ def _assigned_value(tree: ast.Module, name: ast.Name) -> ast.expr | None:
     return None
 
 
+_ARRAY_CALLS = ("np.array", "np.asarray", "numpy.array", "numpy.asarray")
+
+
+def _call_name(node: ast.expr) -> str:
+    f = node.func if isinstance(node, ast.Call) else None
+    return f.id if isinstance(f, ast.Name) else (
+        f"{f.value.id}.{f.attr}" if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else "")
+
+
+def _makes_array(node: ast.expr) -> bool:
+    """Whether ``node`` (a call, or an operation on one) gives a numpy array, not a list."""
+    if isinstance(node, ast.BinOp):
+        return _makes_array(node.left) or _makes_array(node.right)
+    return _call_name(node) in _ARRAY_CALLS
+
+
 def _literal_numbers(node: ast.expr | None) -> list[float] | None:
     """The numbers of a prediction typed as numbers, else None: a list or tuple display of
-    numbers (``[5., 0, -1.]``), repeated (``[0.] * 3``), or given to ``list``, ``tuple``,
-    ``np.array`` or ``np.asarray`` (``list((0., 0., 0.))``)."""
+    numbers (``[5., 0, -1.]``), repeated (``[0.] * 3``), joined (``[5.] + [0.] * 3``), or
+    given to ``list``, ``tuple``, ``np.array`` or ``np.asarray`` (``list((0., 0., 0.))``)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        if _makes_array(node.left) or _makes_array(node.right):
+            return None  # an array plus a list adds element by element: not a list joined
+        left, right = _literal_numbers(node.left), _literal_numbers(node.right)
+        if left is None or right is None or len(left) + len(right) > 10_000:
+            return None
+        return left + right
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
         for seq, count in ((node.left, node.right), (node.right, node.left)):
             numbers = _literal_numbers(seq)
@@ -243,10 +267,7 @@ def _literal_numbers(node: ast.expr | None) -> list[float] | None:
                 return numbers * count.value
         return None
     if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
-        f = node.func
-        name = f.id if isinstance(f, ast.Name) else (
-            f"{f.value.id}.{f.attr}" if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else "")
-        if name in ("list", "tuple", "np.array", "np.asarray", "numpy.array", "numpy.asarray"):
+        if _call_name(node) in ("list", "tuple", *_ARRAY_CALLS):
             return _literal_numbers(node.args[0])
         return None
     if not isinstance(node, ast.List | ast.Tuple):
