@@ -617,3 +617,16 @@ def test_bad_pixels_are_every_nonzero_flag_not_the_values_shown(grader, course, 
     outcomes = grade(grader, course, BM, notebook(course, BM, replace={"bad-pixels": code}))
     assert lost(outcomes) == (set() if full else {"bad-pixels"}), \
         {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+@pytest.mark.parametrize("extra", [
+    "assert len(bkg_rows) == 370, 'rows 10-199 and 300-479: 190 + 180 = 370 rows in 2 ranges, 1 fit of degree 2'",
+    "for _c in [50, 100, 150, 200, 250, 300, 350]:\n    _p = np.polyfit(bkg_rows, img_cr[bkg_rows, _c], 2)",
+    "import matplotlib.pyplot as plt\nplt.plot(col_fit)\nplt.gca().set_xticks([0, 64, 128, 192, 256, 320, 384, 448])",
+])
+def test_a_few_typed_numbers_beside_the_background_rows_are_not_the_rows_typed_out(grader, course, extra):
+    """The typed-rows rule is for the 370 row numbers: a handful of numbers in the cell
+    (columns to try, ticks, an assert's message) keeps the question."""
+    code = _solution(course, EXTRACTION, "one-column-fit") + "\n" + extra
+    outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace={"one-column-fit": code}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}

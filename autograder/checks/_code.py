@@ -179,13 +179,15 @@ def different_typed_numbers(code) -> int:
     return len({v for node in _typed_literals(code) if _is_literal(node) for v in _values_in(node)})
 
 
-def refuse_typed(ctx: CheckContext, how: str) -> None:
-    """Fail the question if its cells type an answer out as numbers (see :data:`TYPED_LIMIT`)."""
+def refuse_typed(ctx: CheckContext, how: str, *, limit: int = TYPED_LIMIT) -> None:
+    """Fail the question if its cells type an answer out as numbers: more than ``limit``
+    (:data:`TYPED_LIMIT` unless the answer is much longer) in one literal, or different
+    ones across its literals."""
     n = most_typed_numbers(ctx.code)
-    if n > TYPED_LIMIT:
+    if n > limit:
         ctx.fail(f"this question's cell types out {n} numbers in one list or string: the answer must be computed "
                  f"{how}, not typed or pasted from a printed result")
     n = different_typed_numbers(ctx.code)
-    if n > TYPED_LIMIT:
+    if n > limit:
         ctx.fail(f"this question's code types out {n} different numbers in its lists and strings: the answer "
                  f"must be computed {how}, not typed or pasted from a printed result")
