@@ -73,6 +73,10 @@ __all__ = ["GradedNotebook", "NotebookGrader", "course_secret"]
 
 #: Python lines a question under the "no-loop" rule may run on its secret input.
 LOOP_LINES = 500
+#: Rounds of a loop (a line run again in the same frame) a question under the "no-loop"
+#: rule may make on its secret input: a loop over a couple of names passes, one over
+#: chunks, rows or points of the input does not, however few lines it runs.
+LOOP_ROUNDS = 4
 #: CPU time a "no-loop" answer may take: this many times numpy's own, plus SLACK seconds.
 LOOP_CPU_FACTOR, LOOP_CPU_SLACK = 5.0, 0.03
 
@@ -445,6 +449,13 @@ def _loop_verdict(question: Question, rerun, outcome: Outcome) -> Outcome:
                               f"added between the previous question's check and it) ran more than {LOOP_LINES} "
                               "lines of Python (a for or while loop, a comprehension, or a function called per "
                               "element)")
+    rounds = trace.get("iterations") if isinstance(trace.get("iterations"), int) else 0
+    if rounds > LOOP_ROUNDS:
+        return Outcome.failed(question.id, question.points,
+                              f"{names} must come from vectorized numpy operations on whole arrays, with no Python "
+                              f"loop; run again on a larger input, this question's code went round a loop (a for or "
+                              f"while loop, or a comprehension: over chunks, rows or points) more than {LOOP_ROUNDS} "
+                              "times")
     reference = rerun.calibration
     if reference is not None and rerun.cpu > LOOP_CPU_FACTOR * reference + LOOP_CPU_SLACK:
         return Outcome.failed(question.id, question.points,

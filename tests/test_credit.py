@@ -630,3 +630,28 @@ def test_a_few_typed_numbers_beside_the_background_rows_are_not_the_rows_typed_o
     code = _solution(course, EXTRACTION, "one-column-fit") + "\n" + extra
     outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace={"one-column-fit": code}))
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+@pytest.mark.parametrize(("aid", "question", "code", "said"), [
+    (RIPPLE, "ripple-surface", "r = np.array(list(map(np.hypot, x + 0 * y, y + 0 * x)))\nz = np.cos(r) / (r + 5)", "map"),
+    (RIPPLE, "spectral-index-table", "alpha_col = alpha.reshape(-1, 1)\n"
+     "table = np.array(list(map(np.power, [nu / 1.4e9] * alpha.size, -alpha)))", "map"),
+    (AC, "sine-vectorized", "sines_vec = np.concatenate([np.sin(c) for c in np.array_split(values, 100)])",
+     "more than 4 times"),
+    (RIPPLE, "ripple-surface", "r = np.empty(np.broadcast_shapes(np.shape(x), np.shape(y)))\n"
+     "for k in range(0, r.shape[0], 200):\n    r[k:k + 200] = np.sqrt(x**2 + y[k:k + 200]**2)\nz = np.cos(r) / (r + 5)",
+     "more than 4 times"),
+])
+def test_a_loop_over_rows_or_chunks_loses_a_no_loop_question_however_few_its_lines(grader, course, aid, question,
+                                                                                   code, said):
+    """``map`` of a numpy function over rows runs no Python line, and a loop over a
+    hundred chunks runs fewer lines than the line limit: both are loops the prose names."""
+    outcomes = grade(grader, course, aid, notebook(course, aid, replace={question: code}))
+    assert lost(outcomes) == {question}, {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert said in outcomes[question].message
+
+
+def test_a_loop_over_a_couple_of_names_beside_a_vectorised_answer_keeps_its_points(grader, course):
+    code = "for _n in ('x', 'y'):\n    assert np.ndim(globals()[_n]) == 2, _n\nr = np.sqrt(x**2 + y**2)\nz = np.cos(r) / (r + 5)"
+    outcomes = grade(grader, course, RIPPLE, notebook(course, RIPPLE, replace={"ripple-surface": code}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}

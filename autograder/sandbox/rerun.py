@@ -391,6 +391,25 @@ def _remove_new_entries(before: set[str]) -> None:
             pass
 
 
+_SUSPENDS = 0x20 | 0x80 | 0x200  # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
+_MAP, _STARMAP = map, __import__("itertools").starmap
+
+
+class _TracedMap(_MAP):
+    """``map`` while a traced cell runs: the same, with a Python ``__new__`` the tracer
+    sees called (``map(np.hypot, X, Y)`` calls numpy once per row without a Python line)."""
+
+    def __new__(cls, *args):
+        return _MAP.__new__(cls, *args)
+
+
+class _TracedStarmap(_STARMAP):
+    """``itertools.starmap`` while a traced cell runs (see :class:`_TracedMap`)."""
+
+    def __new__(cls, *args):
+        return _STARMAP.__new__(cls, *args)
+
+
 class Tracer:
     """Counts what a question's code did in Python while it ran (for "no loop" rules).
 
@@ -399,7 +418,9 @@ class Tracer:
     the student's own files; not IPython's, numpy's or the standard library's lines
     (files under the Python installation and the folders of ``sys.path``).  Also calls
     into the numpy helpers that loop in Python (``np.vectorize``, ``np.frompyfunc``,
-    ``np.fromiter``, ``np.apply_along_axis``) by the student's code.  Past ``limit`` lines it
+    ``np.fromiter``, ``np.apply_along_axis``) and of ``map``/``itertools.starmap`` by the
+    student's code, and the rounds loops make (``iterations``: a line run again in the
+    same frame, however few lines the loop has).  Past ``limit`` lines it
     stops counting (the code loops; no need to slow it further).  ``plotting``: the CPU
     seconds spent inside matplotlib (subtracted from the run's CPU time: a figure beside
     the answer is not a slow answer).  Threads the code starts are traced too.
@@ -414,6 +435,8 @@ class Tracer:
 
         self.limit = limit or 10_000
         self.lines = 0
+        self.iterations = 0  # lines run again in the same frame: a loop's (or comprehension's) later rounds
+        self._last_line: dict[tuple[int, object], int] = {}
         self.plotting = 0.0
         self._plot_frame = None
         self._plot_start = 0.0
@@ -432,6 +455,8 @@ class Tracer:
                 code = getattr(candidate, "__code__", None)
                 if code is not None:
                     self._helper_codes[code] = f"np.{name}"
+        self._helper_codes[_TracedMap.__new__.__code__] = "map"
+        self._helper_codes[_TracedStarmap.__new__.__code__] = "itertools.starmap"
         self._c_helpers = {getattr(np, n): f"np.{n}" for n in ("frompyfunc", "fromiter") if hasattr(np, n)}
         cwd = os.path.realpath(os.getcwd())
         places = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.abspath(__file__)),
@@ -464,9 +489,16 @@ class Tracer:
     def _local(self, frame, event, arg):
         if event == "line":
             self.lines += 1
+            key = (id(frame), frame.f_code)
+            last = self._last_line.get(key)
+            if last is not None and frame.f_lineno <= last:  # back to an earlier (or the same) line
+                self.iterations += 1
+            self._last_line[key] = frame.f_lineno
             if self.lines > self.limit:
                 self._set[0](None)
                 return None
+        elif event == "return" and not frame.f_code.co_flags & _SUSPENDS:  # (a generator comes back)
+            self._last_line.pop((id(frame), frame.f_code), None)
         return self._local
 
     def _profile(self, frame, event, arg):
@@ -500,6 +532,10 @@ class Tracer:
                     self.tampered.add(name)
             return refused
 
+        import builtins
+        import itertools
+
+        builtins.map, itertools.starmap = _TracedMap, _TracedStarmap
         sys.settrace = noted("sys.settrace", self._set[0], self._global)
         sys.setprofile = noted("sys.setprofile", self._set[1], self._profile)
         threading.settrace = noted("threading.settrace", self._set[2], self._global)
@@ -514,10 +550,14 @@ class Tracer:
             self.tampered.add("sys.settrace")
         if sys.getprofile() != self._profile:
             self.tampered.add("sys.setprofile")
+        import builtins
+        import itertools
+
         sys.settrace, sys.setprofile, threading.settrace, threading.setprofile = self._set
+        builtins.map, itertools.starmap = _MAP, _STARMAP
         for unset in self._set:
             unset(None)
 
     def report(self) -> dict:
-        return {"lines": self.lines, "helpers": sorted(self.helpers), "limit_reached": self.lines > self.limit,
-                "tampered": sorted(self.tampered)}
+        return {"lines": self.lines, "iterations": self.iterations, "helpers": sorted(self.helpers),
+                "limit_reached": self.lines > self.limit, "tampered": sorted(self.tampered)}
