@@ -424,18 +424,31 @@ def _reruns(judge: Judge, question: Question) -> bool:
     return bool(spec.inputs or spec.secret is not None)
 
 
+#: What the tracer of a "no-loop" run may report (:class:`autograder.sandbox.rerun.Tracer`).
+TRACING_CALLS = frozenset({"sys.settrace", "sys.setprofile", "threading.settrace", "threading.setprofile"})
+LOOPING_HELPERS = frozenset({"np.vectorize", "np.apply_along_axis", "np.frompyfunc", "np.fromiter", "map",
+                             "itertools.starmap"})
+
+
+def _listed(trace: dict, key: str) -> list:
+    value = trace.get(key)
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def _loop_verdict(question: Question, rerun, outcome: Outcome) -> Outcome:
     """The "no-loop" rule, from what the secret run's code did."""
     trace = rerun.trace or {}
     names = ", ".join(f"`{n}`" for n in question.names)
-    tampered = [t for t in trace.get("tampered", []) if isinstance(t, str)] if isinstance(trace.get("tampered"), list) else []
+    # (the names come from the student's process: only ours are shown, or a forged reply
+    # could carry the secret input out in a message)
+    tampered = [t for t in _listed(trace, "tampered") if t in TRACING_CALLS]
     if tampered or not trace:  # (no report: the code ended the copy's tracing some other way)
         return Outcome.failed(question.id, question.points,
                               f"{names} must come from vectorized numpy operations with no Python loop, which the "
                               "grader checks by tracing the code as it runs; this question's code changed that "
                               f"tracing ({', '.join(tampered[:4]) or 'no trace came back'}), so the rule could not be "
                               "checked: remove those calls")
-    helpers = [h for h in trace.get("helpers", []) if isinstance(h, str)]
+    helpers = [h for h in _listed(trace, "helpers") if h in LOOPING_HELPERS]
     if helpers:
         return Outcome.failed(question.id, question.points,
                               f"{names} must come from vectorized numpy operations on whole arrays, with no Python "
@@ -460,9 +473,9 @@ def _loop_verdict(question: Question, rerun, outcome: Outcome) -> Outcome:
     if reference is not None and rerun.cpu > LOOP_CPU_FACTOR * reference + LOOP_CPU_SLACK:
         return Outcome.failed(question.id, question.points,
                               f"{names} must come from vectorized numpy operations on whole arrays; run again on a "
-                              f"larger input, this question's code took {rerun.cpu / max(reference, 1e-4):.0f} times "
-                              "as long as numpy's own operation: it works element by element in Python (map, "
-                              "list, sum or similar)")
+                              f"larger input, this question's code took more than {LOOP_CPU_FACTOR:g} times as long "
+                              "as numpy's own operation: it works element by element in Python (map, list, sum or "
+                              "similar)")
     return outcome
 
 

@@ -655,3 +655,17 @@ def test_a_loop_over_a_couple_of_names_beside_a_vectorised_answer_keeps_its_poin
     code = "for _n in ('x', 'y'):\n    assert np.ndim(globals()[_n]) == 2, _n\nr = np.sqrt(x**2 + y**2)\nz = np.cos(r) / (r + 5)"
     outcomes = grade(grader, course, RIPPLE, notebook(course, RIPPLE, replace={"ripple-surface": code}))
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+def test_a_forged_trace_report_carries_nothing_out_in_the_message(grader, course):
+    """The tracer's report comes from the student's process: names it did not make
+    itself, or a forged CPU time, never reach the message (they could hold the secret)."""
+    code = ("import math, sys\n_t = getattr(sys.gettrace(), '__self__', None)\n"
+            "if _t is not None:\n"
+            "    _t.helpers.add(f'LEAK{values.size}')\n    _t.tampered.add(f'LEAK{values.size}')\n"
+            "    _t.lines = -10**9\n"
+            "sines_vec = np.array([math.sin(v) for v in values])")
+    outcomes = grade(grader, course, AC, notebook(course, AC, replace={"sine-vectorized": code}))
+    assert lost(outcomes) == {"sine-vectorized"}, {q: o.message for q, o in outcomes.items() if not o.passed}
+    message = outcomes["sine-vectorized"].message
+    assert "LEAK" not in message and "1000000" not in message, message
