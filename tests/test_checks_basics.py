@@ -1222,6 +1222,14 @@ def test_a_prediction_is_typed_as_numbers_in_any_usual_spelling(code, numbers):
      "ax.plot(col_fit, 'r-', label=f'fit of column {col} (2nd order)')", False),
     ("stamp = np.arange(20).reshape((4, 5))\nstamp_col = stamp.reshape((20, 1))\n"
      "print(f'rows 0-4, 5-9, 10-14, 15-19 {stamp.shape}')\ndisplay(Markdown('rows 0 to 19, 4 by 5'))", False),
+    # self-checks, as the visible tests write them, and places in an array: not an answer
+    ("stamp = np.arange(20).reshape(4, 5)\nstamp_col = stamp.reshape(-1, 1)\nassert stamp.shape == (4, 5)\n"
+     "assert stamp[3, 0] == 15 and stamp[0, 4] == 4 and stamp[2, 3] == 13, 'rows of 5: 0-4, 5-9, 10-14, 15-19'\n"
+     "assert stamp_col.shape == (20, 1)", False),
+    ("freqs = np.logspace(8, 11, 7)\nassert np.allclose(freqs, [1e8, 3.16e8, 1e9, 3.16e9, 1e10, 3.16e10, 1e11], rtol=1e-2)",
+     False),
+    # ... unless the check binds the answer
+    ("assert (stamp := np.array([[0, 1, 2, 3], [4, 5, 6, 7]])) is not None", True),
 ])
 def test_answers_typed_out_are_told_from_computed_ones(code, typed):
     from autograder.checks._code import TYPED_LIMIT, different_typed_numbers, most_typed_numbers

@@ -122,9 +122,14 @@ def _for_display(tree: ast.AST) -> set[int]:
     standing alone as a statement (a note), and the value of a keyword such as ``label=``,
     ``title=`` or ``extent=`` (see :data:`_DISPLAY_KEYWORDS`).  What such an argument
     passes on to another call (``print(eval('...'))``, ``print(np.array([...]))``) or
-    binds to a name (``print(stamp := ...)``) is not only shown: it may be the answer."""
+    binds to a name (``print(stamp := ...)``) is not only shown: it may be the answer.
+    Also not counted: what an ``assert`` holds (a self-check: expected shapes, values and
+    messages; unless it binds a name with ``:=``) and the index of a subscript
+    (``stamp[3, 0]``)."""
     shown: set[int] = set()
     used: set[int] = set()
+    checked: set[int] = set()  # inside an assert, or the index of a subscript: a check or a place, not an answer
+    bound: set[int] = set()
     statements = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
 
     def mark(into: set[int], node: ast.AST) -> None:
@@ -147,9 +152,14 @@ def _for_display(tree: ast.AST) -> set[int]:
                     mark(used, kw.value)
         elif isinstance(node, ast.NamedExpr):
             mark(used, node.value)
+            mark(bound, node.value)
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
             mark(shown, node)
-    return shown - used
+        elif isinstance(node, ast.Assert):
+            mark(checked, node)
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple):  # stamp[3, 0], img[:, 300]
+            mark(checked, node.slice)
+    return (shown - used) | (checked - bound)
 
 
 def _typed_literals(code):
