@@ -73,10 +73,11 @@ __all__ = ["GradedNotebook", "NotebookGrader", "course_secret"]
 
 #: Python lines a question under the "no-loop" rule may run on its secret input.
 LOOP_LINES = 500
-#: Rounds of a loop (a line run again in the same frame) a question under the "no-loop"
-#: rule may make on its secret input: a loop over a couple of names passes, one over
-#: chunks, rows or points of the input does not, however few lines it runs.
-LOOP_ROUNDS = 4
+#: Rounds one loop (a line run again in the same frame) of a question under the
+#: "no-loop" rule may make on its secret input: a loop over a few names or axes, or a
+#: few values printed, passes; one over chunks, rows or points of the input does not,
+#: however few lines it runs.
+LOOP_ROUNDS = 16
 #: CPU time a "no-loop" answer may take: this many times numpy's own, plus SLACK seconds.
 LOOP_CPU_FACTOR, LOOP_CPU_SLACK = 5.0, 0.03
 
@@ -326,6 +327,7 @@ class NotebookGrader:
         spec = judge.spec(question.id)
         tol = self.course.tolerance(question)
         own = judge.verdict(question, values, tolerance=tol, figures=figures, run="own", code=cells)
+        values_right = own.passed  # the hidden check's word on the notebook's own values
         if visible:  # the question's own visible test speaks first
             own = Outcome.failed(question.id, question.points, visible)
         runs = [Run("own", own.passed)]
@@ -358,6 +360,11 @@ class NotebookGrader:
             runs.append(Run("secret", secret.passed))
             if not secret.passed:
                 verdict = secret
+        if verdict.passed and values_right:
+            # only the visible test failed, on values that are right (it asks for more than
+            # the grade does, such as a name kept for a plot): there was no earlier mistake,
+            # so no "an earlier mistake does not cost this question" note
+            runs[0] = Run("own", True)
         return Outcome(question.id, verdict.points, question.points, verdict.status, verdict.message, tuple(runs))
 
     def _rerun_verdict(self, judge: Judge, question: Question, rerun, run: str, *, own_passed: bool = True,
@@ -367,26 +374,29 @@ class NotebookGrader:
             why = rerun.detail if rerun is not None else "the copy of your notebook could not be made"
             return Outcome.failed(question.id, question.points,
                                   f"this question's code, run again {what}, did not finish: {why}")
-        if rerun.error and run == "secret":
-            # neither the text nor the kind: code on the secret input chooses both (an
-            # exception class picked by a count is a number carried out)
+        # On a secret input of the course's (the extraction's image questions) neither an
+        # error's text nor its kind is shown, nor a check's message other than its own
+        # hints: code on that input can shape them (an exception class picked by a count,
+        # an array of the input's length), and the input is the next submission's too.  A
+        # secret input of this submission's own (drawn from its code) may be described:
+        # a resubmission meets another one.
+        own_secret = run == "secret" and judge.varies(question.id)
+        if rerun.error and run == "secret" and not own_secret:
             return Outcome.failed(question.id, question.points,
                                   f"this question's code, run again {what}, raised an error (neither its kind nor its "
                                   "text is shown: code can make both from an input you do not see)")
-        if rerun.error:  # on the correct inputs, which the notebook can compute itself: shown
+        if rerun.error:  # on the correct inputs (which the notebook can compute itself) or its own secret one
             return Outcome.failed(question.id, question.points,
                                   f"this question's code, run again {what}, raised {_error_line(rerun.error)}")
         outcome = judge.verdict(question, rerun.values, tolerance=self.course.tolerance(question),
                                 figures=rerun.figures, run=run, code=code)
         if outcome.passed or run != "secret":
             return outcome
-        # What went wrong on the secret input is shown only in a check's own words (a
-        # hint it marked public): other messages name the student's shapes, types,
-        # counts and indices, which code can make from the secret input (an array of its
-        # length, a class named after it); where the secret input is the course's (the
-        # extraction's image questions), such a message could carry it to the next submission.
+        # What went wrong on a secret input of the course's is shown only in a check's own
+        # words (a hint it marked public): other messages name the student's shapes,
+        # types, counts and indices, which code can make from the secret input (see above).
         log.debug("%s: secret run failed: %s", question.id, outcome.message)
-        detail = (f"On that input: {outcome.message}" if outcome.public else
+        detail = (f"On that input: {outcome.message}" if outcome.public or own_secret else
                   "Check that nothing in it is fixed to this notebook's data: a typed size, row, index or number, or "
                   "a shape written out")
         inputs = ", ".join(f"`{n}`" for n in judge.spec(question.id).inputs) or "the data file"

@@ -440,25 +440,43 @@ def test_a_row_loop_inside_numpy_loses_the_surface(grader, course):
     assert "np.apply_along_axis" in outcomes["ripple-surface"].message
 
 
-def test_nothing_a_rerun_raises_or_reports_shows_the_secret_input(grader, course):
-    """The secret input is the same for every submission: an error's text or a check's
-    message on it (a size, a shape, a type named after it) would carry it to the next."""
+def test_nothing_a_rerun_raises_or_reports_shows_a_secret_input_the_course_shares(grader, course):
+    """The extraction's image questions share one secret input for the course: an
+    error's text or kind, or a check's message on it (a size, a shape, a type named
+    after it), would carry it to the next submission, so none is shown."""
+    mark = "_own_total = float(img.sum())\n"  # in read-data: known at the next question's boundary
+    secret = "if float(img.sum()) != _own_total:\n"
     probes = {
-        "raise": "gt6 = a > 6\nn_gt6 = gt6.sum()\nif a.size != 20:\n"
-                 "    raise RuntimeError(f'size={a.size} count={np.count_nonzero(a > 6)}')",
-        "shape": "gt6 = a > 6\nn_gt6 = gt6.sum() if a.size == 20 else np.zeros(int(np.count_nonzero(a > 6)) + 1000)",
-        "type": "gt6 = a > 6\nn_gt6 = gt6.sum() if a.size == 20 else type(f'T{np.count_nonzero(a > 6)}x', (), {})()",
-        # the kind of error, picked by the count from Python's own exception classes
-        "class": "import builtins\ngt6 = a > 6\nn_gt6 = gt6.sum()\nif a.size != 20:\n"
+        "raise": secret + "    raise RuntimeError(f'size={img.size} total={img.sum():.0f}')\n",
+        "shape": "",
+        "type": "",
+        # the kind of error, picked by a number of the input from Python's own exception classes
+        "class": "import builtins\n" + secret +
                  "    _k = sorted(n for n, c in vars(builtins).items() if isinstance(c, type) and issubclass(c, BaseException))\n"
-                 "    raise BaseException.__new__(getattr(builtins, _k[int(n_gt6) % len(_k)]))",
+                 "    raise BaseException.__new__(getattr(builtins, _k[int(img.sum()) % len(_k)]))\n",
     }
+    answer = "profile = img.sum(axis=1)\nspectrum_raw = img.sum(axis=0)\n"
+    probes["shape"] = answer + secret + "    profile = np.zeros(int(img.sum()) % 1000 + 1000)\n"
+    probes["type"] = answer + secret + "    profile = type(f'T{int(img.sum())}x', (), {})()\n"
+    read = _solution(course, EXTRACTION, "read-data") + "\n" + mark
     for name, code in probes.items():
-        outcomes = grade(grader, course, "boolean-masks", notebook(course, "boolean-masks", replace={"compare": code}))
-        assert lost(outcomes) == {"compare"}, name
-        message = outcomes["compare"].message
+        code = code if name in ("shape", "type") else code + answer
+        outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace={
+            "read-data": read, "profile-and-spectrum": code}))
+        assert lost(outcomes) == {"profile-and-spectrum"}, (name, {q: o.message for q, o in outcomes.items()
+                                                                   if not o.passed})
+        message = outcomes["profile-and-spectrum"].message
         assert not any(ch.isdigit() for ch in message), (name, message)
         assert not any(n in message for n in ("Error", "Exception", "Warning", "Exit", "Interrupt")), (name, message)
+
+
+def test_what_went_wrong_on_a_submissions_own_secret_input_is_shown(grader, course):
+    """A secret input drawn for this submission (from its code) holds for this code only:
+    the error the question's code raised on it is shown, to help the student."""
+    code = "gt6 = a > 6\nn_gt6 = gt6.sum()\nif a.size != 20:\n    raise RuntimeError(f'this code assumed 20 values, got {a.size}')"
+    outcomes = grade(grader, course, "boolean-masks", notebook(course, "boolean-masks", replace={"compare": code}))
+    assert lost(outcomes) == {"compare"}
+    assert "RuntimeError: this code assumed 20 values, got" in outcomes["compare"].message
 
 
 def test_typed_out_background_rows_lose_the_one_column_fit(grader, course):
@@ -637,10 +655,10 @@ def test_a_few_typed_numbers_beside_the_background_rows_are_not_the_rows_typed_o
     (RIPPLE, "spectral-index-table", "alpha_col = alpha.reshape(-1, 1)\n"
      "table = np.array(list(map(np.power, [nu / 1.4e9] * alpha.size, -alpha)))", "map"),
     (AC, "sine-vectorized", "sines_vec = np.concatenate([np.sin(c) for c in np.array_split(values, 100)])",
-     "more than 4 times"),
+     "more than 16 times"),
     (RIPPLE, "ripple-surface", "r = np.empty(np.broadcast_shapes(np.shape(x), np.shape(y)))\n"
-     "for k in range(0, r.shape[0], 200):\n    r[k:k + 200] = np.sqrt(x**2 + y[k:k + 200]**2)\nz = np.cos(r) / (r + 5)",
-     "more than 4 times"),
+     "for k in range(0, r.shape[0], 50):\n    r[k:k + 50] = np.sqrt(x**2 + y[k:k + 50]**2)\nz = np.cos(r) / (r + 5)",
+     "more than 16 times"),
 ])
 def test_a_loop_over_rows_or_chunks_loses_a_no_loop_question_however_few_its_lines(grader, course, aid, question,
                                                                                    code, said):
@@ -651,9 +669,17 @@ def test_a_loop_over_rows_or_chunks_loses_a_no_loop_question_however_few_its_lin
     assert said in outcomes[question].message
 
 
-def test_a_loop_over_a_couple_of_names_beside_a_vectorised_answer_keeps_its_points(grader, course):
-    code = "for _n in ('x', 'y'):\n    assert np.ndim(globals()[_n]) == 2, _n\nr = np.sqrt(x**2 + y**2)\nz = np.cos(r) / (r + 5)"
-    outcomes = grade(grader, course, RIPPLE, notebook(course, RIPPLE, replace={"ripple-surface": code}))
+@pytest.mark.parametrize(("aid", "question", "code"), [
+    (RIPPLE, "ripple-surface", "for _n in ('x', 'y'):\n    assert np.ndim(globals()[_n]) == 2, _n\n"
+     "r = np.sqrt(x**2 + y**2)\nz = np.cos(r) / (r + 5)"),
+    # loops that are not the answer's, added together: three axes, two names, ten values printed
+    (RIPPLE, "ripple-surface", "import matplotlib.pyplot as plt\nr = np.sqrt(x**2 + y**2)\nz = np.cos(r) / (r + 5)\n"
+     "fig, axes = plt.subplots(1, 3)\nfor ax, im in zip(axes, (r, z, z**2)):\n    ax.imshow(im)\n"
+     "for _n in ('r', 'z'):\n    print(_n, globals()[_n].shape)\nprint(', '.join(f'{v:.3f}' for v in z.ravel()[:10]))"),
+    (AC, "sine-vectorized", "sines_vec = np.sin(values)\nprint(', '.join(f'{s:.4f}' for s in sines_vec[:5]))"),
+])
+def test_short_loops_beside_a_vectorised_answer_keep_its_points(grader, course, aid, question, code):
+    outcomes = grade(grader, course, aid, notebook(course, aid, replace={question: code}))
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
 
 
@@ -669,3 +695,16 @@ def test_a_forged_trace_report_carries_nothing_out_in_the_message(grader, course
     assert lost(outcomes) == {"sine-vectorized"}, {q: o.message for q, o in outcomes.items() if not o.passed}
     message = outcomes["sine-vectorized"].message
     assert "LEAK" not in message and "1000000" not in message, message
+
+
+def test_a_visible_test_failing_on_right_values_is_not_called_an_earlier_mistake(grader, course):
+    """The err/dq display is graded from the figure; a notebook that does not keep
+    ``im_err``/``im_dq`` fails its visible test but keeps the point, and its runs say the
+    own values were right (no "an earlier mistake does not cost this question" note)."""
+    code = _solution(course, EXTRACTION, "err-dq-images").replace("im_err = ", "").replace("im_dq = ", "")
+    assert "im_err" not in code.split("fig.colorbar")[0]
+    code = code.replace("fig.colorbar(im_err", "fig.colorbar(ax1.images[0]").replace("fig.colorbar(im_dq",
+                                                                                     "fig.colorbar(ax2.images[0]")
+    outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, replace={"err-dq-images": code}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert all(r.passed for r in outcomes["err-dq-images"].runs), outcomes["err-dq-images"].runs

@@ -118,7 +118,9 @@ class Judge:
         bound._own_secrets, bound._own_memo = {}, {}
         return bound
 
-    def _varies(self, question_id: str) -> bool:
+    def varies(self, question_id: str) -> bool:
+        """Whether this submission has a secret input of its own for the question (see
+        :meth:`for_submission`): what a message shows of it holds for this code only."""
         return bool(self.salt) and self.spec(question_id).per_submission
 
     def spec(self, question_id: str) -> CheckSpec:
@@ -130,7 +132,7 @@ class Judge:
     def secret(self, question_id: str) -> dict:
         """The secret run's inputs of a question: the reference state with the question's
         secret changes (:attr:`CheckSpec.secret`) applied."""
-        store = self._own_secrets if self._varies(question_id) else self._secrets
+        store = self._own_secrets if self.varies(question_id) else self._secrets
         with self._lock:
             if question_id not in store:
                 spec = self.spec(question_id)
@@ -141,7 +143,7 @@ class Judge:
 
     def _rng(self, question_id: str) -> np.random.Generator:
         parts = [self.key, self.assignment.encode(), question_id.encode()]
-        if self._varies(question_id):
+        if self.varies(question_id):
             parts.append(self.salt)
         digest = hashlib.sha256(b"\0".join(parts)).digest()
         return np.random.default_rng(int.from_bytes(digest[:8], "little"))
@@ -165,7 +167,7 @@ class Judge:
         """
         spec = self.spec(question.id)
         kind = "secret" if run == "secret" else "reference"
-        memos = self._own_memo if kind == "secret" and self._varies(question.id) else self._memo
+        memos = self._own_memo if kind == "secret" and self.varies(question.id) else self._memo
         with self._lock:
             memo = memos.setdefault((question.id, kind), {})
         ctx = CheckContext(

@@ -419,8 +419,8 @@ class Tracer:
     (files under the Python installation and the folders of ``sys.path``).  Also calls
     into the numpy helpers that loop in Python (``np.vectorize``, ``np.frompyfunc``,
     ``np.fromiter``, ``np.apply_along_axis``) and of ``map``/``itertools.starmap`` by the
-    student's code, and the rounds loops make (``iterations``: a line run again in the
-    same frame, however few lines the loop has).  Past ``limit`` lines it
+    student's code, and the most rounds one loop made (``iterations``: a line run again
+    in the same frame, however few lines the loop has).  Past ``limit`` lines it
     stops counting (the code loops; no need to slow it further).  ``plotting``: the CPU
     seconds spent inside matplotlib (subtracted from the run's CPU time: a figure beside
     the answer is not a slow answer).  Threads the code starts are traced too.
@@ -435,8 +435,9 @@ class Tracer:
 
         self.limit = limit or 10_000
         self.lines = 0
-        self.iterations = 0  # lines run again in the same frame: a loop's (or comprehension's) later rounds
+        self.iterations = 0  # the most rounds one loop made: a line run again in the same frame
         self._last_line: dict[tuple[int, object], int] = {}
+        self._rounds: dict[tuple[int, object, int], int] = {}
         self.plotting = 0.0
         self._plot_frame = None
         self._plot_start = 0.0
@@ -491,8 +492,10 @@ class Tracer:
             self.lines += 1
             key = (id(frame), frame.f_code)
             last = self._last_line.get(key)
-            if last is not None and frame.f_lineno <= last:  # back to an earlier (or the same) line
-                self.iterations += 1
+            if last is not None and frame.f_lineno <= last:  # back to an earlier (or the same) line: a round
+                loop = (*key, frame.f_lineno)
+                self._rounds[loop] = rounds = self._rounds.get(loop, 0) + 1
+                self.iterations = max(self.iterations, rounds)
             self._last_line[key] = frame.f_lineno
             if self.lines > self.limit:
                 self._set[0](None)
