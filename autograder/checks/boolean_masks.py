@@ -90,7 +90,7 @@ def _other_image(inputs: dict, rng: np.random.Generator) -> dict:
     hot, cold, fine, bright, extra = (np.unravel_index(int(p), shape) for p in pixels)
     sci[hot], sci[cold], sci[bright] = rng.uniform(300, 6000), rng.uniform(-80, -10), rng.uniform(300, 900)
     dq = np.zeros(shape, dtype=np.int16)
-    both = rng.choice(np.concatenate([FLAGS, UNNAMED_FLAGS]), 2, replace=False)
+    both = rng.choice(np.union1d(FLAGS, UNNAMED_FLAGS), 2, replace=False)  # two different flags
     values = [rng.choice(UNNAMED_FLAGS), both[0] | both[1], rng.choice(FLAGS), rng.choice(FLAGS)]
     for where, value in zip((hot, cold, fine, extra), rng.permutation(values), strict=True):
         dq[where] = value
