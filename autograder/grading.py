@@ -458,27 +458,23 @@ def _loop_verdict(question: Question, rerun, outcome: Outcome) -> Outcome:
                               "grader checks by tracing the code as it runs; this question's code changed that "
                               f"tracing ({', '.join(tampered[:4]) or 'no trace came back'}), so the rule could not be "
                               "checked: remove those calls")
+    def looped(how: str) -> Outcome:
+        return Outcome.failed(question.id, question.points, f"{names} must come from vectorized numpy operations on "
+                              f"whole arrays, with no Python loop; {how}")
+
     helpers = [h for h in _listed(trace, "helpers") if h in LOOPING_HELPERS]
     if helpers:
-        return Outcome.failed(question.id, question.points,
-                              f"{names} must come from vectorized numpy operations on whole arrays, with no Python "
-                              f"loop; this question's code used {', '.join(helpers)}, which calls a function once "
-                              "per element or per row from Python (a loop in disguise)")
+        return looped(f"this question's code used {', '.join(helpers)}, which calls a function once per element or "
+                      "per row from Python (a loop in disguise)")
     lines = trace.get("lines") if isinstance(trace.get("lines"), int) else 0
     if lines > LOOP_LINES:
-        return Outcome.failed(question.id, question.points,
-                              f"{names} must come from vectorized numpy operations on whole arrays, with no Python "
-                              f"loop; run again on a larger input, this question's code (its cell, and any cell "
-                              f"added between the previous question's check and it) ran more than {LOOP_LINES} "
-                              "lines of Python (a for or while loop, a comprehension, or a function called per "
-                              "element)")
+        return looped(f"run again on a larger input, this question's code (its cell, and any cell added between the "
+                      f"previous question's check and it) ran more than {LOOP_LINES} lines of Python (a for or while "
+                      "loop, a comprehension, or a function called per element)")
     rounds = trace.get("iterations") if isinstance(trace.get("iterations"), int) else 0
     if rounds > LOOP_ROUNDS:
-        return Outcome.failed(question.id, question.points,
-                              f"{names} must come from vectorized numpy operations on whole arrays, with no Python "
-                              f"loop; run again on a larger input, this question's code went round a loop (a for or "
-                              f"while loop, or a comprehension: over chunks, rows or points) more than {LOOP_ROUNDS} "
-                              "times")
+        return looped(f"run again on a larger input, this question's code went round a loop (a for or while loop, or "
+                      f"a comprehension: over chunks, rows or points) more than {LOOP_ROUNDS} times")
     reference = rerun.calibration
     if reference is not None and rerun.cpu > LOOP_CPU_FACTOR * reference + LOOP_CPU_SLACK:
         return Outcome.failed(question.id, question.points,

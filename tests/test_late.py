@@ -327,6 +327,18 @@ def test_an_extension_granted_before_submission_holds_through_collect_and_autogr
     assert linus.penalty == pytest.approx(0.1 * linus.raw) and linus.raw > 0
 
 
+def _add_a_locked_cell(root):
+    """A locked note added to slicing's source notebook (a cell nbgrader will not add
+    to an assignment that has submissions)."""
+    source = next((root / "source/slicing").glob("*.ipynb"))
+    nb = nbformat.read(source, as_version=4)
+    note = nbformat.v4.new_markdown_cell("A note added after the extension.")
+    note.metadata["nbgrader"] = {"schema_version": 3, "grade": False, "solution": False, "locked": True,
+                                 "grade_id": "added-note"}
+    nb.cells.insert(1, note)
+    nbformat.write(nb, source)
+
+
 def test_a_release_that_changes_cells_names_the_extensions_that_hold_them(tmp_path):
     """nbgrader keeps the cells of an assignment with submissions, extension holders
     included: `course release` says so and which ones, instead of nbgrader's traceback."""
@@ -339,13 +351,7 @@ def test_a_release_that_changes_cells_names_the_extensions_that_hold_them(tmp_pa
     assert cli("release", "slicing").exit_code == 0
     assert cli("roster", "import", str(tmp_path / "roster.csv")).exit_code == 0
     assert cli("extension", "slicing", "ada", "--days", "2").exit_code == 0
-    source = next((root / "source/slicing").glob("*.ipynb"))
-    nb = nbformat.read(source, as_version=4)
-    note = nbformat.v4.new_markdown_cell("A note added after the extension.")
-    note.metadata["nbgrader"] = {"schema_version": 3, "grade": False, "solution": False, "locked": True,
-                                 "grade_id": "added-note"}
-    nb.cells.insert(1, note)
-    nbformat.write(nb, source)
+    _add_a_locked_cell(root)
     r = cli("release", "slicing")
     assert r.exit_code == 2, r.output
     assert "a cell was added or removed" in r.output and "1 only holds an extension" in r.output
@@ -375,13 +381,7 @@ def test_a_refused_release_leaves_the_release_folder_as_it_was(tmp_path):
     released = root / "release" / "slicing"
     before = files(released)
     assert any(name.endswith(".ipynb") for name in before)
-    source = next((root / "source/slicing").glob("*.ipynb"))
-    nb = nbformat.read(source, as_version=4)
-    note = nbformat.v4.new_markdown_cell("A note added after the extension.")
-    note.metadata["nbgrader"] = {"schema_version": 3, "grade": False, "solution": False, "locked": True,
-                                 "grade_id": "added-note"}
-    nb.cells.insert(1, note)
-    nbformat.write(nb, source)
+    _add_a_locked_cell(root)
     r = cli("release", "slicing")
     assert r.exit_code == 2, r.output
     assert "a cell was added or removed" in r.output and "(ada)" in r.output

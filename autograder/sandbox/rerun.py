@@ -19,11 +19,14 @@ then made again from the second input instead of read as it was.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
+import itertools
 import json
 import os
 import socket
 import sys
+import threading
 import time
 
 from . import capture
@@ -392,7 +395,7 @@ def _remove_new_entries(before: set[str]) -> None:
 
 
 _SUSPENDS = 0x20 | 0x80 | 0x200  # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
-_MAP, _STARMAP = map, __import__("itertools").starmap
+_MAP, _STARMAP = builtins.map, itertools.starmap
 
 
 class _TracedMap(_MAP):
@@ -519,8 +522,6 @@ class Tracer:
     def start(self) -> None:
         """Trace this thread and the threads the code starts; while it runs, the functions
         that set tracing only note that the code called them (``tampered``)."""
-        import threading
-
         self._set = (sys.settrace, sys.setprofile, threading.settrace, threading.setprofile)
         self._set[0](self._global)
         self._set[1](self._profile)
@@ -535,9 +536,6 @@ class Tracer:
                     self.tampered.add(name)
             return refused
 
-        import builtins
-        import itertools
-
         builtins.map, itertools.starmap = _TracedMap, _TracedStarmap
         sys.settrace = noted("sys.settrace", self._set[0], self._global)
         sys.setprofile = noted("sys.setprofile", self._set[1], self._profile)
@@ -547,15 +545,10 @@ class Tracer:
     def stop(self) -> None:
         """Stop tracing; tracing found changed by the code (the tracer's own stop past
         ``limit`` aside) counts as ``tampered``."""
-        import threading
-
         if sys.gettrace() != self._global and self.lines <= self.limit:  # (== : a new bound method each time)
             self.tampered.add("sys.settrace")
         if sys.getprofile() != self._profile:
             self.tampered.add("sys.setprofile")
-        import builtins
-        import itertools
-
         sys.settrace, sys.setprofile, threading.settrace, threading.setprofile = self._set
         builtins.map, itertools.starmap = _MAP, _STARMAP
         for unset in self._set:
