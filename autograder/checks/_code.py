@@ -179,25 +179,34 @@ def _typed_literals(code):
 
 def most_typed_numbers(code) -> int:
     """The most numbers typed in one literal in the student's cells of ``code``."""
-    return max((_numbers_in(node) for node in _typed_literals(code)), default=0)
+    return _most(_typed_literals(code))
+
+
+def _most(literals) -> int:
+    return max((_numbers_in(node) for node in literals), default=0)
+
+
+def _different(literals) -> int:
+    return len({v for node in literals if _is_literal(node) for v in _values_in(node)})
 
 
 def different_typed_numbers(code) -> int:
     """How many different numbers the lists, tuples, sets and strings of the student's
     cells of ``code`` type, all together (a number alone, such as an argument of
     ``np.linspace``, does not count)."""
-    return len({v for node in _typed_literals(code) if _is_literal(node) for v in _values_in(node)})
+    return _different(_typed_literals(code))
 
 
 def refuse_typed(ctx: CheckContext, how: str, *, limit: int = TYPED_LIMIT) -> None:
     """Fail the question if its cells type an answer out as numbers: more than ``limit``
     (:data:`TYPED_LIMIT` unless the answer is much longer) in one literal, or different
     ones across its literals."""
-    n = most_typed_numbers(ctx.code)
+    literals = list(_typed_literals(ctx.code))  # (the cells parsed once for both counts)
+    n = _most(literals)
     if n > limit:
         ctx.fail(f"this question's cell types out {n} numbers in one list or string: the answer must be computed "
                  f"{how}, not typed or pasted from a printed result")
-    n = different_typed_numbers(ctx.code)
+    n = _different(literals)
     if n > limit:
         ctx.fail(f"this question's code types out {n} different numbers in its lists and strings: the answer "
                  f"must be computed {how}, not typed or pasted from a printed result")
