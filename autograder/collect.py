@@ -554,9 +554,6 @@ def _classify_flat(e: _Entry, label, owners: dict[str, list[str]], refused: list
         return []
 
     if not filename.endswith(".ipynb"):
-        if "_" not in filename:  # not a student's upload (a README or notes beside the class): not a failure
-            refused.append(Refused(where, "not a notebook and not named <student>_<file>: ignored", True))
-            return []
         return refuse("not a notebook (a flat LMS export holds <student>_<notebook>.ipynb files)")
     stem = filename[: -len(".ipynb")]
     matches = [n for n in owners if stem.endswith("_" + n) and len(stem) > len(n) + 1]
