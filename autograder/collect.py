@@ -52,7 +52,9 @@ Decisions (the tests in ``tests/test_instructor_tools.py`` and ``tests/test_coll
   LMS's download.
 * ``__MACOSX/`` folders, ``.DS_Store``, ``Thumbs.db`` and ``.ipynb_checkpoints`` are
   *ignored* (listed, marked :attr:`Refused.ignored`), and do not count when looking
-  for a wrapper folder.
+  for a wrapper folder.  So is a ``README`` (``.md``, ``.txt``, ``.rst``) at the top of
+  the source, such as the example class's; any other top-level file that is not
+  ``<student>_<notebook>.ipynb`` is refused.
 * Every entry is its own failure: anything that goes wrong with one file or zip member
   (unreadable, a folder swapped for a link while collecting, a zip member that does not
   decompress, a disk that fills up while writing it) refuses that entry with its
@@ -127,6 +129,9 @@ TIMESTAMP = "timestamp.txt"
 #: nbgrader's exchange writes it beside a submission; its feedback release needs it.
 SECRET = "submission_secret.txt"
 _CLUTTER = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db"}
+#: A README at the top of the source (the example class has one) is ignored; any other
+#: file there that is not ``<student>_<notebook>.ipynb`` is refused.
+_README = re.compile(r"README(\.(md|txt|rst))?", re.IGNORECASE)
 
 
 class CollectError(BadInput):
@@ -553,6 +558,9 @@ def _classify_flat(e: _Entry, label, owners: dict[str, list[str]], refused: list
         refused.append(Refused(where, _hinted(reason, e.parts)))
         return []
 
+    if _README.fullmatch(filename):  # the class's own notes beside the submissions, not an upload
+        refused.append(Refused(where, "a README beside the submissions, ignored", True))
+        return []
     if not filename.endswith(".ipynb"):
         return refuse("not a notebook (a flat LMS export holds <student>_<notebook>.ipynb files)")
     stem = filename[: -len(".ipynb")]

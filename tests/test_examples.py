@@ -46,6 +46,8 @@ def test_demo_writes_every_output(demo):
         for assignment in EXPECTED[student]:
             assert (root / "feedback" / student / assignment / "feedback.html").is_file()
     assert (root / "reports" / "totals.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # collect: the class's README.md is ignored; linus's truncated upload is the one warning
+    assert "0 refused, 1 ignored, 1 warnings" in output
 
 
 def test_demo_scores_are_as_documented(demo):

@@ -280,6 +280,8 @@ def test_collect_lms_flat_folder_longest_notebook_name(tmp_path):
     put(src / "alice_unknown.ipynb", nb_bytes())
     put(src / "alice_arrays.txt", "not a notebook")
     put(src / "bad!id_arrays.ipynb", nb_bytes())
+    put(src / "README.md", "# the class's uploads")  # the instructor's notes: ignored, not a failure
+    put(src / "readme-first.txt", "not a README")  # any other stray file is still refused
 
     report = collect(course, src)
     dest = course.root / "submitted"
@@ -289,7 +291,9 @@ def test_collect_lms_flat_folder_longest_notebook_name(tmp_path):
     assert "unknown notebook" in why[str(src / "alice_unknown.ipynb")]
     assert "not a notebook" in why[str(src / "alice_arrays.txt")]
     assert "not a safe folder name" in why[str(src / "bad!id_arrays.ipynb")]
-    assert len(report.refused) == 4
+    assert "not a notebook" in why[str(src / "readme-first.txt")]
+    assert [r.source for r in report.ignored] == [str(src / "README.md")]
+    assert len(report.refused) - len(report.ignored) == 5 and len(report.failed) == 5
     assert {t.status for t in collect(course, src).taken} == {"unchanged"}
 
 
