@@ -4,9 +4,13 @@ configuration read from a folder other accounts share."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 SCRIPT = """
 import sys
@@ -35,10 +39,18 @@ if __name__ == "__main__":
 """
 
 
-def _run(tmp_path: Path, cache: str) -> tuple[subprocess.CompletedProcess, Path]:
+@pytest.fixture
+def tmp():
+    """The temporary folder the script is given, short: multiprocessing's fork server puts
+    a socket in it, and a socket's path has at most 107 bytes (a deeper ``tmp_path``, as
+    pytest-xdist's, made the script fail with "AF_UNIX path too long")."""
+    folder = Path(tempfile.mkdtemp(prefix="leftovers-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(tmp_path: Path, tmp: Path, cache: str) -> tuple[subprocess.CompletedProcess, Path]:
     (tmp_path / "run.py").write_text(SCRIPT)
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp), "XDG_CACHE_HOME": cache}
     env.pop("MPLCONFIGDIR", None)
     done = subprocess.run([sys.executable, str(tmp_path / "run.py")], cwd=tmp_path, capture_output=True, text=True,
@@ -47,7 +59,7 @@ def _run(tmp_path: Path, cache: str) -> tuple[subprocess.CompletedProcess, Path]
     return done, tmp
 
 
-def test_grading_leaves_nothing_in_the_temporary_folder(tmp_path):
+def test_grading_leaves_nothing_in_the_temporary_folder(tmp_path, tmp):
     """Each process that grades keeps its sandboxes' working folders in one folder of the
     temporary folder, gone when that process exits: a pool's worker (which leaves through
     ``os._exit``) as much as the instructor's process (every process left one behind, a
@@ -55,15 +67,15 @@ def test_grading_leaves_nothing_in_the_temporary_folder(tmp_path):
     in this account's cache, not in a ``matplotlib-*`` folder made at every start; its
     home is its own folder (it was the temporary folder itself, where any account could
     leave a ``.config/matplotlib`` or an ``.ipython`` for it to read)."""
-    done, tmp = _run(tmp_path, str(tmp_path / "cache"))
+    done, tmp = _run(tmp_path, tmp, str(tmp_path / "cache"))
     roots = done.stdout.split()
     assert len(set(roots)) >= 2 and all(r.startswith(str(tmp)) for r in roots), roots  # really made there
     assert sorted(p.name for p in tmp.iterdir()) == []
     assert list((tmp_path / "cache" / "numpy-3c120-course" / "matplotlib").glob("fontlist-*.json"))
 
 
-def test_without_a_cache_folder_the_font_list_stays_in_the_warm_process_folder(tmp_path):
+def test_without_a_cache_folder_the_font_list_stays_in_the_warm_process_folder(tmp_path, tmp):
     (tmp_path / "not-a-folder").write_text("")
-    _, tmp = _run(tmp_path, str(tmp_path / "not-a-folder"))
+    _, tmp = _run(tmp_path, tmp, str(tmp_path / "not-a-folder"))
     assert sorted(p.name for p in tmp.iterdir()) == []
 
