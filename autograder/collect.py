@@ -52,8 +52,9 @@ Decisions (the tests in ``tests/test_instructor_tools.py`` and ``tests/test_coll
   LMS's download.
 * ``__MACOSX/`` folders, ``.DS_Store``, ``Thumbs.db`` and ``.ipynb_checkpoints`` are
   *ignored* (listed, marked :attr:`Refused.ignored`), and do not count when looking
-  for a wrapper folder.  So is a ``README`` (``.md``, ``.txt``, ``.rst``) at the top of
-  the source, such as the example class's; any other top-level file that is not
+  for a wrapper folder.  A ``README`` (``.md``, ``.txt``, ``.rst``) at the top of the
+  source, such as the example class's, is ignored too (but, as any top-level file, it
+  means the source has no wrapper folder); any other top-level file that is not
   ``<student>_<notebook>.ipynb`` is refused.
 * Every entry is its own failure: anything that goes wrong with one file or zip member
   (unreadable, a folder swapped for a link while collecting, a zip member that does not
