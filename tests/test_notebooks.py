@@ -199,6 +199,33 @@ def test_plot_setting_changes_pictures_never_scores(course, data_file):
             assert [q.points for q in drawn.result.outcomes] == [q.points for q in undrawn.result.outcomes]
 
 
+
+@pytest.mark.parametrize("plots", ["none", "jpeg", "png"])
+def test_plot_cells_are_drawn_only_for_a_picture(plots):
+    """pyplot redraws every open figure after each cell (its IPython hook); with no PNG
+    to match a stock kernel's, that drawing is skipped (it was most of a plot cell's
+    time): with ``none`` a figure is never drawn, with ``jpeg`` once, for its picture;
+    ``png`` draws as a stock kernel does (the redraw, then the picture's own passes)."""
+    from autograder.sandbox.limits import Limits
+    from autograder.sandbox.runner import Zygote, make_workdir
+
+    with Zygote(plots=plots, warm_up=False) as zygote:
+        session = zygote.spawn(make_workdir({}), Limits())
+        try:
+            cells = ["import matplotlib.pyplot as plt\ndraws = []",
+                     "fig, ax = plt.subplots()\nfig.canvas.mpl_connect('draw_event', lambda e: draws.append(1))\n"
+                     "ax.plot([1, 2, 3])\nax.set_title('a line')",
+                     "print(len(draws))"]
+            results = [session.run(code, timeout=60) for code in cells]
+        finally:
+            session.close()
+    assert [r.status for r in results] == ["ok"] * 3
+    printed = "".join(o.get("text", "") for o in results[2].outputs if o.get("name") == "stdout")
+    pictures = [k for o in results[1].outputs for k in o.get("data", {}) if k.startswith("image/")]
+    draws = int(printed)
+    assert draws >= 2 if plots == "png" else draws == {"none": 0, "jpeg": 1}[plots], draws
+    assert pictures == ({"none": [], "jpeg": ["image/jpeg"], "png": ["image/png"]}[plots])
+
 def test_plot_setting_is_validated(tmp_path):
     from autograder.config import CourseConfigError, load_course
 

@@ -401,7 +401,16 @@ def prepare(plots: str = "jpeg"):
     install_figure_hooks(shell, figures)
     if plots == "png":
         return shell, figures
+    import matplotlib.pyplot as plt
     from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+    # Without a PNG to match stock Jupyter's, pyplot's own end-of-cell redraw of every
+    # open figure is pure cost: "none" uses no picture and "jpeg" draws its picture once
+    # more anyway (measured on a one-line plot cell: 69 -> 15 ms with "none", 122 -> 85
+    # ms with "jpeg").  What the cell did to the figure is unchanged and read the same
+    # way; only an undrawn figure's renderer cache stays empty (code that reads pixels
+    # calls fig.canvas.draw() itself, as in any script).
+    plt.uninstall_repl_displayhook()
 
     # Plots are drawn for the feedback page, not for print: JPEG at 72 dpi without the
     # second "tight bbox" drawing pass renders in ~1/6 of the time of the default PNG
