@@ -28,6 +28,31 @@ if DATA_FILE.is_file():
 # nbgrader runs `alembic` from PATH when it creates a gradebook
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
+#: The most pytest-xdist workers ``-n auto`` starts (pyproject's addopts): most tests wait
+#: on a sandbox, a server, a browser or an install, and each worker may run a whole
+#: class's grading or a JupyterLab server with Chromium of its own.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config):
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, each worker gets a temporary folder of its own (TMPDIR, short:
+    a sandbox's socket path must fit in 107 bytes), so that a test which checks what a
+    run left in the temporary folder sees only its own worker's files."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    import tempfile
+
+    own = tempfile.mkdtemp(prefix=f"pytest-{worker}-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    os.chmod(own, 0o755)  # as /tmp is for the accounts some tests make (it is not sticky: ours alone)
+    os.environ["TMPDIR"] = own
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+    config.add_cleanup(lambda: shutil.rmtree(own, ignore_errors=True))
+
 
 @pytest.fixture(scope="session")
 def course():

@@ -472,7 +472,7 @@ def secrets_in_env():
 def outside():
     """A course copy outside /tmp (which every sandbox gets a private one of), under this
     test folder, so that what the sandbox hides of it is really tested.  Released once."""
-    base = Path(tempfile.mkdtemp(prefix="_work-", dir=_adversarial_dir()))
+    base = _own_folder_in(_adversarial_dir)
     base.chmod(0o755)  # as a course folder is: readable by anyone, were it not hidden
     try:
         yield _course_copy(base / "course")
@@ -488,6 +488,17 @@ def _adversarial_dir() -> Path:
     d = ROOT / "tests" / "adversarial"
     d.mkdir(exist_ok=True)
     return d
+
+
+def _own_folder_in(parent) -> Path:
+    """A new folder of this test's in ``parent()``, which another test process running
+    at the same time (pytest-xdist) may remove when it finds it empty: made again then."""
+    for _ in range(5):
+        try:
+            return Path(tempfile.mkdtemp(prefix="_work-", dir=parent()))
+        except FileNotFoundError:
+            continue
+    return Path(tempfile.mkdtemp(prefix="_work-", dir=parent()))
 
 
 @pytest.fixture(scope="module")

@@ -42,12 +42,20 @@ def _group(pgid: int) -> list[str]:
     return [line for line in out.splitlines() if line.split()[1] == str(pgid)]
 
 
+def _as_a_shell_does() -> None:
+    """In the child: Ctrl-C and Ctrl-\\ back to their defaults, as a terminal's shell sets
+    them for a foreground job: the process running the tests may have them ignored (as
+    a shell's background job does; seen in a pytest-xdist worker after earlier tests)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def _start(root, env, *, early: bool = False):
     """``course autograde -j 2`` as a terminal would run it: a process group of its own;
     returned once grading has begun (the fork server and both workers are up), or with
     ``early`` while the fork server is still importing."""
     proc = subprocess.Popen([BIN / "course", "autograde", "-j", "2"], cwd=root, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            preexec_fn=_as_a_shell_does, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if sum("forkserver" in line for line in _group(proc.pid)) >= (1 if early else 3):

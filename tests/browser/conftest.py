@@ -113,7 +113,9 @@ def shot(request, tmp_path) -> Screens:
 @pytest.fixture
 def context(browser):
     ctx = browser.new_context(viewport=VIEWPORT)
-    ctx.set_default_timeout(30_000)
+    # generous: the suite runs in parallel (pytest-xdist), and a formgrader request has
+    # been measured to wait more than 30 s while other workers grade
+    ctx.set_default_timeout(60_000)
     yield ctx
     ctx.close()
 

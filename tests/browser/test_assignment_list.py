@@ -121,7 +121,7 @@ def test_student_fetches_submits_and_reads_feedback_in_the_assignment_list(tmp_p
         fg = page.context.new_page()
         fg.goto(f"{formgrader.url}formgrader/manage_assignments?token={formgrader.token}")
         listed = fg.locator("tr", has=fg.locator("td.name", has_text=ASSIGNMENT))
-        expect(listed.locator("td.status")).to_have_text("released", timeout=30_000)
+        expect(listed.locator("td.status")).to_have_text("released", timeout=60_000)
         expect(listed.locator("td.duedate")).to_contain_text(DUE.split()[0])
         expect(listed.locator("td.num-submissions")).to_have_text("0")
         shot("formgrader-released", fg)
@@ -154,12 +154,12 @@ def test_student_fetches_submits_and_reads_feedback_in_the_assignment_list(tmp_p
         out = course(root, "feedback", ASSIGNMENT, "--release")
         assert "released 1 feedback page to the exchange" in out
         fg.reload()
-        expect(listed.locator("td.num-submissions")).to_have_text("1", timeout=30_000)
+        expect(listed.locator("td.num-submissions")).to_have_text("1", timeout=60_000)
         fg.goto(f"{formgrader.url}formgrader/gradebook/{ASSIGNMENT}/{NOTEBOOK.removesuffix('.ipynb')}"
                 f"?token={formgrader.token}")
         total = course_obj.assignment(ASSIGNMENT).total
         graded = fg.locator("tr", has=fg.get_by_text("Submission #1"))
-        expect(graded.locator("td.score")).to_have_text(f"{total:g} / {total:g}", timeout=30_000)
+        expect(graded.locator("td.score")).to_have_text(f"{total:g} / {total:g}", timeout=60_000)
         shot("formgrader-graded", fg)
 
         page.locator("#refresh_assignments_list").click()
@@ -174,8 +174,8 @@ def test_student_fetches_submits_and_reads_feedback_in_the_assignment_list(tmp_p
         # "view feedback" goes to the page's folder in the file browser; the student opens it
         view.click()
         item = page.locator(".jp-DirListing-item", has_text=f"{ASSIGNMENT}.html")
-        expect(item).to_be_visible(timeout=30_000)
+        expect(item).to_be_visible(timeout=60_000)
         item.dblclick()
         frame = page.frame_locator(".jp-HTMLViewer iframe")
-        expect(frame.locator("body")).to_contain_text(f"Total: {total:g} / {total:g}", timeout=30_000)
+        expect(frame.locator("body")).to_contain_text(f"Total: {total:g} / {total:g}", timeout=60_000)
         shot("feedback-open")

@@ -65,14 +65,14 @@ def test_instructor_grades_the_written_answer_in_the_formgrader(lab, page, shot,
     # the assignment, with its due date and its one submission
     page.goto(f"{lab.url}formgrader/manage_assignments?token={lab.token}")
     listed = page.locator("tr", has=page.locator("td.name", has_text=aid))
-    expect(listed.locator("td.duedate")).to_contain_text(DUE.split()[0], timeout=30_000)
+    expect(listed.locator("td.duedate")).to_contain_text(DUE.split()[0], timeout=60_000)
     expect(listed.locator("td.num-submissions")).to_have_text("1")
     shot("assignments")
 
     # the notebook's submissions, with the autograder's score, waiting for a grader
     page.goto(f"{lab.url}formgrader/gradebook/{aid}/{nb_name}?token={lab.token}")
     submission = page.locator("tr", has=page.get_by_text("Submission #1"))
-    expect(submission.locator("td.score")).to_have_text(f"{auto_points:g} / {assignment.total:g}", timeout=30_000)
+    expect(submission.locator("td.score")).to_have_text(f"{auto_points:g} / {assignment.total:g}", timeout=60_000)
     # the formgrader flags it with an icon (no text): its search value says what the flag means
     expect(submission.locator("td.needs-manual-grade")).to_have_attribute("data-search", "needs manual grade")
     shot("submissions")
@@ -80,7 +80,7 @@ def test_instructor_grades_the_written_answer_in_the_formgrader(lab, page, shot,
     # the submission's page: the written answer, a score and a comment typed by the grader
     submission.get_by_text("Submission #1").click()
     score = page.locator(f"input.score#{question.id}")
-    expect(score).to_be_visible(timeout=30_000)
+    expect(score).to_be_visible(timeout=60_000)
     # the page's scripts attach the savers after the inputs show: a change typed before that
     # is never sent (seen once on a loaded machine)
     page.wait_for_load_state("networkidle")
