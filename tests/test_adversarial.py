@@ -900,8 +900,12 @@ def _assert_sealed(r: dict, port_accepted: list) -> None:
         elif p == "/tmp":  # a private /tmp: its own sandbox folder (and what it wrote there) only
             assert v.startswith("OK:"), v
             names = ast.literal_eval(v[3:])
-            assert len([n for n in names if n.startswith("course-sandboxes-")]) == 1, v
-            assert all(n.startswith("course-sandboxes-") or n == MARKER or n in _skeleton("/tmp") for n in names), v
+            # the one folder leading to its working folder: course-sandboxes-* in TMPDIR
+            # (TMPDIR is /tmp, or a folder of its own in it per pytest-xdist worker)
+            own = Path(r["cwd"]).relative_to("/tmp").parts
+            assert any(part.startswith("course-sandboxes-") for part in own), r["cwd"]
+            assert own[0] in names, v
+            assert all(n in {own[0], MARKER} or n in _skeleton("/tmp") for n in names), v
         else:
             assert v == "ERR:FileNotFoundError" or (v.startswith("OK:") and set(ast.literal_eval(v[3:])) <= _skeleton(p)), (p, v)
     for p, v in r["write"].items():
