@@ -48,7 +48,7 @@ def pytest_configure(config):
     import tempfile
 
     own = tempfile.mkdtemp(prefix=f"pytest-{worker}-", dir="/tmp" if os.path.isdir("/tmp") else None)
-    os.chmod(own, 0o755)  # as /tmp is for the accounts some tests make (it is not sticky: ours alone)
+    os.chmod(own, 0o755)  # the accounts some tests create reach their folders in it, as in /tmp
     os.environ["TMPDIR"] = own
     tempfile.tempdir = None  # gettempdir() reads TMPDIR again
     config.add_cleanup(lambda: shutil.rmtree(own, ignore_errors=True))
