@@ -472,7 +472,7 @@ def secrets_in_env():
 def outside():
     """A course copy outside /tmp (which every sandbox gets a private one of), under this
     test folder, so that what the sandbox hides of it is really tested.  Released once."""
-    base = _own_folder_in(_adversarial_dir)
+    base = _work_folder()
     base.chmod(0o755)  # as a course folder is: readable by anyone, were it not hidden
     try:
         yield _course_copy(base / "course")
@@ -484,21 +484,18 @@ def outside():
             pass
 
 
-def _adversarial_dir() -> Path:
-    d = ROOT / "tests" / "adversarial"
-    d.mkdir(exist_ok=True)
-    return d
-
-
-def _own_folder_in(parent) -> Path:
-    """A new folder of this test's in ``parent()``, which another test process running
-    at the same time (pytest-xdist) may remove when it finds it empty: made again then."""
-    for _ in range(5):
+def _work_folder() -> Path:
+    """A new folder of this test's in tests/adversarial, whose parent another test process
+    running at the same time (pytest-xdist) may remove when it finds it empty: made again then."""
+    parent = ROOT / "tests" / "adversarial"
+    for _ in range(4):
+        parent.mkdir(exist_ok=True)
         try:
-            return Path(tempfile.mkdtemp(prefix="_work-", dir=parent()))
+            return Path(tempfile.mkdtemp(prefix="_work-", dir=parent))
         except FileNotFoundError:
-            continue
-    return Path(tempfile.mkdtemp(prefix="_work-", dir=parent()))
+            pass
+    parent.mkdir(exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="_work-", dir=parent))  # a fifth try, whose error is the test's
 
 
 @pytest.fixture(scope="module")

@@ -199,7 +199,6 @@ def test_plot_setting_changes_pictures_never_scores(course, data_file):
             assert [q.points for q in drawn.result.outcomes] == [q.points for q in undrawn.result.outcomes]
 
 
-
 @pytest.mark.parametrize("plots", ["none", "jpeg", "png"])
 def test_plot_cells_are_drawn_only_for_a_picture(plots):
     """pyplot redraws every open figure after each cell (its IPython hook); with no PNG
