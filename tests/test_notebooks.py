@@ -225,6 +225,35 @@ def test_plot_cells_are_drawn_only_for_a_picture(plots):
     assert draws >= 2 if plots == "png" else draws == {"none": 0, "jpeg": 1}[plots], draws
     assert pictures == ({"none": [], "jpeg": ["image/jpeg"], "png": ["image/png"]}[plots])
 
+
+def test_tracebacks_are_plain_and_name_the_line():
+    """An error shows in the standard Python layout (IPython's "Plain"): the cell and line,
+    that line's source, each library frame's file and line, and the error; no IPython
+    "Context" arrows (that layout parses every library file the traceback passes through,
+    in every student process).  A student's own ``%xmode`` still applies."""
+    from autograder.sandbox.limits import Limits
+    from autograder.sandbox.runner import Zygote, make_workdir
+
+    with Zygote(plots="none", warm_up=False) as zygote:
+        session = zygote.spawn(make_workdir({}), Limits())
+        try:
+            cells = ["import numpy as np\nq = [1, 'a']\nnp.percentile(np.arange(5.0), q)",
+                     "%xmode Context",
+                     "x = 1\nassert x == 2, 'x should be 2'"]
+            results = [session.run(code, timeout=60) for code in cells]
+        finally:
+            session.close()
+    assert [r.status for r in results] == ["ok"] * 3
+    (plain,) = [o for o in results[0].outputs if o["output_type"] == "error"]
+    text = "\n".join(plain["traceback"])
+    assert text.startswith("Traceback (most recent call last)"), text
+    assert "line 3" in text and "np.percentile(np.arange(5.0), q)" in text
+    assert "numpy" in text and "in percentile" in text  # the library frame: file, line and function
+    assert plain["ename"] == "TypeError" and "---->" not in text
+    (context,) = [o for o in results[2].outputs if o["output_type"] == "error"]
+    assert context["ename"] == "AssertionError" and "---->" in "\n".join(context["traceback"])
+
+
 def test_plot_setting_is_validated(tmp_path):
     from autograder.config import CourseConfigError, load_course
 
