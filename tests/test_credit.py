@@ -588,6 +588,19 @@ def test_a_vectorised_answer_computed_in_a_thread_keeps_its_points(grader, cours
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
 
 
+def test_a_file_a_secret_run_changes_in_place_is_put_back_even_with_its_old_time(grader, course):
+    """A secret run that rewrites a file of the notebook's in place, same size, and sets
+    its modification time back (``os.utime``) cannot leave its input there: a copy
+    compares the change time too, which no process can set, and writes the file back."""
+    leak = ("import os\ngt6 = a > 6\nn_gt6 = gt6.sum()\nif a.size == 20:\n    open('note.txt', 'w').write('00')\n"
+            "else:\n    _st = os.stat('note.txt')\n    with open('note.txt', 'r+') as _f:\n        _f.write('99')\n"
+            "    os.utime('note.txt', ns=(_st.st_atime_ns, _st.st_mtime_ns))")
+    look = "_note = open('note.txt').read()\nassert _note == '00', _note"
+    outcomes = grade(grader, course, "boolean-masks", notebook(course, "boolean-masks", replace={"compare": leak},
+                                                                before={"combine": look}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
 def test_a_secret_value_carried_out_of_one_submission_does_not_hold_in_the_next(grader, course):
     """A student who carried the secret input of the compare question out of one
     submission (here: read from the judge, as a covert channel would) and types the

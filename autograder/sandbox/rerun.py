@@ -300,30 +300,50 @@ def _folders() -> tuple[str, ...]:
     return (".", "/tmp", "/dev/shm") if PRIVATE_TMP else (".",)
 
 
-def _walk(folder: str):
-    """Paths under ``folder`` (not following links), folders before their contents."""
+def _walk(folder: str, skip: tuple[int, int] | None = None):
+    """Paths under ``folder`` (not following links), folders before their contents; the
+    folder whose ``(st_dev, st_ino)`` is ``skip`` is left out, with what it holds."""
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return
     for entry in entries:
-        yield entry.path
         try:
-            if entry.is_dir(follow_symlinks=False):
-                yield from _walk(entry.path)
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if is_dir and skip is not None:
+                st = entry.stat(follow_symlinks=False)
+                if (st.st_dev, st.st_ino) == skip:
+                    continue
         except OSError:
-            pass
+            is_dir = False
+        yield entry.path
+        if is_dir:
+            yield from _walk(entry.path, skip)
+
+
+def _scratch_paths():
+    """Every path under the folders of :func:`_folders`, each place once.  When the
+    working folder lies under the machine's temporary folder, the private /tmp shows the
+    folders leading to it, so it is reached through /tmp as well: it is walked as "."
+    only (walked twice, every rerun kept and compared each of its files twice, the data
+    file among them)."""
+    try:
+        st = os.stat(".")
+        here = (st.st_dev, st.st_ino)
+    except OSError:
+        here = None
+    for folder in _folders():
+        yield from _walk(folder, None if folder == "." else here)
 
 
 def _scratch_entries() -> set[str]:
     """The files and folders under the working folder and a private /tmp (what a rerun
     may add to)."""
     found: set[str] = set()
-    for folder in _folders():
-        for path in _walk(folder):
-            found.add(path)
-            if len(found) > 4 * KEEP_FILES:
-                return found
+    for path in _scratch_paths():
+        found.add(path)
+        if len(found) > 4 * KEEP_FILES:
+            return found
     return found
 
 
@@ -334,21 +354,20 @@ def _keep_files() -> dict[str, tuple]:
 
     kept: dict[str, tuple] = {}
     total = 0
-    for folder in _folders():
-        for path in _walk(folder):
-            if len(kept) >= KEEP_FILES:
-                return kept
-            try:
-                st = os.lstat(path)
-                if not stat.S_ISREG(st.st_mode) or st.st_size + total > KEEP_BYTES \
-                        or os.path.basename(path).startswith(_ORIGINAL):
-                    continue
-                with open(path, "rb") as fh:
-                    data = fh.read()
-            except (OSError, MemoryError):  # a notebook near its memory limit: that file is not kept
+    for path in _scratch_paths():
+        if len(kept) >= KEEP_FILES:
+            return kept
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode) or st.st_size + total > KEEP_BYTES \
+                    or os.path.basename(path).startswith(_ORIGINAL):
                 continue
-            kept[path] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, data)
-            total += len(data)
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except (OSError, MemoryError):  # a notebook near its memory limit: that file is not kept
+            continue
+        kept[path] = ((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), st.st_mode, data)
+        total += len(data)
     return kept
 
 
@@ -357,10 +376,12 @@ def _put_back(kept: dict[str, tuple]) -> None:
     import shutil
     import stat
 
-    for path, (ino, size, mtime, mode, data) in kept.items():
+    for path, (ident, mode, data) in kept.items():
         try:
             st = os.lstat(path)
-            if stat.S_ISREG(st.st_mode) and (st.st_ino, st.st_size, st.st_mtime_ns) == (ino, size, mtime):
+            # the change time too: code can set a file's modification time back after
+            # rewriting it in place, but no process can set its change time
+            if stat.S_ISREG(st.st_mode) and (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == ident:
                 continue
             if stat.S_ISDIR(st.st_mode):
                 shutil.rmtree(path, ignore_errors=True)
