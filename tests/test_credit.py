@@ -595,10 +595,26 @@ def test_a_file_a_secret_run_changes_in_place_is_put_back_even_with_its_old_time
     leak = ("import os\ngt6 = a > 6\nn_gt6 = gt6.sum()\nif a.size == 20:\n    open('note.txt', 'w').write('00')\n"
             "else:\n    _st = os.stat('note.txt')\n    with open('note.txt', 'r+') as _f:\n        _f.write('99')\n"
             "    os.utime('note.txt', ns=(_st.st_atime_ns, _st.st_mtime_ns))")
-    look = "_note = open('note.txt').read()\nassert _note == '00', _note"
+    look = "with open('note.txt') as _f:\n    _note = _f.read()\nassert _note == '00', _note"
     outcomes = grade(grader, course, "boolean-masks", notebook(course, "boolean-masks", replace={"compare": leak},
                                                                 before={"combine": look}))
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
+def test_a_file_changed_after_the_boundary_is_put_back_as_the_notebook_left_it(grader, course):
+    """A copy takes the files the notebook's process read at the question's boundary
+    only while they are unchanged: a file the question's own run then rewrote in place
+    (same size) is written back after the secret run as that run left it, not as it was
+    at the boundary."""
+    setup = "import time\nopen('note.txt', 'w').write('00')\ntime.sleep(0.2)  # settled before the next boundary"
+    combine = ("between = (a > 6) & (a < 17)\noutside = ~between\n"
+               "with open('note.txt', 'r+') as _f:  # '11' in the notebook's own run, '99' in its secret run\n    _old = _f.read()\n    _f.seek(0)\n    _f.write('11' if _old == '00' else '99')")
+    look = "with open('note.txt') as _f:\n    _note = _f.read()\nassert _note == '11', _note"
+    nb = notebook(course, "boolean-masks", replace={"combine": combine},
+                  before={"compare": setup, "bad-pixels": look})
+    outcomes = grade(grader, course, "boolean-masks", nb)
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert [(r.kind, r.passed) for r in outcomes["combine"].runs] == [("own", True), ("secret", True)]
 
 
 def test_a_secret_value_carried_out_of_one_submission_does_not_hold_in_the_next(grader, course):
