@@ -545,6 +545,11 @@ def test_what_a_dying_copy_set_aside_is_put_back_for_the_notebook(grader, course
     assert lost(outcomes) == {"read-data"}, {q: o.message for q, o in outcomes.items() if not o.passed}
 
 
+def _masks(grader, course, *, replace: dict, before: dict) -> dict:
+    """The outcomes of the boolean-masks notebook with these answers replaced and cells added."""
+    return grade(grader, course, "boolean-masks", notebook(course, "boolean-masks", replace=replace, before=before))
+
+
 def test_a_file_a_secret_run_leaves_in_dev_shm_does_not_reach_the_notebook(grader, course):
     """/dev/shm is a writable tmpfs the notebook's process and its copies share: a copy
     tidies it like the working folder and /tmp (else a secret run could leave its input
@@ -557,8 +562,7 @@ def test_a_file_a_secret_run_leaves_in_dev_shm_does_not_reach_the_notebook(grade
             "    for _d in ('/dev/shm', '/tmp', '.'):\n"
             "        open(_d + '/leak.txt', 'w').write(str(a.size))")
     look = "import os\n_found = [d for d in ('/dev/shm', '/tmp', '.') if os.path.exists(d + '/leak.txt')]\nassert not _found, _found"
-    outcomes = grade(grader, course, "boolean-masks", notebook(course, "boolean-masks", replace={"compare": leak},
-                                                                before={"combine": look}))
+    outcomes = _masks(grader, course, replace={"compare": leak}, before={"combine": look})
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
 
 
@@ -596,8 +600,7 @@ def test_a_file_a_secret_run_changes_in_place_is_put_back_even_with_its_old_time
             "else:\n    _st = os.stat('note.txt')\n    with open('note.txt', 'r+') as _f:\n        _f.write('99')\n"
             "    os.utime('note.txt', ns=(_st.st_atime_ns, _st.st_mtime_ns))")
     look = "with open('note.txt') as _f:\n    _note = _f.read()\nassert _note == '00', _note"
-    outcomes = grade(grader, course, "boolean-masks", notebook(course, "boolean-masks", replace={"compare": leak},
-                                                                before={"combine": look}))
+    outcomes = _masks(grader, course, replace={"compare": leak}, before={"combine": look})
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
 
 
@@ -608,11 +611,10 @@ def test_a_file_changed_after_the_boundary_is_put_back_as_the_notebook_left_it(g
     at the boundary."""
     setup = "import time\nopen('note.txt', 'w').write('00')\ntime.sleep(0.2)  # settled before the next boundary"
     combine = ("between = (a > 6) & (a < 17)\noutside = ~between\n"
-               "with open('note.txt', 'r+') as _f:  # '11' in the notebook's own run, '99' in its secret run\n    _old = _f.read()\n    _f.seek(0)\n    _f.write('11' if _old == '00' else '99')")
+               "with open('note.txt', 'r+') as _f:  # '11' in the notebook's own run, '99' in its secret run\n"
+               "    _old = _f.read()\n    _f.seek(0)\n    _f.write('11' if _old == '00' else '99')")
     look = "with open('note.txt') as _f:\n    _note = _f.read()\nassert _note == '11', _note"
-    nb = notebook(course, "boolean-masks", replace={"combine": combine},
-                  before={"compare": setup, "bad-pixels": look})
-    outcomes = grade(grader, course, "boolean-masks", nb)
+    outcomes = _masks(grader, course, replace={"combine": combine}, before={"compare": setup, "bad-pixels": look})
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
     assert [(r.kind, r.passed) for r in outcomes["combine"].runs] == [("own", True), ("secret", True)]
 

@@ -199,25 +199,29 @@ def test_plot_setting_changes_pictures_never_scores(course, data_file):
             assert [q.points for q in drawn.result.outcomes] == [q.points for q in undrawn.result.outcomes]
 
 
-@pytest.mark.parametrize("plots", ["none", "jpeg", "png"])
-def test_plot_cells_are_drawn_only_for_a_picture(plots):
-    """pyplot redraws every open figure after each cell (its IPython hook); with no PNG
-    to match a stock kernel's, that drawing is skipped (it was most of a plot cell's
-    time): with ``none`` a figure is never drawn, with ``jpeg`` once, for its picture;
-    ``png`` draws as a stock kernel does (the redraw, then the picture's own passes)."""
+def _run_in_sandbox(cells: list[str], *, plots: str) -> list:
+    """Run ``cells`` in order in one fresh student process (its warm process started without warm-up); their outcomes."""
     from autograder.sandbox.limits import Limits
     from autograder.sandbox.runner import Zygote, make_workdir
 
     with Zygote(plots=plots, warm_up=False) as zygote:
         session = zygote.spawn(make_workdir({}), Limits())
         try:
-            cells = ["import matplotlib.pyplot as plt\ndraws = []",
-                     "fig, ax = plt.subplots()\nfig.canvas.mpl_connect('draw_event', lambda e: draws.append(1))\n"
-                     "ax.plot([1, 2, 3])\nax.set_title('a line')",
-                     "print(len(draws))"]
-            results = [session.run(code, timeout=60) for code in cells]
+            return [session.run(code, timeout=60) for code in cells]
         finally:
             session.close()
+
+
+@pytest.mark.parametrize("plots", ["none", "jpeg", "png"])
+def test_plot_cells_are_drawn_only_for_a_picture(plots):
+    """pyplot redraws every open figure after each cell (its IPython hook); with no PNG
+    to match a stock kernel's, that drawing is skipped (it was most of a plot cell's
+    time): with ``none`` a figure is never drawn, with ``jpeg`` once, for its picture;
+    ``png`` draws as a stock kernel does (the redraw, then the picture's own passes)."""
+    results = _run_in_sandbox(["import matplotlib.pyplot as plt\ndraws = []",
+                               "fig, ax = plt.subplots()\nfig.canvas.mpl_connect('draw_event', lambda e: draws.append(1))\n"
+                               "ax.plot([1, 2, 3])\nax.set_title('a line')",
+                               "print(len(draws))"], plots=plots)
     assert [r.status for r in results] == ["ok"] * 3
     printed = "".join(o.get("text", "") for o in results[2].outputs if o.get("name") == "stdout")
     pictures = [k for o in results[1].outputs for k in o.get("data", {}) if k.startswith("image/")]
@@ -231,18 +235,9 @@ def test_tracebacks_are_plain_and_name_the_line():
     that line's source, each library frame's file and line, and the error; no IPython
     "Context" arrows (that layout parses every library file the traceback passes through,
     in every student process).  A student's own ``%xmode`` still applies."""
-    from autograder.sandbox.limits import Limits
-    from autograder.sandbox.runner import Zygote, make_workdir
-
-    with Zygote(plots="none", warm_up=False) as zygote:
-        session = zygote.spawn(make_workdir({}), Limits())
-        try:
-            cells = ["import numpy as np\nq = [1, 'a']\nnp.percentile(np.arange(5.0), q)",
-                     "%xmode Context",
-                     "x = 1\nassert x == 2, 'x should be 2'"]
-            results = [session.run(code, timeout=60) for code in cells]
-        finally:
-            session.close()
+    results = _run_in_sandbox(["import numpy as np\nq = [1, 'a']\nnp.percentile(np.arange(5.0), q)",
+                               "%xmode Context",
+                               "x = 1\nassert x == 2, 'x should be 2'"], plots="none")
     assert [r.status for r in results] == ["ok"] * 3
     (plain,) = [o for o in results[0].outputs if o["output_type"] == "error"]
     text = "\n".join(plain["traceback"])

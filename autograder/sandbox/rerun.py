@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import socket
+import stat
 import sys
 import threading
 import time
@@ -126,7 +127,7 @@ def mark_boundary() -> None:
     question's boundary: the copy inherits both."""
     global _AT_BOUNDARY
     _AT_BOUNDARY = _scratch_entries()
-    _hold_files()
+    _hold_files(_AT_BOUNDARY)
 
 
 #: The scratch folders' files as the notebook's own process read them at a boundary
@@ -151,38 +152,47 @@ def _identity(st: os.stat_result) -> tuple:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-def _hold_files() -> None:
-    """Refresh :data:`_HELD` (in the notebook's own process, at a boundary): a file still
-    as it was is kept as held, a settled file is read, anything else is left out."""
-    import stat
+def _regular_file(path: str) -> os.stat_result | None:
+    """``path``'s ``lstat`` if it is a regular file a copy may keep (not the original of
+    a replaced file, which :func:`restore_files` puts back), else None."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or os.path.basename(path).startswith(_ORIGINAL):
+        return None
+    return st
 
+
+def _hold_files(paths) -> None:
+    """Refresh :data:`_HELD` from ``paths`` (in the notebook's own process, at a
+    boundary): a file still as it was stays held, a settled file is read, anything else
+    is left out."""
     global _HELD
     held: dict[str, tuple] = {}
     total = 0
     now = time.time_ns()
-    for path in _scratch_paths():
+    for path in paths:
         if len(held) >= KEEP_FILES:
             break
-        try:
-            st = os.lstat(path)
-            if not stat.S_ISREG(st.st_mode) or os.path.basename(path).startswith(_ORIGINAL):
+        st = _regular_file(path)
+        if st is None or st.st_size + total > HELD_BYTES:
+            continue
+        ident = _identity(st)
+        entry = _HELD.get(path)
+        if entry is None or entry[0] != ident:
+            if now - st.st_ctime_ns < _SETTLED_NS:
                 continue
-            ident = _identity(st)
-            old = _HELD.get(path)
-            if old is None or old[0] != ident:
-                if now - st.st_ctime_ns < _SETTLED_NS or st.st_size + total > HELD_BYTES:
-                    continue
+            try:
                 with open(path, "rb") as fh:
-                    data = fh.read(HELD_BYTES + 1)
-                if _identity(os.lstat(path)) != ident or len(data) != st.st_size:  # changed while read
+                    data = fh.read(st.st_size + 1)
+                if len(data) != st.st_size or _identity(os.lstat(path)) != ident:  # changed while read
                     continue
-                old = (ident, st.st_mode, data)
-        except (OSError, MemoryError):
-            continue
-        if old[0][2] + total > HELD_BYTES:
-            continue
-        held[path] = old
-        total += old[0][2]
+            except (OSError, MemoryError):
+                continue
+            entry = (ident, st.st_mode, data)
+        held[path] = entry
+        total += st.st_size
     _HELD = held
 
 
@@ -409,27 +419,24 @@ def _scratch_entries() -> set[str]:
 def _keep_files() -> dict[str, tuple]:
     """The regular files under the working folder and a private /tmp, with their contents, as the
     notebook left them (:func:`_put_back` restores them after the rerun)."""
-    import stat
-
     kept: dict[str, tuple] = {}
     total = 0
     for path in _scratch_paths():
         if len(kept) >= KEEP_FILES:
             return kept
-        try:
-            st = os.lstat(path)
-            if not stat.S_ISREG(st.st_mode) or st.st_size + total > KEEP_BYTES \
-                    or os.path.basename(path).startswith(_ORIGINAL):
-                continue
-            ident = _identity(st)
-            held = _HELD.get(path)
-            if held is not None and held[0] == ident:  # as the notebook's process read it at the boundary
-                data = held[2]
-            else:
+        st = _regular_file(path)
+        if st is None or st.st_size + total > KEEP_BYTES:
+            continue
+        ident = _identity(st)
+        held = _HELD.get(path)
+        if held is not None and held[0] == ident:  # as the notebook's process read it at the boundary
+            data = held[2]
+        else:
+            try:
                 with open(path, "rb") as fh:
                     data = fh.read()
-        except (OSError, MemoryError):  # a notebook near its memory limit: that file is not kept
-            continue
+            except (OSError, MemoryError):  # a notebook near its memory limit: that file is not kept
+                continue
         kept[path] = (ident, st.st_mode, data)
         total += len(data)
     return kept
@@ -438,7 +445,6 @@ def _keep_files() -> dict[str, tuple]:
 def _put_back(kept: dict[str, tuple]) -> None:
     """Write back every kept file the rerun changed, replaced or removed."""
     import shutil
-    import stat
 
     for path, (ident, mode, data) in kept.items():
         try:
