@@ -34,7 +34,10 @@ cells after the previous test cell from the first cell of the student's (the sol
 cell, or a cell they added: helpers, copies of cells) to the last one; the copies are
 taken just before the first of them, after the given cells before it have run.  A given
 cell in between runs again too, and the inputs are put back after it (a given cell may
-set an input to the notebook's value).
+set an input to the notebook's value); a given cell that raises (a plot of a name an
+earlier wrong answer left undefined) does not stop the rerun, as it did not stop the
+notebook.  A cell the student added above the answer cell that binds an input's name
+again (``peak_row = np.argmax(profile)`` once more) gets the input back after it.
 Copies of the process end after their run; nothing they do (globals, files) reaches
 the notebook's own process, whose later answers are judged the same way.
 
@@ -282,16 +285,18 @@ class NotebookGrader:
                 kept = [o for o in outputs if o["output_type"] == "error" or
                         (o["output_type"] == "stream" and o["name"] == "stdout")]
                 visible = _first_error(kept)
+                # (an error of a given cell in the span is not this question's code's: it
+                # fails on what an earlier wrong answer left, and the rerun goes past it)
                 earlier = next((e for e in (_first_error(nb.cells[i].get("outputs", []))
-                                            for i in plan.cells[question.id] if i != index) if e), "")
+                                            for i in plan.cells[question.id]
+                                            if i != index and not is_instructor_cell(nb.cells[i])) if e), "")
                 if visible and earlier.startswith("NotImplementedError"):  # the starter code, left as it was
                     visible = ("not answered yet: this question's cell still raises NotImplementedError (replace "
                                "`raise NotImplementedError()` with your code)")
                 elif visible and earlier:  # the answer cell failed first: its error is the one to fix
                     visible = f"{earlier} (raised by this question's code, before its test cell: fix that first)"
                 if result.status == "ok":
-                    cells = [{"code": nb.cells[i].source, "given": is_instructor_cell(nb.cells[i])}
-                             for i in plan.cells[question.id]]
+                    cells = _rerun_cells(nb, plan.cells[question.id], question)
                     outcome = self._judge_question(judge, question, result.values, figures_pending, visible,
                                                    session, snapshot, cells, deadline)
                 else:
@@ -363,7 +368,7 @@ class NotebookGrader:
         if verdict.passed and values_right:
             # only the visible test failed, on values that are right (it asks for more than
             # the grade does, such as a name kept for a plot): there was no earlier mistake,
-            # so no "an earlier mistake does not cost this question" note
+            # so no follow-through note (an earlier answer differing)
             runs[0] = Run("own", True)
         return Outcome(question.id, verdict.points, question.points, verdict.status, verdict.message, tuple(runs))
 
@@ -407,6 +412,16 @@ class NotebookGrader:
                    "this question's code gives a wrong answer when run again on a second input it has not seen "
                    f"(made from {inputs})")
         return Outcome.failed(question.id, question.points, f"{opening}. {detail}")
+
+
+def _rerun_cells(nb: nbformat.NotebookNode, indices: list[int], question: Question) -> list[dict]:
+    """The question's cells as a rerun takes them: each with its source, whether it is
+    the instructor's (``given``), and whether it is a cell of the student's above the
+    answer cell (``before_answer``: see :func:`autograder.sandbox.rerun.rerun`)."""
+    answer = next((i for i in indices if grade_id(nb.cells[i]) == question.id), None)
+    return [{"code": nb.cells[i].source, "given": is_instructor_cell(nb.cells[i]),
+             "before_answer": answer is not None and i < answer and not is_instructor_cell(nb.cells[i])}
+            for i in indices]
 
 
 def _error_line(error: str) -> str:
@@ -486,5 +501,7 @@ def _loop_verdict(question: Question, rerun, outcome: Outcome) -> Outcome:
 
 
 def _follow_through_note() -> str:
-    return ("(graded on your code: run again on the correct inputs and on a second input, it gives the right "
-            "answers, so an earlier mistake does not cost this question)\n")
+    return ("(graded on your code: your values here differ from the reference's because an earlier answer of yours "
+            "does (a mistake, or an allowed variant such as another edge mode of the median filter); run again on "
+            "the correct inputs and on a second input, this question's code gives the right answers, so it keeps "
+            "its points)\n")

@@ -114,6 +114,49 @@ def test_an_early_mistake_costs_only_its_question(grader, course):
                                                                   ("secret", True)], q
 
 
+@pytest.mark.parametrize("question, wrong, scratch_before", [
+    # source-rows raises, so spectrum_src is never defined; a given plot of it follows
+    ("source-rows", "peak_row = np.max(profile)\nspectrum_src = img[peak_row - 4 : peak_row + 6].sum(axis=0)",
+     ("extraction-given-3", 'print("peak row:", peak_row)')),
+    # one-column-fit left unanswered after bkg_rows, so col_fit is never defined
+    ("one-column-fit", "bkg_rows = np.append(np.arange(10, 200), np.arange(300, 480))\nraise NotImplementedError()",
+     ("extraction-given-5", 'print(bkg_rows.size, "background rows")')),
+])
+def test_a_scratch_cell_after_an_early_failure_costs_no_later_question(grader, course, question, wrong,
+                                                                        scratch_before):
+    """A cell the student adds just after a test cell starts the next question's code, so
+    the given plot cells after it run again with that question; a given cell that fails
+    on what the early failure left undefined must not stop the rerun, nor be called this
+    question's code."""
+    at, scratch = scratch_before
+    nb = notebook(course, EXTRACTION, replace={question: wrong}, before={at: scratch})
+    outcomes = grade(grader, course, EXTRACTION, nb)
+    assert lost(outcomes) == {question}, {q: o.message for q, o in outcomes.items() if not o.passed}
+    for q, o in outcomes.items():
+        assert q == question or "raised by this question's code" not in o.message, (q, o.message)
+
+
+@pytest.mark.parametrize("scratch", ["peak_row = int(np.argmax(profile))", "img_bkg = img_cr - bkg",
+                                     "peak_row = int(np.argmax(profile))\nimg_bkg = img_cr - bkg\n"
+                                     "print(peak_row, img_bkg.shape)"])
+def test_a_cell_added_above_the_answer_that_recomputes_an_input_keeps_the_question(grader, course, scratch):
+    """The same values computed again in a cell of the student's above the answer cell:
+    the reruns give the question its inputs back after that cell."""
+    outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION, before={"final-spectrum": scratch}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+    assert all(r.passed for r in outcomes["final-spectrum"].runs), outcomes["final-spectrum"].runs
+
+
+def test_an_answer_that_only_works_on_the_notebooks_own_input_still_fails_after_an_added_cell(grader, course):
+    """The input given back after an added cell is the run's, so a cell above the answer
+    that pins an input to the notebook's own value (a typed row) still loses the question."""
+    outcomes = grade(grader, course, EXTRACTION, notebook(course, EXTRACTION,
+                                                          before={"final-spectrum": "band = slice(250, 260)"},
+                                                          replace={"final-spectrum":
+                                                                   "spectrum_final = img_bkg[band].sum(axis=0)"}))
+    assert lost(outcomes) == {"final-spectrum"}
+
+
 @pytest.fixture(scope="module")
 def reference(data_file) -> dict:
     """The extraction's reference state on the course file (the values a student sees printed)."""
@@ -731,7 +774,7 @@ def test_a_forged_trace_report_carries_nothing_out_in_the_message(grader, course
 def test_a_visible_test_failing_on_right_values_is_not_called_an_earlier_mistake(grader, course):
     """The err/dq display is graded from the figure; a notebook that does not keep
     ``im_err``/``im_dq`` fails its visible test but keeps the point, and its runs say the
-    own values were right (no "an earlier mistake does not cost this question" note)."""
+    own values were right (no follow-through note about an earlier answer)."""
     code = _solution(course, EXTRACTION, "err-dq-images").replace("im_err = ", "").replace("im_dq = ", "")
     assert "im_err" not in code.split("fig.colorbar")[0]
     code = code.replace("fig.colorbar(im_err", "fig.colorbar(ax1.images[0]").replace("fig.colorbar(im_dq",

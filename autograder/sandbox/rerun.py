@@ -251,6 +251,12 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
     """Run the question's cells again with the grader's inputs; capture its names.
 
     ``inject``: values put into the namespace first, and again after each given cell;
+    a cell of the student's marked ``before_answer`` (one they added above the answer
+    cell) that binds an input's name to something else gets the input back after it
+    (a cell that recomputes ``peak_row`` from the notebook's own ``profile`` must not turn
+    the run's input back into the notebook's value); a given cell that raises (on what an
+    earlier wrong answer left undefined, as it raised in the notebook itself) does not
+    stop the run;
     ``files``: files replaced at their own paths before the first cell of the
     student's after the last given one; ``cells``: the sources to run, in order (a cell that fails stops the run); ``capture``: the names to send back, with the figures drawn; ``trace``:
     count the Python lines run and time the cells (for the rules about *how*: see
@@ -259,6 +265,7 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
     import matplotlib.pyplot as plt
 
     ns = shell.user_ns
+    injected: dict[str, object] = {}  # the objects last put in place, by name
 
     def inject() -> None:
         import numpy as np
@@ -282,6 +289,8 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
         for item in items:  # a second name for an input just put in place: the same object
             if "alias" in item and str(item["alias"]) in ns:
                 ns[str(item["name"])] = ns[str(item["alias"])]
+        injected.clear()
+        injected.update((str(item["name"]), ns[str(item["name"])]) for item in items if str(item["name"]) in ns)
 
     inject()
     cells = req.get("cells") or []
@@ -325,11 +334,15 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
         err = run_cell(shell, code, silent=True)
         if tracer and not given:
             tracer.stop()
-        if err is not None:
+        if err is not None and not given:
             error = f"{type(err).__name__}: {err}"[:500]
             break
         if given:  # a given cell may have set an input to the notebook's own value
             inject()
+        elif isinstance(cell, dict) and cell.get("before_answer"):
+            for name, value in injected.items():
+                if ns.get(name) is not value:
+                    ns[name] = value
     cpu = time.process_time() - cpu + _children_cpu() - children
     if tracer:  # drawing is not computing: a plot beside the answer does not count against it
         cpu = max(cpu - tracer.plotting, 0.0)
