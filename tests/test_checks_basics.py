@@ -1230,6 +1230,20 @@ def test_a_prediction_is_typed_as_numbers_in_any_usual_spelling(code, numbers):
      False),
     # ... unless the check binds the answer
     ("assert (stamp := np.array([[0, 1, 2, 3], [4, 5, 6, 7]])) is not None", True),
+    # a self-check printed or made with np.testing compares; it is not the answer ...
+    ("stamp = np.arange(20).reshape(4, 5)\nstamp_col = stamp.reshape(-1, 1)\n"
+     "print(np.array_equal(stamp[0], [0, 1, 2, 3, 4]), np.array_equal(stamp[:, 0], [0, 5, 10, 15]))", False),
+    ("stamp = np.arange(20).reshape(4, 5)\nnp.testing.assert_array_equal(stamp[0], [0, 1, 2, 3, 4])\n"
+     "np.testing.assert_array_equal(stamp[:, 0], [0, 5, 10, 15])", False),
+    # ... unless it binds the answer
+    ("print(np.array_equal(stamp := np.array([[0, 1, 2, 3], [4, 5, 6, 7]]), 0))", True),
+    # a cell timed with %%time is read as the Python it runs: its text is not a string typed out ...
+    ("%%time\nexptimes = np.asarray(exposure_list)\npixels = np.arange(511)\n"
+     "wave = np.linspace(2900, 5700, 511)  # 511 steps from 2900 to 5700\nfreqs = np.logspace(8, 11, 7)", False),
+    ("%%time\nx = np.linspace(-20, 20, 161).reshape(1, -1)\ny = x.reshape(-1, 1)\nprint(x.shape, y.shape)", False),
+    # ... and what it types is counted there
+    ("%%time\nstamp = np.array([[0, 1, 2, 3], [4, 5, 6, 7]])", True),
+    ("%%timeit -n 1 s = [0, 1, 2, 3, 4, 5, 6, 7]\nstamp = np.array(s)", True),
 ])
 def test_answers_typed_out_are_told_from_computed_ones(code, typed):
     from autograder.checks._code import TYPED_LIMIT, different_typed_numbers, most_typed_numbers

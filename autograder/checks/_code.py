@@ -72,6 +72,11 @@ TYPED_LIMIT = 6
 _DISPLAY_CALLS = frozenset({"print", "title", "suptitle", "xlabel", "ylabel", "set_title", "set_xlabel",
                             "set_ylabel", "text", "annotate", "legend", "figtext", "display", "Markdown", "HTML",
                             "Latex", "Math", "figure", "subplots", "xlim", "ylim", "set_xlim", "set_ylim"})
+#: Comparisons whose arguments are a self-check's expected values, never an answer: they
+#: give back a truth value or raise (``np.array_equal(stamp[0], [0, 1, 2, 3, 4])``).
+_CHECK_CALLS = frozenset({"array_equal", "array_equiv", "allclose", "isclose", "assert_array_equal",
+                          "assert_allclose", "assert_equal", "assert_array_almost_equal", "assert_almost_equal",
+                          "assert_array_less"})
 #: Keywords whose value is text for people or a plot's setting (``extent=``, ``figsize=``).
 _DISPLAY_KEYWORDS = frozenset({"label", "title", "xlabel", "ylabel", "extent", "figsize", "xlim", "ylim", "color",
                                "bbox_to_anchor"})
@@ -124,9 +129,12 @@ def _for_display(tree: ast.AST) -> set[int]:
     passes on to another call (``print(eval('...'))``, ``print(np.array([...]))``) or
     binds to a name (``print(stamp := ...)``) is not only shown: it may be the answer.
     Also not counted: what an ``assert`` holds (a self-check: expected shapes, values and
-    messages; unless it binds a name with ``:=``) and the index of a subscript
-    (``stamp[3, 0]``)."""
+    messages; unless it binds a name with ``:=``), what a comparison of
+    :data:`_CHECK_CALLS` compares with (a self-check, printed or not), the index of a
+    subscript (``stamp[3, 0]``), and the code a timing magic runs, as the string IPython
+    passes it (:func:`cell_trees` reads that code as Python of its own)."""
     shown: set[int] = set()
+    magic: set[int] = set()
     used: set[int] = set()
     checked: set[int] = set()  # inside an assert, or the index of a subscript: a check or a place, not an answer
     bound: set[int] = set()
@@ -139,6 +147,13 @@ def _for_display(tree: ast.AST) -> set[int]:
         if isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name in ("run_line_magic", "run_cell_magic") and node.args and \
+                    isinstance(node.args[0], ast.Constant) and node.args[0].value in _TIMING_MAGICS:
+                for arg in node.args:
+                    if isinstance(arg, ast.Constant):
+                        magic.add(id(arg))
+            if name in _CHECK_CALLS:
+                mark(checked, node)
             if name in _DISPLAY_CALLS:
                 if id(node) in statements:  # kept (t = plt.title('...')), it is counted unless shown by its caller
                     mark(shown, node)
@@ -159,7 +174,7 @@ def _for_display(tree: ast.AST) -> set[int]:
             mark(checked, node)
         elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple):  # stamp[3, 0], img[:, 300]
             mark(checked, node.slice)
-    return (shown - used) | (checked - bound)
+    return (shown - used) | (checked - bound) | magic
 
 
 def _typed_literals(code):
