@@ -356,7 +356,8 @@ class NotebookGrader:
             inject, files = judge.injected(question.id, "secret")
             no_loop = "no-loop" in spec.rules
             rerun = snapshot.rerun(cells, inject=inject, files=files, capture_names=capture, timeout=timeout,
-                                   trace=no_loop, trace_limit=LOOP_LINES, calibration=spec.speed_reference)
+                                   trace=no_loop, trace_limit=LOOP_LINES, calibration=spec.speed_reference,
+                                   cpu_limit=(LOOP_CPU_FACTOR, LOOP_CPU_SLACK))
             if files and (rerun is None or rerun.status != "ok"):  # else the copy put them back itself
                 session.restore_files(list(files))
             secret = self._rerun_verdict(judge, question, rerun, "secret", own_passed=own.passed, code=cells)

@@ -277,6 +277,17 @@ def test_vectorised_answers_keep_the_question(grader, course, code):
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
 
 
+def test_a_vectorised_answer_slow_only_on_its_first_run_keeps_the_question(grader, course):
+    """The no-loop rule's CPU time: the question's first run on its secret input pays for
+    fresh memory (every new image-sized array), the yardstick is the faster of two runs;
+    a run over the limit is timed once more and the faster counts (vectorised answers
+    lost points on some runs and not others).  Here the first run alone burns CPU inside
+    one C call (no Python line, no loop the tracer sees)."""
+    code = "if '_warmed' not in globals():\n    _warmed = sum(range(30_000_000))\nsines_vec = np.sin(values)"
+    outcomes = grade(grader, course, AC, notebook(course, AC, replace={"sine-vectorized": code}))
+    assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
 def test_typed_constants_lose_their_questions(grader, course):
     typed = {"ranges": "exptimes = np.array([720, 720, 360, 1200])\npixels = np.arange(511)\n"
                        "wave = np.linspace(2900.0, 5700.0, 511)\nfreqs = np.logspace(8, 11, 7)",

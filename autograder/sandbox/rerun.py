@@ -260,7 +260,8 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
     ``files``: files replaced at their own paths before the first cell of the
     student's after the last given one; ``cells``: the sources to run, in order (a cell that fails stops the run); ``capture``: the names to send back, with the figures drawn; ``trace``:
     count the Python lines run and time the cells (for the rules about *how*: see
-    :class:`Tracer`).  Outputs are not kept.
+    :class:`Tracer`); ``cpu_limit``: ``[factor, slack]``, a run slower than ``factor``
+    times the calibration plus ``slack`` is timed once more (see below).  Outputs are not kept.
     """
     import matplotlib.pyplot as plt
 
@@ -315,41 +316,60 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
         except Exception:  # noqa: BLE001 - no yardstick then
             calibration = None
     tracer = Tracer(int(req.get("trace_limit") or 0)) if req.get("trace") else None
-    error = None
     kept = _keep_files()
     scratch_before = _scratch_entries()
-    children = _children_cpu()
-    cpu = time.process_time()
-    for index, cell in enumerate(cells):
-        given = isinstance(cell, dict) and bool(cell.get("given"))
-        code = str(cell.get("code", "")) if isinstance(cell, dict) else str(cell)
-        if index >= files_at and not files_in_place:  # the second input file, for the student's cells
-            if req.get("files"):
-                _hide_later()
-            replace_files(req.get("files") or [], blobs)
-            files_in_place = True
-        OUT.begin()
-        if tracer and not given:
-            tracer.start()
-        err = run_cell(shell, code, silent=True)
-        if tracer and not given:
-            tracer.stop()
-        if err is not None and not given:
-            error = f"{type(err).__name__}: {err}"[:500]
-            break
-        if given:  # a given cell may have set an input to the notebook's own value
-            inject()
-        elif isinstance(cell, dict) and cell.get("before_answer"):
-            for name, value in injected.items():
-                if ns.get(name) is not value:
-                    ns[name] = value
-    cpu = time.process_time() - cpu + _children_cpu() - children
-    if tracer:  # drawing is not computing: a plot beside the answer does not count against it
-        cpu = max(cpu - tracer.plotting, 0.0)
+
+    def run_cells(tracer: Tracer | None) -> tuple[str | None, float]:
+        """Run the cells once: (the first error of a student's cell, CPU seconds)."""
+        nonlocal files_in_place
+        error = None
+        children = _children_cpu()
+        cpu = time.process_time()
+        for index, cell in enumerate(cells):
+            given = isinstance(cell, dict) and bool(cell.get("given"))
+            code = str(cell.get("code", "")) if isinstance(cell, dict) else str(cell)
+            if index >= files_at and not files_in_place:  # the second input file, for the student's cells
+                if req.get("files"):
+                    _hide_later()
+                replace_files(req.get("files") or [], blobs)
+                files_in_place = True
+            OUT.begin()
+            if tracer and not given:
+                tracer.start()
+            err = run_cell(shell, code, silent=True)
+            if tracer and not given:
+                tracer.stop()
+            if err is not None and not given:
+                error = f"{type(err).__name__}: {err}"[:500]
+                break
+            if given:  # a given cell may have set an input to the notebook's own value
+                inject()
+            elif isinstance(cell, dict) and cell.get("before_answer"):
+                for name, value in injected.items():
+                    if ns.get(name) is not value:
+                        ns[name] = value
+        cpu = time.process_time() - cpu + _children_cpu() - children
+        if tracer:  # drawing is not computing: a plot beside the answer does not count against it
+            cpu = max(cpu - tracer.plotting, 0.0)
+        return error, cpu
+
+    error, cpu = run_cells(tracer)
     plt.close("all")
     out_blobs: list[bytes] = []
     reply = {"op": "rerun", "error": error, "cpu": cpu, "calibration": calibration,
              **take_outputs(req.get("capture") or [], ns, figures, out_blobs)}
+    limit = req.get("cpu_limit")
+    if (tracer and error is None and calibration is not None and isinstance(limit, list) and len(limit) == 2
+            and all(type(v) is float for v in limit) and cpu > limit[0] * calibration + limit[1]):
+        # Over the limit on its first run, which paid for fresh memory (each new image-sized
+        # array faults its pages in) and ran traced, while the yardstick is the faster of two
+        # runs: the code runs once more on the same inputs (its values already taken), and
+        # the faster run counts.  A loop in Python is as slow the second time.
+        inject()
+        again_error, again = run_cells(Tracer(int(req.get("trace_limit") or 0)))
+        plt.close("all")
+        if again_error is None:
+            reply["cpu"] = min(cpu, again)
     if files_in_place:  # the notebook's own files back at their paths (the notebook reads them again)
         restore_files([item.get("name", "") for item in req.get("files") or []])
     _remove_new_entries(scratch_before)  # what the rerun wrote is not left for the notebook

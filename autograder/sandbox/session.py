@@ -219,13 +219,14 @@ class Snapshot:
 
     def rerun(self, cells: list, *, inject: dict | None = None, files: dict[str, bytes] | None = None,
               capture_names: list[str], timeout: float, trace: bool = False, trace_limit: int = 0,
-              calibration: str | None = None) -> RerunOutcome:
+              calibration: str | None = None, cpu_limit: tuple[float, float] | None = None) -> RerunOutcome:
         """Run ``cells`` (sources, or ``{"code", "given"}`` dicts: after a given cell the
         inputs are put back) with ``inject`` (name -> value) put into the namespace first
         and ``files`` (name -> bytes) replacing the working folder's files of those names;
         capture ``capture_names``.  ``trace``: count what the code did (see the
         kernel's ``_Tracer``); ``calibration``: a statement of ours, timed first, whose
-        CPU time comes back as :attr:`RerunOutcome.calibration`."""
+        CPU time comes back as :attr:`RerunOutcome.calibration`; ``cpu_limit``: (factor,
+        slack), a traced run slower than that is timed again warm and the faster counts."""
         blobs: list[bytes] = []
         items, file_items = [], []
         for name, value in (inject or {}).items():
@@ -240,7 +241,8 @@ class Snapshot:
             file_items.append({"name": name, "blob": len(blobs)})
             blobs.append(data)
         req = {"op": "rerun", "cells": cells, "inject": items, "files": file_items, "capture": capture_names,
-               "trace": trace, "trace_limit": trace_limit, "calibration": calibration}
+               "trace": trace, "trace_limit": trace_limit, "calibration": calibration,
+               "cpu_limit": [float(v) for v in cpu_limit] if cpu_limit else None}
         start = time.monotonic()
         try:
             self._sock.settimeout(max(timeout, 0.001))
