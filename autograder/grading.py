@@ -348,7 +348,8 @@ class NotebookGrader:
         if not own.passed and spec.inputs:
             copy = snapshot.fork()
             inject, _ = judge.injected(question.id, "reference")
-            rerun = copy.rerun(cells, inject=inject, capture_names=capture, timeout=timeout) if copy else None
+            rerun = copy.rerun(cells, inject=inject, capture_names=capture, timeout=timeout,
+                               forms="grid") if copy else None
             ref = self._rerun_verdict(judge, question, rerun, "reference", code=cells)
             runs.append(Run("reference", ref.passed))
             verdict = ref if ref.passed else own
@@ -357,7 +358,8 @@ class NotebookGrader:
             no_loop = "no-loop" in spec.rules
             rerun = snapshot.rerun(cells, inject=inject, files=files, capture_names=capture, timeout=timeout,
                                    trace=no_loop, trace_limit=LOOP_LINES, calibration=spec.speed_reference,
-                                   cpu_limit=(LOOP_CPU_FACTOR, LOOP_CPU_SLACK))
+                                   cpu_limit=(LOOP_CPU_FACTOR, LOOP_CPU_SLACK),
+                                   forms="own" if own.passed else "grid")  # (as the reference run, after it)
             if files and (rerun is None or rerun.status != "ok"):  # else the copy put them back itself
                 session.restore_files(list(files))
             secret = self._rerun_verdict(judge, question, rerun, "secret", own_passed=own.passed, code=cells)

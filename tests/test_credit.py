@@ -288,6 +288,21 @@ def test_a_vectorised_answer_slow_only_on_its_first_run_keeps_the_question(grade
     assert lost(outcomes) == set(), {q: o.message for q, o in outcomes.items() if not o.passed}
 
 
+@pytest.mark.parametrize("surface", [
+    "r = np.sqrt(x**2 + y**2)\nz = np.cos(r) / (r + 5)",  # the prose's formula: right on the correct grid
+    "r = np.sqrt(x**2 + y[:, np.newaxis]**2)\nz = np.cos(r) / (r + 5)",  # the 1-D y made a column here
+    "X, Y = np.meshgrid(x, y)\nr = np.sqrt(X**2 + Y**2)\nz = np.cos(r) / (r + 5)",
+])
+def test_a_grid_left_one_dimensional_costs_only_the_grid(grader, course, surface):
+    """A wrong ripple-grid (x and y both 1-D) loses that question only: the surface's code
+    is run on the correct grid as a row and a column (not turned 1-D again to look like
+    the notebook's own), and the no-loop rule's yardstick computes the whole surface."""
+    grid = "x = np.linspace(-20, 20, 161)\ny = np.linspace(-20, 20, 161)"
+    outcomes = grade(grader, course, RIPPLE, notebook(course, RIPPLE, replace={"ripple-grid": grid,
+                                                                                "ripple-surface": surface}))
+    assert lost(outcomes) == {"ripple-grid"}, {q: o.message for q, o in outcomes.items() if not o.passed}
+
+
 def test_typed_constants_lose_their_questions(grader, course):
     typed = {"ranges": "exptimes = np.array([720, 720, 360, 1200])\npixels = np.arange(511)\n"
                        "wave = np.linspace(2900.0, 5700.0, 511)\nfreqs = np.logspace(8, 11, 7)",

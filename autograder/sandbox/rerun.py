@@ -250,7 +250,9 @@ def _unhide() -> None:
 def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[bytes]]:
     """Run the question's cells again with the grader's inputs; capture its names.
 
-    ``inject``: values put into the namespace first, and again after each given cell;
+    ``inject``: values put into the namespace first, and again after each given cell
+    (grid coordinates in the notebook's own form; with ``forms: "grid"``, only if its
+    own coordinates make the grid);
     a cell of the student's marked ``before_answer`` (one they added above the answer
     cell) that binds an input's name to something else gets the input back after it
     (a cell that recomputes ``peak_row`` from the notebook's own ``profile`` must not turn
@@ -267,6 +269,7 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
 
     ns = shell.user_ns
     injected: dict[str, object] = {}  # the objects last put in place, by name
+    grid: dict[str, object] = {}  # grid coordinates as the grader sent them (a row and a column)
 
     def inject() -> None:
         import numpy as np
@@ -285,8 +288,19 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
                 full = np.broadcast_shapes(*(np.shape(v) for v in likes.values()))
             except ValueError:
                 full = None
+            # on the correct inputs (``forms: "grid"``), the notebook's own form only if its
+            # coordinates make the grid: a y left 1-D by a wrong ripple-grid answer would
+            # turn the correct y into a 1-D one again, and the surface's code, right on
+            # the correct inputs, would fail for the earlier mistake
+            own_forms = True
+            if req.get("forms") == "grid":
+                try:
+                    own_forms = np.broadcast_shapes(*(np.shape(ns.get(name)) for name in likes)) == full
+                except ValueError:
+                    own_forms = False
             for name, value in likes.items():
-                ns[name] = capture.in_form_of(ns.get(name), value, full)
+                ns[name] = capture.in_form_of(ns.get(name), value, full) if own_forms else value
+            grid.update(likes)
         for item in items:  # a second name for an input just put in place: the same object
             if "alias" in item and str(item["alias"]) in ns:
                 ns[str(item["name"])] = ns[str(item["alias"])]
@@ -307,7 +321,7 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
             code = compile(req["calibration"], "<calibration>", "exec")
             times = []
             for _ in range(2):  # the faster of two: the first pays for fresh memory
-                scratch = dict(ns)
+                scratch = {**ns, **grid}  # the grid as sent: the yardstick computes the whole surface
                 t0 = time.process_time()
                 exec(code, scratch)  # noqa: S102 - the grader's own text
                 times.append(time.process_time() - t0)

@@ -219,14 +219,17 @@ class Snapshot:
 
     def rerun(self, cells: list, *, inject: dict | None = None, files: dict[str, bytes] | None = None,
               capture_names: list[str], timeout: float, trace: bool = False, trace_limit: int = 0,
-              calibration: str | None = None, cpu_limit: tuple[float, float] | None = None) -> RerunOutcome:
+              calibration: str | None = None, cpu_limit: tuple[float, float] | None = None,
+              forms: str = "own") -> RerunOutcome:
         """Run ``cells`` (sources, or ``{"code", "given"}`` dicts: after a given cell the
         inputs are put back) with ``inject`` (name -> value) put into the namespace first
         and ``files`` (name -> bytes) replacing the working folder's files of those names;
         capture ``capture_names``.  ``trace``: count what the code did (see the
         kernel's ``_Tracer``); ``calibration``: a statement of ours, timed first, whose
         CPU time comes back as :attr:`RerunOutcome.calibration`; ``cpu_limit``: (factor,
-        slack), a traced run slower than that is timed again warm and the faster counts."""
+        slack), a traced run slower than that is timed again warm and the faster counts;
+        ``forms``: ``"grid"`` puts grid coordinates in the notebook's own form only if its
+        own coordinates make a grid (the correct inputs after a wrong grid)."""
         blobs: list[bytes] = []
         items, file_items = [], []
         for name, value in (inject or {}).items():
@@ -242,7 +245,7 @@ class Snapshot:
             blobs.append(data)
         req = {"op": "rerun", "cells": cells, "inject": items, "files": file_items, "capture": capture_names,
                "trace": trace, "trace_limit": trace_limit, "calibration": calibration,
-               "cpu_limit": [float(v) for v in cpu_limit] if cpu_limit else None}
+               "cpu_limit": [float(v) for v in cpu_limit] if cpu_limit else None, "forms": forms}
         start = time.monotonic()
         try:
             self._sock.settimeout(max(timeout, 0.001))
