@@ -421,10 +421,12 @@ def _rerun_cells(nb: nbformat.NotebookNode, indices: list[int], question: Questi
     """The question's cells as a rerun takes them: each with its source, whether it is
     the instructor's (``given``), and whether it is a cell of the student's above the
     answer cell (``before_answer``: see :func:`autograder.sandbox.rerun.rerun`)."""
-    answer = next((i for i in indices if grade_id(nb.cells[i]) == question.id), None)
-    return [{"code": nb.cells[i].source, "given": is_instructor_cell(nb.cells[i]),
-             "before_answer": answer is not None and i < answer and not is_instructor_cell(nb.cells[i])}
-            for i in indices]
+    answer = next((i for i in indices if grade_id(nb.cells[i]) == question.id), len(nb.cells))
+    cells = []
+    for i in indices:
+        given = is_instructor_cell(nb.cells[i])
+        cells.append({"code": nb.cells[i].source, "given": given, "before_answer": i < answer and not given})
+    return cells
 
 
 def _error_line(error: str) -> str:

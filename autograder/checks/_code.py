@@ -30,6 +30,17 @@ def python_of(source: str) -> str:
 _TIMING_MAGICS = ("time", "timeit", "capture")
 
 
+def _timing_magic(node: ast.AST) -> tuple[str, list[str]] | None:
+    """``(IPython's method, its string arguments)`` if ``node`` is the call IPython makes
+    of a timing magic (:data:`_TIMING_MAGICS`), else None."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("run_line_magic", "run_cell_magic") and len(node.args) >= 2
+            and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
+            and node.args[0].value in _TIMING_MAGICS):
+        return None
+    return node.func.attr, [a.value for a in node.args]
+
+
 def cell_trees(source: str) -> list[ast.Module]:
     """The cell as Python (none if it is not), and the code its timing magics run
     (``%time x = ...``, ``%%time``, ``%%timeit``, ``%%capture``): IPython turns those into
@@ -40,18 +51,14 @@ def cell_trees(source: str) -> list[ast.Module]:
         return []  # such a cell stopped the notebook before the test: the question fails anyway
     trees = [tree]
     for call in ast.walk(tree):
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                and call.func.attr in ("run_line_magic", "run_cell_magic") and len(call.args) >= 2
-                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args)):
+        found = _timing_magic(call)
+        if found is None:
             continue
-        magic, line = call.args[0].value, call.args[1].value
-        if magic not in _TIMING_MAGICS:
-            continue
-        if call.func.attr == "run_cell_magic" and len(call.args) >= 3:
-            body = call.args[2].value
+        method, (magic, line, *rest) = found
+        if method == "run_cell_magic" and rest:
             setup = timeit_statement(line) if magic == "timeit" else ""  # %%timeit's line: its setup
-            trees += cell_trees(f"{setup}\n{body}")
-        elif call.func.attr == "run_line_magic" and magic in ("time", "timeit"):
+            trees += cell_trees(f"{setup}\n{rest[0]}")
+        elif method == "run_line_magic" and magic in ("time", "timeit"):
             trees += cell_trees(line if magic == "time" else timeit_statement(line))
     return trees
 
@@ -147,11 +154,8 @@ def _for_display(tree: ast.AST) -> set[int]:
         if isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-            if name in ("run_line_magic", "run_cell_magic") and node.args and \
-                    isinstance(node.args[0], ast.Constant) and node.args[0].value in _TIMING_MAGICS:
-                for arg in node.args:
-                    if isinstance(arg, ast.Constant):
-                        magic.add(id(arg))
+            if _timing_magic(node):
+                magic.update(id(arg) for arg in node.args)
             if name in _CHECK_CALLS:
                 mark(checked, node)
             if name in _DISPLAY_CALLS:

@@ -329,7 +329,8 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
             calibration = min(times)
         except Exception:  # noqa: BLE001 - no yardstick then
             calibration = None
-    tracer = Tracer(int(req.get("trace_limit") or 0)) if req.get("trace") else None
+    trace_limit = int(req.get("trace_limit") or 0)
+    tracer = Tracer(trace_limit) if req.get("trace") else None
     kept = _keep_files()
     scratch_before = _scratch_entries()
 
@@ -380,7 +381,7 @@ def rerun(req: dict, blobs: list[bytes], shell, figures) -> tuple[dict, list[byt
         # runs: the code runs once more on the same inputs (its values already taken), and
         # the faster run counts.  A loop in Python is as slow the second time.
         inject()
-        again_error, again = run_cells(Tracer(int(req.get("trace_limit") or 0)))
+        again_error, again = run_cells(Tracer(trace_limit))
         plt.close("all")
         if again_error is None:
             reply["cpu"] = min(cpu, again)
